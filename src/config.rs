@@ -1,0 +1,353 @@
+//! Settings of `vantage run`: command-line flags override the TOML config file, which overrides
+//! the defaults, merged into one validated `RunConfig`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use ipnet::IpNet;
+use serde::Deserialize;
+use url::Url;
+
+/// Bad usage or configuration: exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid {what} {value:?}: {reason}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("no resolver given and none found in the system configuration ({0}); pass --resolver")]
+    NoResolver(String),
+}
+
+/// Flags of `vantage run`. Every one is optional here so the config file can supply it.
+#[derive(Args, Debug, Default, Clone)]
+pub struct RunArgs {
+    /// Target list: Citizen Lab CSV or one URL/domain per line ('#' comments). Repeatable.
+    /// [default: targets/default.csv]
+    #[arg(long = "targets", value_name = "FILE")]
+    pub targets: Vec<PathBuf>,
+    /// Results directory; records go to DIR/YYYY-MM-DD/<run_id>.jsonl. [default: results]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// DNS resolver to ask over UDP, IP or IP:PORT (port 53 by default).
+    /// [default: the first nameserver of /etc/resolv.conf]
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Base URL of a `vantage helper` to compare with (the control).
+    #[arg(long, value_name = "URL")]
+    pub control: Option<String>,
+    /// Extra trust anchors (PEM), added to the web PKI roots for TLS validation.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Targets measured at once. [default: 64]
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
+    /// Timeout of each step (DNS, TCP connect, TLS handshake, HTTP round trip), e.g. 10s, 500ms.
+    /// [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Overall time for one target, redirects included. [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    pub deadline: Option<String>,
+    /// How long to keep listening for more DNS answers after the first (injected duplicates).
+    /// [default: 500ms]
+    #[arg(long = "dns-wait", value_name = "DURATION")]
+    pub dns_wait: Option<String>,
+    /// New connections (TCP connects and DNS lookups) per second at most, 0 for no cap. [default: 100]
+    #[arg(long, value_name = "N")]
+    pub rate: Option<u32>,
+    /// Addresses tried per family (IPv4, IPv6) for each hop. [default: 4]
+    #[arg(long = "max-addrs", value_name = "N")]
+    pub max_addrs: Option<usize>,
+    /// TOML config file; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Country code written in records. [default: ZZ]
+    #[arg(long = "probe-cc", value_name = "CC")]
+    pub probe_cc: Option<String>,
+    /// Autonomous system written in records, e.g. AS4134. [default: AS0]
+    #[arg(long = "probe-asn", value_name = "ASN")]
+    pub probe_asn: Option<String>,
+    /// Address range treated as routable although reserved (testbeds). Repeatable.
+    #[arg(long = "testbed-net", value_name = "CIDR")]
+    pub testbed_net: Vec<String>,
+}
+
+/// The `[run]` table of the config file: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    pub targets: Option<Vec<PathBuf>>,
+    pub out: Option<PathBuf>,
+    pub resolver: Option<String>,
+    pub control: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub parallel: Option<usize>,
+    pub timeout: Option<String>,
+    pub deadline: Option<String>,
+    pub dns_wait: Option<String>,
+    pub rate: Option<u32>,
+    pub max_addrs: Option<usize>,
+    pub probe_cc: Option<String>,
+    pub probe_asn: Option<String>,
+    pub testbed_nets: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    run: Option<RunFile>,
+}
+
+/// Validated settings of one run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub targets: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub resolver: SocketAddr,
+    pub control: Option<Url>,
+    pub ca_file: Option<PathBuf>,
+    pub parallel: usize,
+    pub timeout: Duration,
+    pub deadline: Duration,
+    pub dns_wait: Duration,
+    pub rate: u32,
+    pub max_addrs: usize,
+    pub probe_cc: String,
+    pub probe_asn: String,
+    pub testbed_nets: Vec<IpNet>,
+}
+
+/// Reads the `[run]` table of a config file.
+pub fn read_file(path: &Path) -> Result<RunFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let parsed: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: locate(&text, &e),
+    })?;
+    Ok(parsed.run.unwrap_or_default())
+}
+
+/// "line N: message" for a TOML error.
+fn locate(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().to_string();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {msg}")
+        }
+        None => msg,
+    }
+}
+
+impl RunArgs {
+    /// Merges flags over the config file over defaults. `system_resolver` is asked only when
+    /// neither names a resolver.
+    pub fn resolve(
+        self,
+        system_resolver: impl FnOnce() -> Result<SocketAddr, String>,
+    ) -> Result<RunConfig, ConfigError> {
+        let file = match &self.config {
+            Some(p) => read_file(p)?,
+            None => RunFile::default(),
+        };
+        let targets = if !self.targets.is_empty() {
+            self.targets
+        } else {
+            file.targets
+                .unwrap_or_else(|| vec![crate::targets::default_list()])
+        };
+        let resolver = match self.resolver.or(file.resolver) {
+            Some(r) => parse_resolver(&r)?,
+            None => system_resolver().map_err(ConfigError::NoResolver)?,
+        };
+        let control = match self.control.or(file.control) {
+            Some(c) => Some(parse_control(&c)?),
+            None => None,
+        };
+        let parallel = self.parallel.or(file.parallel).unwrap_or(64);
+        if parallel == 0 {
+            return Err(invalid("--parallel", "0", "must be at least 1"));
+        }
+        let max_addrs = self.max_addrs.or(file.max_addrs).unwrap_or(4);
+        if max_addrs == 0 {
+            return Err(invalid("--max-addrs", "0", "must be at least 1"));
+        }
+        let duration = |what, flag: Option<String>, file: Option<String>, default: &str| {
+            let v = flag.or(file).unwrap_or_else(|| default.to_string());
+            parse_duration(what, &v)
+        };
+        let timeout = duration("--timeout", self.timeout, file.timeout, "10s")?;
+        let deadline = duration("--deadline", self.deadline, file.deadline, "60s")?;
+        let dns_wait = duration("--dns-wait", self.dns_wait, file.dns_wait, "500ms")?;
+        if timeout.is_zero() || deadline.is_zero() {
+            return Err(invalid("--timeout/--deadline", "0", "must be positive"));
+        }
+        let probe_cc = self.probe_cc.or(file.probe_cc).unwrap_or_else(|| "ZZ".into());
+        if probe_cc.len() != 2 || !probe_cc.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(invalid("--probe-cc", &probe_cc, "want two capital letters, e.g. CN"));
+        }
+        let probe_asn = self.probe_asn.or(file.probe_asn).unwrap_or_else(|| "AS0".into());
+        let asn_digits = probe_asn.strip_prefix("AS").unwrap_or(&probe_asn);
+        if asn_digits.is_empty() || !asn_digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(invalid("--probe-asn", &probe_asn, "want AS followed by digits, e.g. AS4134"));
+        }
+        let nets = if self.testbed_net.is_empty() {
+            file.testbed_nets.unwrap_or_default()
+        } else {
+            self.testbed_net
+        };
+        let testbed_nets = nets
+            .iter()
+            .map(|n| n.parse::<IpNet>().map_err(|e| invalid("--testbed-net", n, &e.to_string())))
+            .collect::<Result<_, _>>()?;
+        Ok(RunConfig {
+            targets,
+            out: self.out.or(file.out).unwrap_or_else(|| PathBuf::from("results")),
+            resolver,
+            control,
+            ca_file: self.ca_file.or(file.ca_file),
+            parallel,
+            timeout,
+            deadline,
+            dns_wait,
+            rate: self.rate.or(file.rate).unwrap_or(100),
+            max_addrs,
+            probe_cc,
+            probe_asn: format!("AS{asn_digits}"),
+            testbed_nets,
+        })
+    }
+}
+
+fn invalid(what: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        what,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 when none is given.
+pub fn parse_resolver(s: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    s.trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| invalid("--resolver", s, "want IP or IP:PORT"))
+}
+
+pub fn parse_duration(what: &'static str, s: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(s).map_err(|e| invalid(what, s, &e.to_string()))
+}
+
+fn parse_control(s: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(s).map_err(|e| invalid("--control", s, &e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("--control", s, "want an http or https URL"));
+    }
+    Ok(url)
+}
+
+/// The first nameserver of the system configuration (`/etc/resolv.conf`), read with hickory.
+pub fn system_resolver() -> Result<SocketAddr, String> {
+    let (config, _) = hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
+    let ns = config
+        .name_servers()
+        .first()
+        .ok_or_else(|| "no nameserver listed".to_string())?;
+    let port = ns.connections.first().map(|c| c.port).unwrap_or(53);
+    Ok(SocketAddr::new(ns.ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn no_system() -> Result<SocketAddr, String> {
+        Err("not in tests".into())
+    }
+
+    #[test]
+    fn resolver_forms() {
+        let cases = [
+            ("127.0.0.1", Some("127.0.0.1:53")),
+            ("127.0.0.1:5353", Some("127.0.0.1:5353")),
+            ("::1", Some("[::1]:53")),
+            ("[::1]:5353", Some("[::1]:5353")),
+            ("dns.example", None),
+        ];
+        for (input, want) in cases {
+            let got = parse_resolver(input).ok().map(|s| s.to_string());
+            assert_eq!(got.as_deref(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[run]\nresolver = \"127.0.0.2:5300\"\nparallel = 8\ntimeout = \"3s\"\nprobe_cc = \"CN\"").unwrap();
+        let args = RunArgs {
+            config: Some(f.path().to_path_buf()),
+            parallel: Some(16),
+            ..Default::default()
+        };
+        let c = args.resolve(no_system).unwrap();
+        assert_eq!(c.resolver.to_string(), "127.0.0.2:5300");
+        assert_eq!(c.parallel, 16, "flag wins");
+        assert_eq!(c.timeout, Duration::from_secs(3), "file wins over default");
+        assert_eq!(c.probe_cc, "CN");
+        assert_eq!(c.dns_wait, Duration::from_millis(500), "default");
+        assert_eq!(c.rate, 100);
+    }
+
+    #[test]
+    fn bad_config_names_file_and_line() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[run]\nresolver = \"127.0.0.1\"\nparalel = 3").unwrap();
+        let args = RunArgs {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
+        let err = args.resolve(no_system).unwrap_err().to_string();
+        assert!(err.contains(&f.path().display().to_string()), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("paralel"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        let cases: [(RunArgs, &str); 5] = [
+            (RunArgs { parallel: Some(0), ..Default::default() }, "--parallel"),
+            (RunArgs { timeout: Some("soon".into()), ..Default::default() }, "--timeout"),
+            (RunArgs { probe_cc: Some("China".into()), ..Default::default() }, "--probe-cc"),
+            (RunArgs { testbed_net: vec!["198.18.0.0/33".into()], ..Default::default() }, "--testbed-net"),
+            (RunArgs { control: Some("ftp://x".into()), ..Default::default() }, "--control"),
+        ];
+        for (mut args, what) in cases {
+            args.resolver = Some("127.0.0.1".into());
+            let err = args.resolve(no_system).unwrap_err().to_string();
+            assert!(err.contains(what), "{err}");
+        }
+        let err = RunArgs::default().resolve(no_system).unwrap_err();
+        assert!(matches!(err, ConfigError::NoResolver(_)));
+    }
+}

@@ -1,0 +1,17 @@
+//! vantage: a censorship-measurement probe.
+//!
+//! Data flows one way: `targets` -> `probe` (dns, tcp, tls, http) -> `observation` ->
+//! `analysis` (pure) -> `record` -> `sink`. `runner` drives one pass over the target lists;
+//! `config` merges flags, config file and defaults; `failure` is the closed vocabulary of
+//! network failures.
+
+pub mod analysis;
+pub mod config;
+pub mod failure;
+pub mod observation;
+pub mod probe;
+pub mod rate;
+pub mod record;
+pub mod runner;
+pub mod sink;
+pub mod targets;

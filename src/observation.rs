@@ -1,0 +1,286 @@
+//! Observations: what each probe step saw, as plain data in OONI's test-key shapes
+//! (df-002 queries, df-005 tcp_connect, df-006 tls_handshakes, df-001 requests), with
+//! vantage's extra evidence under `x_` keys. Probes produce these; analysis and records read them.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::failure::Failure;
+
+/// Seconds since the start of one measurement: every `t0`/`t` in a record uses it.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+    /// Seconds since the measurement started, rounded to microseconds.
+    pub fn now(&self) -> f64 {
+        secs(self.start.elapsed().as_secs_f64())
+    }
+    pub fn at(&self, instant: Instant) -> f64 {
+        secs(instant.saturating_duration_since(self.start).as_secs_f64())
+    }
+}
+
+fn secs(s: f64) -> f64 {
+    (s * 1e6).round() / 1e6
+}
+
+/// Bytes as OONI writes them: a string when valid UTF-8, otherwise `{"format":"base64","data":...}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MaybeBinary {
+    Text(String),
+    Binary { format: String, data: String },
+}
+
+impl MaybeBinary {
+    pub fn from_bytes(bytes: &[u8]) -> MaybeBinary {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => MaybeBinary::Text(s.to_string()),
+            Err(_) => MaybeBinary::base64(bytes),
+        }
+    }
+    pub fn base64(bytes: &[u8]) -> MaybeBinary {
+        MaybeBinary::Binary {
+            format: "base64".into(),
+            data: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+}
+
+/// One DNS answer record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DnsAnswer {
+    pub answer_type: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ipv4: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ipv6: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub hostname: Option<String>,
+    pub ttl: u32,
+}
+
+/// Header flags of a DNS response.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DnsFlags {
+    pub aa: bool,
+    pub tc: bool,
+    pub rd: bool,
+    pub ra: bool,
+    pub ad: bool,
+    pub cd: bool,
+}
+
+/// One entry of `queries[]`: one response datagram that arrived for a query (or the query's
+/// failure when none usable arrived). A query answered twice appears twice: the GFW's forged
+/// answer and the real one are both evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DnsQuery {
+    pub engine: String,
+    pub resolver_address: String,
+    pub hostname: String,
+    pub query_type: String,
+    pub failure: Option<Failure>,
+    pub answers: Vec<DnsAnswer>,
+    pub rcode: Option<u16>,
+    pub raw_response: Option<MaybeBinary>,
+    pub t0: f64,
+    pub t: f64,
+    pub tags: Vec<String>,
+    pub transaction_id: u64,
+    /// Address the datagram came from.
+    pub x_source_address: Option<String>,
+    /// The id we sent, and whether the datagram carried it.
+    pub x_query_id: u16,
+    pub x_id_match: Option<bool>,
+    /// Whether the question section echoes ours.
+    pub x_question_match: Option<bool>,
+    /// 0 for the first datagram that arrived for this query, 1 for the next, ...
+    pub x_response_index: usize,
+    pub x_flags: Option<DnsFlags>,
+    /// Why the datagram could not be decoded, when it could not.
+    pub x_decode_error: Option<String>,
+}
+
+impl DnsQuery {
+    /// The addresses this response carries (A and AAAA answers).
+    pub fn addresses(&self) -> impl Iterator<Item = std::net::IpAddr> + '_ {
+        self.answers.iter().filter_map(|a| {
+            a.ipv4
+                .as_deref()
+                .or(a.ipv6.as_deref())
+                .and_then(|s| s.parse().ok())
+        })
+    }
+}
+
+/// `status` of a tcp_connect entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TcpStatus {
+    pub success: bool,
+    pub failure: Option<Failure>,
+}
+
+/// One entry of `tcp_connect[]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TcpConnect {
+    pub ip: String,
+    pub port: u16,
+    pub status: TcpStatus,
+    pub t0: f64,
+    pub t: f64,
+    pub tags: Vec<String>,
+    pub transaction_id: u64,
+}
+
+/// One certificate of the peer's chain, decoded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub san: Vec<String>,
+    pub not_before: String,
+    pub not_after: String,
+    pub serial: String,
+    pub sha256: String,
+}
+
+/// One entry of `tls_handshakes[]`. `failure` holds the handshake failure, or the certificate
+/// validation failure when the handshake completed with a certificate that does not validate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TlsHandshake {
+    pub network: String,
+    pub address: String,
+    pub server_name: String,
+    pub cipher_suite: Option<String>,
+    pub tls_version: Option<String>,
+    pub negotiated_protocol: Option<String>,
+    pub no_tls_verify: bool,
+    pub peer_certificates: Vec<MaybeBinary>,
+    pub failure: Option<Failure>,
+    pub t0: f64,
+    pub t: f64,
+    pub tags: Vec<String>,
+    pub transaction_id: u64,
+    /// The handshake itself completed (even if the certificate did not validate).
+    pub x_handshake_completed: bool,
+    /// Whether the chain validates for `server_name` against the trust anchors.
+    pub x_certificate_valid: Option<bool>,
+    /// The decoded chain, leaf first.
+    pub x_chain: Vec<CertInfo>,
+    pub x_bytes_sent: u64,
+    pub x_bytes_received: u64,
+}
+
+/// An HTTP header list as OONI writes it (`headers` map plus the ordered `headers_list`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpHeaders {
+    pub headers: BTreeMap<String, String>,
+    pub headers_list: Vec<(String, String)>,
+}
+
+impl HttpHeaders {
+    pub fn from_map(map: &http::HeaderMap) -> HttpHeaders {
+        let mut h = HttpHeaders::default();
+        for (name, value) in map {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            h.headers
+                .entry(canonical(name.as_str()))
+                .or_insert_with(|| value.clone());
+            h.headers_list.push((canonical(name.as_str()), value));
+        }
+        h
+    }
+}
+
+/// `content-type` -> `Content-Type`, as OONI's Go code writes header names.
+pub fn canonical(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            match c.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    pub url: String,
+    pub method: String,
+    #[serde(flatten)]
+    pub headers: HttpHeaders,
+    pub body: String,
+    pub body_is_truncated: bool,
+    pub x_transport: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    pub code: u16,
+    #[serde(flatten)]
+    pub headers: HttpHeaders,
+    pub body: Option<MaybeBinary>,
+    pub body_is_truncated: bool,
+    /// Bytes of body received in all (may exceed what `body` keeps).
+    pub x_body_length: u64,
+    /// The body was read to its end (false when cut by the read cap, a timeout or an error).
+    pub x_body_complete: bool,
+    /// SHA-256 of every body byte received.
+    pub x_body_sha256: String,
+    pub x_title: Option<String>,
+}
+
+/// A sample of the body transfer: bytes received so far at time `t`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferSample {
+    pub t: f64,
+    pub bytes: u64,
+}
+
+/// One entry of `requests[]`: one HTTP round trip (one redirect hop).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HttpTransaction {
+    pub network: String,
+    pub address: String,
+    pub alpn: Option<String>,
+    pub failure: Option<Failure>,
+    pub request: HttpRequest,
+    pub response: Option<HttpResponse>,
+    pub t0: f64,
+    pub t: f64,
+    pub tags: Vec<String>,
+    pub transaction_id: u64,
+    /// Seconds from sending the request to the response headers.
+    pub x_t_response_headers: Option<f64>,
+    /// Samples of the body transfer (at most a few per second), for throttling analysis.
+    pub x_transfer: Vec<TransferSample>,
+}
+
+/// Everything one measurement of one URL observed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observations {
+    pub queries: Vec<DnsQuery>,
+    pub tcp_connect: Vec<TcpConnect>,
+    pub tls_handshakes: Vec<TlsHandshake>,
+    /// In OONI's order: the last hop first.
+    pub requests: Vec<HttpTransaction>,
+    /// The per-target deadline cut the measurement short.
+    pub x_deadline_exceeded: bool,
+    /// The redirect chain was still going when the hop limit was reached.
+    pub x_redirect_limit_reached: bool,
+}

@@ -1,0 +1,440 @@
+//! The DNS probe: A and AAAA queries over a raw UDP socket (hickory-proto for the wire format),
+//! recording **every** datagram that arrives within a listening window after the first answer.
+//!
+//! The GFW injects forged answers that race the resolver's real one; a stub resolver keeps the
+//! first and drops the socket, which hides the race. Here each datagram becomes one `queries[]`
+//! entry with its arrival time, source, id match, rcode, flags, answers and raw bytes. Garbage is
+//! recorded as garbage. A truncated answer is retried over TCP.
+//!
+//! The caller gets the first usable answers early (through a oneshot) so connections can start
+//! while the socket keeps listening for late duplicates.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::failure::Failure;
+use crate::observation::{Clock, DnsAnswer, DnsFlags, DnsQuery, MaybeBinary};
+use crate::rate::RateLimiter;
+
+/// Most datagrams recorded per lookup: a flood beyond this is counted, not stored.
+const MAX_RECORDED: usize = 64;
+
+/// Where and how long to ask.
+#[derive(Clone, Debug)]
+pub struct DnsSettings {
+    pub resolver: SocketAddr,
+    /// How long to wait for an answer at all.
+    pub timeout: Duration,
+    /// How long to keep listening after each query's first answer, for late duplicates.
+    pub wait: Duration,
+}
+
+/// The first usable answer: addresses (A then AAAA) or why there are none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    pub addrs: Vec<IpAddr>,
+    pub failure: Option<Failure>,
+}
+
+struct Pending {
+    qtype: RecordType,
+    id: u16,
+    bytes: Vec<u8>,
+    sent_at: f64,
+    responses: usize,
+    first: Option<Result<Vec<IpAddr>, Failure>>,
+    first_at: Option<Instant>,
+}
+
+/// Looks up `host`. Sends the first usable answer on `early` as soon as it is known, then keeps
+/// listening and returns every response recorded.
+pub async fn lookup(
+    settings: &DnsSettings,
+    host: &str,
+    clock: Clock,
+    tags: &[String],
+    transaction_id: u64,
+    rate: &RateLimiter,
+    early: oneshot::Sender<Resolved>,
+) -> Vec<DnsQuery> {
+    let mut early = Some(early);
+    let mut out = Vec::new();
+    let entry = |qtype: &str, t0: f64, id: u16| DnsQuery {
+        engine: "udp".into(),
+        resolver_address: settings.resolver.to_string(),
+        hostname: host.to_string(),
+        query_type: qtype.to_string(),
+        failure: None,
+        answers: vec![],
+        rcode: None,
+        raw_response: None,
+        t0,
+        t: t0,
+        tags: tags.to_vec(),
+        transaction_id,
+        x_source_address: None,
+        x_query_id: id,
+        x_id_match: None,
+        x_question_match: None,
+        x_response_index: 0,
+        x_flags: None,
+        x_decode_error: None,
+    };
+
+    let name = match Name::from_ascii(format!("{}.", host.trim_end_matches('.'))) {
+        Ok(n) => n,
+        Err(e) => {
+            let mut q = entry("A", clock.now(), 0);
+            q.failure = Some(Failure::Unknown(format!("invalid DNS name: {e}")));
+            send_early(&mut early, Vec::new(), q.failure.clone());
+            return vec![q];
+        }
+    };
+
+    let bind: SocketAddr = if settings.resolver.is_ipv4() {
+        "0.0.0.0:0".parse().expect("literal")
+    } else {
+        "[::]:0".parse().expect("literal")
+    };
+    let socket = match UdpSocket::bind(bind).await {
+        Ok(s) => s,
+        Err(e) => {
+            let mut q = entry("A", clock.now(), 0);
+            q.failure = Some(Failure::from_io(&e));
+            send_early(&mut early, Vec::new(), q.failure.clone());
+            return vec![q];
+        }
+    };
+
+    let mut pending: Vec<Pending> = [RecordType::A, RecordType::AAAA]
+        .into_iter()
+        .map(|qtype| {
+            let id = rand::random::<u16>();
+            Pending {
+                qtype,
+                id,
+                bytes: query_bytes(id, &name, qtype),
+                sent_at: 0.0,
+                responses: 0,
+                first: None,
+                first_at: None,
+            }
+        })
+        .collect();
+
+    rate.acquire().await;
+    let start = Instant::now();
+    for p in &mut pending {
+        p.sent_at = clock.now();
+        if let Err(e) = socket.send_to(&p.bytes, settings.resolver).await {
+            let mut q = entry(&p.qtype.to_string(), p.sent_at, p.id);
+            q.failure = Some(Failure::from_io(&e));
+            q.t = clock.now();
+            out.push(q);
+            p.first = Some(Err(Failure::from_io(&e)));
+            p.first_at = Some(Instant::now());
+        }
+    }
+
+    let hard_end = start + settings.timeout;
+    let mut buf = vec![0u8; 65_536];
+    let mut unmatched = 0usize;
+    let mut dropped = 0usize;
+    loop {
+        maybe_send_early(&mut early, &pending, settings.wait);
+        let listen_end = if pending.iter().all(|p| p.first.is_some()) {
+            pending
+                .iter()
+                .filter_map(|p| p.first_at)
+                .max()
+                .map(|t| t + settings.wait)
+                .unwrap_or(hard_end)
+        } else {
+            hard_end
+        };
+        // Wake up in time to hand out an early answer even if nothing else arrives.
+        let wake = pending
+            .iter()
+            .filter_map(|p| p.first_at)
+            .min()
+            .map(|t| t + settings.wait)
+            .filter(|t| early.is_some() && *t < listen_end)
+            .unwrap_or(listen_end);
+        let received = tokio::time::timeout_at(wake, socket.recv_from(&mut buf)).await;
+        let (n, source) = match received {
+            Err(_) if wake < listen_end => continue,
+            Err(_) => break,
+            Ok(Err(e)) => {
+                tracing::debug!("dns recv error for {host}: {e}");
+                continue;
+            }
+            Ok(Ok(got)) => got,
+        };
+        if out.len() >= MAX_RECORDED {
+            dropped += 1;
+            continue;
+        }
+        let arrival = clock.now();
+        let datagram = &buf[..n];
+        let peek_id = (n >= 2).then(|| u16::from_be_bytes([datagram[0], datagram[1]]));
+        let slot = peek_id.and_then(|id| pending.iter().position(|p| p.id == id));
+        let (qtype, query_id, t0) = match slot {
+            Some(i) => (pending[i].qtype.to_string(), pending[i].id, pending[i].sent_at),
+            None => ("?".to_string(), 0, arrival),
+        };
+        let mut q = entry(&qtype, t0, query_id);
+        q.t = arrival;
+        q.raw_response = Some(MaybeBinary::base64(datagram));
+        q.x_source_address = Some(source.to_string());
+        q.x_id_match = Some(slot.is_some());
+        q.x_response_index = match slot {
+            Some(i) => {
+                pending[i].responses += 1;
+                pending[i].responses - 1
+            }
+            None => {
+                unmatched += 1;
+                unmatched - 1
+            }
+        };
+        let msg = match Message::from_vec(datagram) {
+            Ok(m) => m,
+            Err(e) => {
+                q.failure = Some(Failure::DnsServerMisbehaving);
+                q.x_decode_error = Some(e.to_string());
+                out.push(q);
+                continue;
+            }
+        };
+        fill_from_message(&mut q, &msg);
+        let Some(i) = slot else {
+            if let Some(first) = msg.queries.first() {
+                q.query_type = first.query_type().to_string();
+            }
+            q.failure = Some(Failure::DnsWrongQueryId);
+            out.push(q);
+            continue;
+        };
+        let question_ok = match msg.queries.as_slice() {
+            [only] => {
+                only.query_type() == pending[i].qtype
+                    && only.name().to_ascii().eq_ignore_ascii_case(&name.to_ascii())
+            }
+            _ => false,
+        };
+        q.x_question_match = Some(question_ok);
+        let usable = question_ok
+            && source == settings.resolver
+            && msg.metadata.message_type == MessageType::Response;
+        let truncated = msg.metadata.truncation;
+        let result = outcome(&msg);
+        q.failure = result.as_ref().err().cloned();
+        out.push(q);
+        if usable && pending[i].first.is_none() {
+            if truncated {
+                let budget = hard_end.saturating_duration_since(Instant::now());
+                let mut tcp = entry(&pending[i].qtype.to_string(), clock.now(), pending[i].id);
+                tcp.engine = "tcp".into();
+                let r = over_tcp(settings.resolver, &pending[i].bytes, budget, rate).await;
+                tcp.t = clock.now();
+                let res = match r {
+                    Ok(bytes) => {
+                        tcp.raw_response = Some(MaybeBinary::base64(&bytes));
+                        tcp.x_source_address = Some(settings.resolver.to_string());
+                        match Message::from_vec(&bytes) {
+                            Ok(m) => {
+                                tcp.x_id_match = Some(m.metadata.id == pending[i].id);
+                                fill_from_message(&mut tcp, &m);
+                                outcome(&m)
+                            }
+                            Err(e) => {
+                                tcp.x_decode_error = Some(e.to_string());
+                                Err(Failure::DnsServerMisbehaving)
+                            }
+                        }
+                    }
+                    Err(f) => Err(f),
+                };
+                tcp.failure = res.as_ref().err().cloned();
+                out.push(tcp);
+                pending[i].first = Some(res);
+            } else {
+                pending[i].first = Some(result);
+            }
+            pending[i].first_at = Some(Instant::now());
+        }
+    }
+
+    for p in &pending {
+        if p.first.is_none() {
+            let mut q = entry(&p.qtype.to_string(), p.sent_at, p.id);
+            q.t = clock.now();
+            q.failure = Some(if p.responses > 0 {
+                Failure::DnsServerMisbehaving
+            } else {
+                Failure::Timeout
+            });
+            out.push(q);
+        }
+    }
+    if dropped > 0 {
+        tracing::warn!("{host}: {dropped} further DNS datagrams arrived and were not recorded");
+    }
+    if early.is_some() {
+        let (addrs, failure) = combine(&pending);
+        send_early(&mut early, addrs, failure);
+    }
+    out
+}
+
+fn send_early(early: &mut Option<oneshot::Sender<Resolved>>, addrs: Vec<IpAddr>, failure: Option<Failure>) {
+    if let Some(tx) = early.take() {
+        let _ = tx.send(Resolved { addrs, failure });
+    }
+}
+
+/// The early answer is ready when every query is answered, or when one answered with
+/// addresses and `wait` has passed since (a missing AAAA must not hold up the connections).
+fn maybe_send_early(early: &mut Option<oneshot::Sender<Resolved>>, pending: &[Pending], wait: Duration) {
+    if early.is_none() {
+        return;
+    }
+    let all = pending.iter().all(|p| p.first.is_some());
+    let some_addrs_waited = pending.iter().any(|p| {
+        matches!(&p.first, Some(Ok(a)) if !a.is_empty())
+            && p.first_at.is_some_and(|t| t + wait <= Instant::now())
+    });
+    if all || some_addrs_waited {
+        let (addrs, failure) = combine(pending);
+        send_early(early, addrs, failure);
+    }
+}
+
+fn combine(pending: &[Pending]) -> (Vec<IpAddr>, Option<Failure>) {
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    for p in pending {
+        if let Some(Ok(a)) = &p.first {
+            for ip in a {
+                if !addrs.contains(ip) {
+                    addrs.push(*ip);
+                }
+            }
+        }
+    }
+    if !addrs.is_empty() {
+        return (addrs, None);
+    }
+    // No addresses: the A query's failure speaks for the name (AAAA's no-answer is normal).
+    let failure = pending
+        .iter()
+        .find_map(|p| match &p.first {
+            Some(Err(f)) if p.qtype == RecordType::A => Some(f.clone()),
+            _ => None,
+        })
+        .or_else(|| {
+            pending.iter().find_map(|p| match &p.first {
+                Some(Err(f)) => Some(f.clone()),
+                _ => None,
+            })
+        })
+        .unwrap_or(if pending.iter().any(|p| p.first.is_some()) {
+            Failure::DnsNoAnswer
+        } else {
+            Failure::Timeout
+        });
+    (addrs, Some(failure))
+}
+
+fn query_bytes(id: u16, name: &Name, qtype: RecordType) -> Vec<u8> {
+    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = true;
+    msg.add_query(Query::query(name.clone(), qtype));
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    msg.edns = Some(edns);
+    msg.to_vec().expect("a query always encodes")
+}
+
+fn fill_from_message(q: &mut DnsQuery, msg: &Message) {
+    let m = &msg.metadata;
+    q.rcode = Some(u16::from(m.response_code));
+    q.x_flags = Some(DnsFlags {
+        aa: m.authoritative,
+        tc: m.truncation,
+        rd: m.recursion_desired,
+        ra: m.recursion_available,
+        ad: m.authentic_data,
+        cd: m.checking_disabled,
+    });
+    q.answers = msg
+        .answers
+        .iter()
+        .filter_map(|r| {
+            let (answer_type, ipv4, ipv6, hostname) = match &r.data {
+                RData::A(a) => ("A", Some(a.0.to_string()), None, None),
+                RData::AAAA(a) => ("AAAA", None, Some(a.0.to_string()), None),
+                RData::CNAME(c) => ("CNAME", None, None, Some(c.0.to_ascii())),
+                _ => return None,
+            };
+            Some(DnsAnswer {
+                answer_type: answer_type.into(),
+                ipv4,
+                ipv6,
+                hostname,
+                ttl: r.ttl,
+            })
+        })
+        .collect();
+}
+
+/// What a response means for its query.
+fn outcome(msg: &Message) -> Result<Vec<IpAddr>, Failure> {
+    match msg.metadata.response_code {
+        ResponseCode::NoError => {}
+        ResponseCode::NXDomain => return Err(Failure::DnsNxdomain),
+        ResponseCode::ServFail => return Err(Failure::DnsServfail),
+        ResponseCode::Refused => return Err(Failure::DnsRefused),
+        _ => return Err(Failure::DnsServerMisbehaving),
+    }
+    let addrs: Vec<IpAddr> = msg
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect();
+    if addrs.is_empty() {
+        Err(Failure::DnsNoAnswer)
+    } else {
+        Ok(addrs)
+    }
+}
+
+/// Asks the same question over TCP (RFC 1035 length prefix), for truncated answers.
+async fn over_tcp(resolver: SocketAddr, query: &[u8], budget: Duration, rate: &RateLimiter) -> Result<Vec<u8>, Failure> {
+    rate.acquire().await;
+    let work = async {
+        let mut s = TcpStream::connect(resolver).await?;
+        let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(query);
+        s.write_all(&framed).await?;
+        let len = s.read_u16().await? as usize;
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).await?;
+        Ok::<_, std::io::Error>(body)
+    };
+    match tokio::time::timeout(budget, work).await {
+        Err(_) => Err(Failure::Timeout),
+        Ok(Err(e)) => Err(Failure::from_io(&e)),
+        Ok(Ok(b)) => Ok(b),
+    }
+}

@@ -1,0 +1,298 @@
+//! One measurement of one URL: DNS, then for each resolved address (capped per family) a TCP
+//! connect, a TLS handshake for https, and, on the first endpoint that is ready, the HTTP GET over
+//! that same connection. Redirects are followed hop by hop, each a full DNS -> TCP -> TLS -> HTTP
+//! chain. Every step is bounded by the step timeout and the target's overall deadline.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use url::Url;
+
+use super::counting::Counted;
+use super::dns::{self, DnsSettings, Resolved};
+use super::http::{self as httpprobe, HttpSettings};
+use super::tcp;
+use super::tls::{self, TlsContext};
+use crate::failure::Failure;
+use crate::observation::{Clock, DnsQuery, HttpTransaction, Observations, TcpConnect, TlsHandshake};
+use crate::rate::RateLimiter;
+
+/// Status codes that are followed as redirects.
+const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
+
+/// How one measurement runs.
+#[derive(Clone, Debug)]
+pub struct ProbeSettings {
+    pub dns: DnsSettings,
+    /// Timeout of each TCP connect and TLS handshake.
+    pub step_timeout: Duration,
+    /// Overall time for one target, all hops included.
+    pub deadline: Duration,
+    /// Addresses tried per family (IPv4, IPv6) per hop.
+    pub max_addrs_per_family: usize,
+    pub max_redirects: usize,
+    pub http: HttpSettings,
+}
+
+/// Shared by every measurement of a run.
+pub struct Prober {
+    settings: Arc<ProbeSettings>,
+    tls: TlsContext,
+    rate: Arc<RateLimiter>,
+}
+
+/// A measurement whose network work is done; DNS listeners may still be waiting for late answers.
+pub struct Measured {
+    pub observations: Observations,
+    pub clock: Clock,
+    tails: Vec<JoinHandle<Vec<DnsQuery>>>,
+}
+
+impl Measured {
+    /// Waits for the DNS listening windows to close and adds every response they recorded.
+    pub async fn finish(mut self) -> Observations {
+        let mut queries = Vec::new();
+        for tail in self.tails.drain(..) {
+            match tail.await {
+                Ok(q) => queries.extend(q),
+                Err(e) => tracing::error!("DNS listener task failed: {e}"),
+            }
+        }
+        queries.append(&mut self.observations.queries);
+        self.observations.queries = queries;
+        self.observations
+    }
+}
+
+struct Endpoint {
+    tcp: TcpConnect,
+    tls: Option<TlsHandshake>,
+    http: Option<HttpTransaction>,
+}
+
+impl Prober {
+    pub fn new(settings: ProbeSettings, tls: TlsContext, rate: Arc<RateLimiter>) -> Prober {
+        Prober {
+            settings: Arc::new(settings),
+            tls,
+            rate,
+        }
+    }
+
+    pub fn settings(&self) -> &ProbeSettings {
+        &self.settings
+    }
+
+    /// Measures `url`. Never fails: what went wrong is in the observations.
+    pub async fn measure(&self, url: &Url) -> Measured {
+        let clock = Clock::start();
+        let deadline = Instant::now() + self.settings.deadline;
+        let mut obs = Observations::default();
+        let mut tails = Vec::new();
+        let mut resolved: HashMap<String, Resolved> = HashMap::new();
+        let mut next_tx = 1u64;
+        let mut current = url.clone();
+
+        for depth in 0..=self.settings.max_redirects {
+            if Instant::now() >= deadline {
+                obs.x_deadline_exceeded = true;
+                break;
+            }
+            let tags = vec![format!("depth={depth}")];
+            let host = current.host_str().unwrap_or_default().to_string();
+            let Some(port) = current.port_or_known_default() else { break };
+            let answer = match resolved.get(&host) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = self.resolve(&current, &host, clock, &tags, next_tx, &mut tails).await;
+                    next_tx += 1;
+                    resolved.insert(host.clone(), r.clone());
+                    r
+                }
+            };
+            if answer.addrs.is_empty() {
+                break;
+            }
+            let addrs = cap_per_family(&answer.addrs, self.settings.max_addrs_per_family);
+            let token = AtomicBool::new(false);
+            let endpoints = addrs.iter().enumerate().map(|(i, ip)| {
+                self.endpoint(
+                    SocketAddr::new(*ip, port),
+                    &current,
+                    &host,
+                    clock,
+                    &tags,
+                    next_tx + i as u64,
+                    deadline,
+                    &token,
+                )
+            });
+            let results = join_all(endpoints).await;
+            next_tx += addrs.len() as u64;
+            let mut fetched = None;
+            for e in results {
+                obs.tcp_connect.push(e.tcp);
+                obs.tls_handshakes.extend(e.tls);
+                if e.http.is_some() {
+                    fetched = e.http;
+                }
+            }
+            let Some(tx) = fetched else { break };
+            let location = redirect_target(&tx);
+            obs.requests.insert(0, tx);
+            match location {
+                None => break,
+                Some(Ok(next)) => {
+                    if depth == self.settings.max_redirects {
+                        obs.x_redirect_limit_reached = true;
+                    }
+                    current = next;
+                }
+                Some(Err(reason)) => {
+                    obs.requests[0].failure = Some(Failure::Unknown(reason));
+                    break;
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            obs.x_deadline_exceeded = true;
+        }
+        Measured {
+            observations: obs,
+            clock,
+            tails,
+        }
+    }
+
+    /// Starts the DNS lookup in its own task and waits for the first usable answer only.
+    async fn resolve(
+        &self,
+        url: &Url,
+        host: &str,
+        clock: Clock,
+        tags: &[String],
+        tx: u64,
+        tails: &mut Vec<JoinHandle<Vec<DnsQuery>>>,
+    ) -> Resolved {
+        match url.host() {
+            Some(url::Host::Ipv4(ip)) => return literal(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => return literal(IpAddr::V6(ip)),
+            _ => {}
+        }
+        let (early_tx, early_rx) = oneshot::channel();
+        let settings = self.settings.clone();
+        let rate = self.rate.clone();
+        let host_owned = host.to_string();
+        let tags = tags.to_vec();
+        tails.push(tokio::spawn(async move {
+            dns::lookup(&settings.dns, &host_owned, clock, &tags, tx, &rate, early_tx).await
+        }));
+        early_rx.await.unwrap_or(Resolved {
+            addrs: vec![],
+            failure: Some(Failure::Unknown("DNS task ended without an answer".into())),
+        })
+    }
+
+    /// TCP, then TLS for https, then the GET if this endpoint is the first one ready.
+    #[allow(clippy::too_many_arguments)]
+    async fn endpoint(
+        &self,
+        addr: SocketAddr,
+        url: &Url,
+        host: &str,
+        clock: Clock,
+        tags: &[String],
+        tx: u64,
+        deadline: Instant,
+        token: &AtomicBool,
+    ) -> Endpoint {
+        let budget = |step: Duration| step.min(deadline.saturating_duration_since(Instant::now()));
+        let step = self.settings.step_timeout;
+        let (tcp, stream) = tcp::connect(addr, budget(step), clock, tags, tx, &self.rate).await;
+        let mut out = Endpoint {
+            tcp,
+            tls: None,
+            http: None,
+        };
+        let Some(stream) = stream else { return out };
+        let (stream, counters) = Counted::new(stream);
+        let mut http_settings = self.settings.http.clone();
+        if url.scheme() == "https" {
+            let hs = tls::handshake(&self.tls, stream, &counters, host, addr, budget(step), clock, tags, tx).await;
+            out.tls = Some(hs.observation);
+            let Some(stream) = hs.stream else { return out };
+            if token.swap(true, Ordering::SeqCst) {
+                return out;
+            }
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            http_settings.timeout = budget(http_settings.timeout);
+            out.http = Some(httpprobe::get(stream, h2, url, addr, &http_settings, clock, tags, tx).await);
+        } else {
+            if token.swap(true, Ordering::SeqCst) {
+                return out;
+            }
+            http_settings.timeout = budget(http_settings.timeout);
+            out.http = Some(httpprobe::get(stream, false, url, addr, &http_settings, clock, tags, tx).await);
+        }
+        out
+    }
+}
+
+fn literal(ip: IpAddr) -> Resolved {
+    Resolved {
+        addrs: vec![ip],
+        failure: None,
+    }
+}
+
+/// Keeps the first `max` addresses of each family, in answer order.
+pub fn cap_per_family(addrs: &[IpAddr], max: usize) -> Vec<IpAddr> {
+    let v4 = addrs.iter().filter(|a| a.is_ipv4()).take(max);
+    let v6 = addrs.iter().filter(|a| a.is_ipv6()).take(max);
+    v4.chain(v6).copied().collect()
+}
+
+/// Where a redirect response points, resolved against the request URL.
+fn redirect_target(tx: &HttpTransaction) -> Option<Result<Url, String>> {
+    let response = tx.response.as_ref()?;
+    if tx.failure.is_some() || !REDIRECTS.contains(&response.code) {
+        return None;
+    }
+    let location = response
+        .headers
+        .headers_list
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+        .map(|(_, v)| v.as_str());
+    let Some(location) = location else {
+        return Some(Err(format!("redirect {} without Location", response.code)));
+    };
+    let base = Url::parse(&tx.request.url).ok()?;
+    match base.join(location) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(Ok(u)),
+        Ok(u) => Some(Err(format!("redirect to unsupported URL {u}"))),
+        Err(e) => Some(Err(format!("invalid redirect Location {location:?}: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_cap_keeps_order_within_each_family() {
+        let addrs: Vec<IpAddr> = ["1.1.1.1", "::1", "2.2.2.2", "3.3.3.3", "::2", "::3"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let got: Vec<String> = cap_per_family(&addrs, 2).iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, ["1.1.1.1", "2.2.2.2", "::1", "::2"]);
+    }
+}

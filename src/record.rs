@@ -1,0 +1,142 @@
+//! The record: one JSON object per measured URL, in OONI's data format (df-000 base keys,
+//! web_connectivity test keys) plus vantage's `x_` keys. SPEC.md is the contract for its shape.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::analysis::Analysis;
+use crate::observation::Observations;
+
+/// Bumped whenever the record's shape changes (SPEC.md).
+pub const SCHEMA_VERSION: u32 = 1;
+pub const TEST_NAME: &str = "web_connectivity";
+/// Our web_connectivity implementation's version.
+pub const TEST_VERSION: &str = "0.1.0";
+
+/// What every record of one run shares.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub report_id: String,
+    pub test_start_time: OffsetDateTime,
+    pub probe_cc: String,
+    pub probe_asn: String,
+    pub resolver_ip: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// OONI's timestamp format: `YYYY-MM-DD hh:mm:ss`, UTC.
+pub fn ooni_time(t: OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    t.to_offset(time::UtcOffset::UTC).format(&f).expect("UTC time formats")
+}
+
+#[derive(Debug, Serialize)]
+pub struct TestKeys {
+    pub agent: &'static str,
+    pub client_resolver: String,
+    #[serde(flatten)]
+    pub observations: Observations,
+    pub control: Option<serde_json::Value>,
+    pub control_failure: Option<String>,
+    #[serde(flatten)]
+    pub analysis: Analysis,
+}
+
+/// One line of the results file.
+#[derive(Debug, Serialize)]
+pub struct Record {
+    pub schema_version: u32,
+    pub data_format_version: &'static str,
+    pub measurement_uid: String,
+    pub report_id: String,
+    pub software_name: &'static str,
+    pub software_version: &'static str,
+    pub test_name: &'static str,
+    pub test_version: &'static str,
+    pub input: String,
+    pub measurement_start_time: String,
+    pub test_start_time: String,
+    pub test_runtime: f64,
+    pub probe_cc: String,
+    pub probe_asn: String,
+    pub probe_ip: &'static str,
+    pub resolver_ip: String,
+    pub annotations: BTreeMap<String, String>,
+    pub extensions: BTreeMap<&'static str, u32>,
+    pub test_keys: TestKeys,
+}
+
+/// What one measurement contributes to its record.
+pub struct Measurement<'a> {
+    pub input: &'a str,
+    pub category_code: Option<&'a str>,
+    pub start: OffsetDateTime,
+    pub runtime: f64,
+    pub observations: Observations,
+    pub control: Option<serde_json::Value>,
+    pub control_failure: Option<String>,
+    pub analysis: Analysis,
+}
+
+impl Record {
+    pub fn new(run: &RunInfo, m: Measurement<'_>) -> Record {
+        let mut annotations = run.annotations.clone();
+        if let Some(c) = m.category_code {
+            annotations.insert("category_code".into(), c.to_string());
+        }
+        Record {
+            schema_version: SCHEMA_VERSION,
+            data_format_version: "0.2.0",
+            measurement_uid: measurement_uid(m.start, &run.probe_cc),
+            report_id: run.report_id.clone(),
+            software_name: "vantage",
+            software_version: env!("CARGO_PKG_VERSION"),
+            test_name: TEST_NAME,
+            test_version: TEST_VERSION,
+            input: m.input.to_string(),
+            measurement_start_time: ooni_time(m.start),
+            test_start_time: ooni_time(run.test_start_time),
+            test_runtime: (m.runtime * 1e6).round() / 1e6,
+            probe_cc: run.probe_cc.clone(),
+            probe_asn: run.probe_asn.clone(),
+            probe_ip: "127.0.0.1",
+            resolver_ip: run.resolver_ip.clone(),
+            annotations,
+            extensions: [("dnst", 0), ("httpt", 0), ("tcpconnect", 0), ("tlshandshake", 0)]
+                .into_iter()
+                .collect(),
+            test_keys: TestKeys {
+                agent: "redirect",
+                client_resolver: run.resolver_ip.clone(),
+                observations: m.observations,
+                control: m.control,
+                control_failure: m.control_failure,
+                analysis: m.analysis,
+            },
+        }
+    }
+
+    /// The whole line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).expect("records always serialize");
+        line.push(b'\n');
+        line
+    }
+}
+
+/// OONI's measurement UID shape: `YYYYMMDDhhmmss.ffffff_CC_webconnectivity_<random hex>`.
+pub fn measurement_uid(start: OffsetDateTime, cc: &str) -> String {
+    let f = time::macros::format_description!("[year][month][day][hour][minute][second].[subsecond digits:6]");
+    let stamp = start.to_offset(time::UtcOffset::UTC).format(&f).expect("UTC time formats");
+    format!("{stamp}_{cc}_webconnectivity_{:016x}", rand::random::<u64>())
+}
+
+/// A run id in OONI's report-id shape: `YYYYMMDDThhmmssZ_webconnectivity_CC_ASN_n1_<random>`.
+pub fn report_id(start: OffsetDateTime, cc: &str, asn: &str) -> String {
+    let f = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let stamp = start.to_offset(time::UtcOffset::UTC).format(&f).expect("UTC time formats");
+    let asn = asn.trim_start_matches("AS");
+    format!("{stamp}_webconnectivity_{cc}_{asn}_n1_{:016x}", rand::random::<u64>())
+}

@@ -1,0 +1,228 @@
+//! `vantage run`: one pass over the target lists. Targets stream in from a reader thread,
+//! `parallel` of them are measured at once, each finished record goes through a bounded channel
+//! to the one writer thread, and the run ends with a summary per verdict.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::analysis::{self, Status};
+use crate::config::RunConfig;
+use crate::probe::dns::DnsSettings;
+use crate::probe::http::HttpSettings;
+use crate::probe::tls::{TlsContext, TlsSetupError};
+use crate::probe::{ProbeSettings, Prober};
+use crate::rate::RateLimiter;
+use crate::record::{self, Measurement, Record, RunInfo};
+use crate::sink::{self, JsonlSink, Sink, SinkError};
+use crate::targets::{self, Entry, ListError, Target};
+
+/// Body bytes kept per response (OONI's cap).
+pub const BODY_CAP: usize = 512 * 1024;
+/// Body bytes read at most per response.
+pub const READ_CAP: u64 = 8 * 1024 * 1024;
+
+/// Why a run could not happen or finish. The variants decide the exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("no targets to measure ({0} bad lines)")]
+    NoTargets(u64),
+}
+
+impl RunError {
+    /// 2 for bad usage or configuration, 1 when the probe itself failed (SPEC.md).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::List(_) | RunError::Tls(_) => 2,
+            RunError::Sink(_) | RunError::NoTargets(_) => 1,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub path: PathBuf,
+    pub measured: u64,
+    pub bad_lines: u64,
+    pub by_status: BTreeMap<Status, u64>,
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// The closing lines: where the records are, then one line per verdict.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "vantage: {} measured in {:.1} s ({} bad lines skipped) -> {}",
+            self.measured,
+            self.seconds,
+            self.bad_lines,
+            self.path.display()
+        )];
+        for s in Status::ALL {
+            out.push(format!("{}: {}", s.as_str(), self.by_status.get(&s).copied().unwrap_or(0)));
+        }
+        out
+    }
+}
+
+/// Runs one pass over the configured lists.
+pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let list = targets::open(&config.targets)?;
+    let tls = TlsContext::new(config.ca_file.as_deref())?;
+    let now = OffsetDateTime::now_utc();
+    let run_id = record::report_id(now, &config.probe_cc, &config.probe_asn);
+    sink::repair_torn_tails(&config.out);
+    let date = now
+        .format(time::macros::format_description!("[year]-[month]-[day]"))
+        .expect("dates format");
+    let jsonl = JsonlSink::create(&config.out, &date, &run_id)?;
+    let path = jsonl.path().to_path_buf();
+
+    let run = Arc::new(RunInfo {
+        report_id: run_id,
+        test_start_time: now,
+        probe_cc: config.probe_cc.clone(),
+        probe_asn: config.probe_asn.clone(),
+        resolver_ip: config.resolver.ip().to_string(),
+        annotations: [
+            ("engine_name", "vantage"),
+            ("platform", std::env::consts::OS),
+            ("architecture", std::env::consts::ARCH),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    });
+    let prober = Arc::new(Prober::new(
+        ProbeSettings {
+            dns: DnsSettings {
+                resolver: config.resolver,
+                timeout: config.timeout,
+                wait: config.dns_wait,
+            },
+            step_timeout: config.timeout,
+            deadline: config.deadline,
+            max_addrs_per_family: config.max_addrs,
+            max_redirects: 10,
+            http: HttpSettings {
+                body_cap: BODY_CAP,
+                read_cap: READ_CAP,
+                timeout: config.timeout,
+            },
+        },
+        tls,
+        Arc::new(RateLimiter::new(config.rate)),
+    ));
+
+    let progress = ProgressBar::new_spinner();
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {pos} measured ({per_sec}) {elapsed} {msg}")
+            .expect("valid template"),
+    );
+
+    // Reader thread: streams targets, reports bad lines.
+    let (target_tx, mut target_rx) = mpsc::channel::<Target>(config.parallel);
+    let pb = progress.clone();
+    let reader = std::thread::spawn(move || {
+        let mut bad = 0u64;
+        for entry in list {
+            match entry {
+                Entry::Target(t) => {
+                    if target_tx.blocking_send(t).is_err() {
+                        break;
+                    }
+                }
+                Entry::Bad(b) => {
+                    bad += 1;
+                    pb.suspend(|| eprintln!("{b}"));
+                }
+            }
+        }
+        bad
+    });
+
+    // Writer thread: the only one that touches the results file.
+    let (record_tx, mut record_rx) = mpsc::channel::<(Vec<u8>, Status)>(config.parallel * 2);
+    let pb = progress.clone();
+    let writer = std::thread::spawn(move || -> Result<BTreeMap<Status, u64>, SinkError> {
+        let mut sink: Box<dyn Sink> = Box::new(jsonl);
+        let mut counts = BTreeMap::new();
+        while let Some((line, status)) = record_rx.blocking_recv() {
+            sink.write_line(&line)?;
+            *counts.entry(status).or_insert(0) += 1;
+            pb.inc(1);
+        }
+        sink.finish()?;
+        Ok(counts)
+    });
+
+    let slots = Arc::new(Semaphore::new(config.parallel));
+    let mut tasks = JoinSet::new();
+    while let Some(target) = target_rx.recv().await {
+        if record_tx.is_closed() {
+            break; // the writer failed: measuring more would lose the results
+        }
+        let permit = slots.clone().acquire_owned().await.expect("never closed");
+        while tasks.try_join_next().is_some() {}
+        let (prober, run, record_tx) = (prober.clone(), run.clone(), record_tx.clone());
+        tasks.spawn(async move {
+            let start = OffsetDateTime::now_utc();
+            let measured = prober.measure(&target.url).await;
+            drop(permit);
+            let clock = measured.clock;
+            let observations = measured.finish().await;
+            let analysis = analysis::analyze(&observations);
+            let status = analysis.x_verdict.status;
+            let record = Record::new(
+                &run,
+                Measurement {
+                    input: target.url.as_str(),
+                    category_code: target.category_code.as_deref(),
+                    start,
+                    runtime: clock.now(),
+                    observations,
+                    control: None,
+                    control_failure: None,
+                    analysis,
+                },
+            );
+            // A closed channel means the writer failed; its error is reported below.
+            let _ = record_tx.send((record.to_line(), status)).await;
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r {
+            tracing::error!("measurement task failed: {e}");
+        }
+    }
+    drop(record_tx);
+    let bad_lines = reader.join().unwrap_or(0);
+    let counts = writer.join().expect("writer thread panicked")?;
+    progress.finish_and_clear();
+    let measured: u64 = counts.values().sum();
+    if measured == 0 {
+        let _ = std::fs::remove_file(&path);
+        return Err(RunError::NoTargets(bad_lines));
+    }
+    Ok(Summary {
+        path,
+        measured,
+        bad_lines,
+        by_status: counts,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

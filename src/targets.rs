@@ -1,0 +1,368 @@
+//! Target lists: Citizen Lab test-list CSV and plain lists (one URL or bare domain per line).
+//!
+//! Lists are read as a stream, one target at a time, so a list of any length costs the same
+//! memory (plus 16 bytes per distinct URL for dropping duplicates). A bad line is reported as
+//! `FILE:LINE: reason` and skipped; it never stops the run.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use url::Url;
+
+/// One URL to measure, with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The normalized URL (IDN host in punycode, default path `/`).
+    pub url: Url,
+    /// Citizen Lab category code, when the list has one.
+    pub category_code: Option<String>,
+}
+
+/// A line that could not be turned into a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    pub file: PathBuf,
+    pub line: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.reason)
+    }
+}
+
+/// A target list that cannot be read at all (the user named a file we cannot open).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read target list {path}: {source}")]
+pub struct ListError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// What the stream yields: a target, or a bad line to report.
+#[derive(Debug)]
+pub enum Entry {
+    Target(Target),
+    Bad(BadLine),
+}
+
+/// Parses one list entry (a URL or bare domain) into a normalized URL.
+pub fn parse_entry(raw: &str) -> Result<Url, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("empty URL".into());
+    }
+    if raw.chars().any(char::is_whitespace) {
+        return Err(format!("URL contains white space: {raw:?}"));
+    }
+    let text = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("https://{raw}/")
+    };
+    let url = Url::parse(&text).map_err(|e| format!("invalid URL {raw:?}: {e}"))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => return Err(format!("unsupported scheme {other:?} (only http and https)")),
+    }
+    match url.host() {
+        None => return Err(format!("URL has no host: {raw:?}")),
+        Some(url::Host::Domain(d)) if !d.contains('.') && d != "localhost" => {
+            return Err(format!("host {d:?} is not a domain name"))
+        }
+        Some(_) => {}
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("URL carries credentials".into());
+    }
+    Ok(url)
+}
+
+/// Opens every list up front (so an unreadable file is a usage error before anything runs)
+/// and returns a stream over their entries, duplicates dropped.
+pub fn open(paths: &[PathBuf]) -> Result<TargetStream, ListError> {
+    let mut lists = Vec::with_capacity(paths.len());
+    for path in paths {
+        let file = File::open(path).map_err(|source| ListError {
+            path: path.clone(),
+            source,
+        })?;
+        if let Ok(meta) = file.metadata() {
+            if meta.is_dir() {
+                return Err(ListError {
+                    path: path.clone(),
+                    source: io::Error::other("is a directory"),
+                });
+            }
+        }
+        lists.push((path.clone(), file));
+    }
+    Ok(TargetStream {
+        pending: lists.into_iter().rev().collect(),
+        current: None,
+        seen: HashSet::new(),
+    })
+}
+
+/// Iterator over the entries of several lists, in order.
+pub struct TargetStream {
+    pending: Vec<(PathBuf, File)>,
+    current: Option<ListReader>,
+    seen: HashSet<[u8; 16]>,
+}
+
+impl Iterator for TargetStream {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        loop {
+            if self.current.is_none() {
+                let (path, file) = self.pending.pop()?;
+                self.current = Some(ListReader::new(path, file));
+            }
+            let reader = self.current.as_mut().expect("set above");
+            match reader.next_raw() {
+                None => self.current = None,
+                Some(Err(bad)) => return Some(Entry::Bad(bad)),
+                Some(Ok((line, raw, category_code))) => match parse_entry(&raw) {
+                    Err(reason) => {
+                        return Some(Entry::Bad(BadLine {
+                            file: reader.path.clone(),
+                            line,
+                            reason,
+                        }))
+                    }
+                    Ok(url) => {
+                        let key: [u8; 16] = Sha256::digest(url.as_str().as_bytes())[..16]
+                            .try_into()
+                            .expect("16 bytes");
+                        if self.seen.insert(key) {
+                            return Some(Entry::Target(Target { url, category_code }));
+                        }
+                        tracing::debug!("{}:{line}: duplicate of an earlier target", reader.path.display());
+                    }
+                },
+            }
+        }
+    }
+}
+
+enum Format {
+    Csv(Box<csv::Reader<BufReader<File>>>),
+    Plain { reader: BufReader<File>, line: u64 },
+    Done,
+}
+
+struct ListReader {
+    path: PathBuf,
+    format: Format,
+}
+
+type RawEntry = (u64, String, Option<String>);
+
+impl ListReader {
+    fn new(path: PathBuf, file: File) -> ListReader {
+        let mut reader = BufReader::new(file);
+        let format = match looks_like_csv(&mut reader) {
+            Ok(true) => Format::Csv(Box::new(
+                csv::ReaderBuilder::new()
+                    .flexible(true)
+                    .has_headers(true)
+                    .from_reader(reader),
+            )),
+            Ok(false) => Format::Plain { reader, line: 0 },
+            Err(_) => Format::Done,
+        };
+        ListReader { path, format }
+    }
+
+    fn bad(&self, line: u64, reason: impl Into<String>) -> BadLine {
+        BadLine {
+            file: self.path.clone(),
+            line,
+            reason: reason.into(),
+        }
+    }
+
+    fn next_raw(&mut self) -> Option<Result<RawEntry, BadLine>> {
+        loop {
+            match &mut self.format {
+                Format::Done => return None,
+                Format::Csv(csv) => {
+                    let mut record = csv::StringRecord::new();
+                    match csv.read_record(&mut record) {
+                        Ok(false) => {
+                            self.format = Format::Done;
+                            return None;
+                        }
+                        Ok(true) => {
+                            let line = record.position().map(|p| p.line()).unwrap_or(0);
+                            let url = record.get(0).unwrap_or("").trim();
+                            if url.is_empty() && record.iter().all(|f| f.trim().is_empty()) {
+                                continue;
+                            }
+                            let category = record
+                                .get(1)
+                                .map(str::trim)
+                                .filter(|c| !c.is_empty())
+                                .map(str::to_string);
+                            return Some(Ok((line, url.to_string(), category)));
+                        }
+                        Err(e) => {
+                            let line = e.position().map(|p| p.line()).unwrap_or(0);
+                            if let csv::ErrorKind::Io(_) = e.kind() {
+                                self.format = Format::Done;
+                            }
+                            return Some(Err(self.bad(line, format!("unreadable CSV record: {e}"))));
+                        }
+                    }
+                }
+                Format::Plain { reader, line } => {
+                    let mut buf = Vec::new();
+                    *line += 1;
+                    let n = line.to_owned();
+                    match reader.by_ref().take(64 * 1024).read_until(b'\n', &mut buf) {
+                        Ok(0) => {
+                            self.format = Format::Done;
+                            return None;
+                        }
+                        Ok(_) => {
+                            if !buf.ends_with(b"\n") && buf.len() >= 64 * 1024 {
+                                // Skip the rest of an absurdly long line.
+                                let _ = reader.skip_until(b'\n');
+                                return Some(Err(self.bad(n, "line longer than 64 KiB")));
+                            }
+                            let Ok(text) = String::from_utf8(buf) else {
+                                return Some(Err(self.bad(n, "line is not valid UTF-8")));
+                            };
+                            let text = text.split('#').next().unwrap_or("").trim();
+                            if text.is_empty() {
+                                continue;
+                            }
+                            return Some(Ok((n, text.to_string(), None)));
+                        }
+                        Err(e) => {
+                            self.format = Format::Done;
+                            return Some(Err(self.bad(n, format!("read error: {e}"))));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A Citizen Lab list starts with the header `url,category_code,...`.
+fn looks_like_csv(reader: &mut BufReader<File>) -> io::Result<bool> {
+    let head = reader.fill_buf()?;
+    let head = head.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(head);
+    let first = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let first = String::from_utf8_lossy(first).to_ascii_lowercase();
+    Ok(first.trim_start().starts_with("url,"))
+}
+
+/// The default list shipped with the project, relative to the working directory.
+pub fn default_list() -> PathBuf {
+    Path::new("targets").join("default.csv")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn entries_parse_as_researchers_expect() {
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("example.org", Ok("https://example.org/")),
+            ("http://Example.ORG", Ok("http://example.org/")),
+            ("https://bücher.example/path?q=1", Ok("https://xn--bcher-kva.example/path?q=1")),
+            ("https://例え.テスト/", Ok("https://xn--r8jz45g.xn--zckzah/")),
+            ("https://10.0.0.1:8443/x", Ok("https://10.0.0.1:8443/x")),
+            ("ftp://example.org/", Err("unsupported scheme")),
+            ("https://", Err("invalid URL")),
+            ("not a url", Err("white space")),
+            ("https://user:pw@example.org/", Err("credentials")),
+            ("intranet", Err("not a domain name")),
+            ("", Err("empty")),
+        ];
+        for (input, want) in cases {
+            let got = parse_entry(input);
+            match (want, &got) {
+                (Ok(w), Ok(u)) => assert_eq!(u.as_str(), *w, "{input}"),
+                (Err(w), Err(e)) => assert!(e.contains(w), "{input}: {e}"),
+                _ => panic!("{input}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    fn list(content: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(content).unwrap();
+        f
+    }
+
+    fn collect(paths: &[PathBuf]) -> (Vec<String>, Vec<String>) {
+        let (mut ok, mut bad) = (vec![], vec![]);
+        for e in open(paths).unwrap() {
+            match e {
+                Entry::Target(t) => ok.push(t.url.to_string()),
+                Entry::Bad(b) => bad.push(format!("{}: {}", b.line, b.reason)),
+            }
+        }
+        (ok, bad)
+    }
+
+    #[test]
+    fn plain_list_reports_bad_lines_and_drops_duplicates() {
+        let f = list(b"# comment\nexample.org\n\nhttp://a.example/ # trailing\nftp://x.example/\nexample.org\n\xff\xfe\nb.example\n");
+        let (ok, bad) = collect(&[f.path().to_path_buf()]);
+        assert_eq!(ok, ["https://example.org/", "http://a.example/", "https://b.example/"]);
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad[0].starts_with("5: unsupported scheme"), "{bad:?}");
+        assert!(bad[1].starts_with("7: line is not valid UTF-8"), "{bad:?}");
+    }
+
+    #[test]
+    fn citizen_lab_csv_keeps_categories_and_line_numbers() {
+        let f = list(b"url,category_code,category_description,date_added,source,notes\nhttps://a.example/,NEWS,News Media,2020-01-01,x,\"multi\nline note\"\nmailto:x,GRP,,,,\nhttp://b.example/,HUMR,,,,\n");
+        let paths = [f.path().to_path_buf()];
+        let mut targets = vec![];
+        let mut bad = vec![];
+        for e in open(&paths).unwrap() {
+            match e {
+                Entry::Target(t) => targets.push(t),
+                Entry::Bad(b) => bad.push(b),
+            }
+        }
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[0].category_code.as_deref(), Some("NEWS"));
+        assert_eq!(targets[1].url.as_str(), "http://b.example/");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 4, "the multi-line note shifts the line count");
+        assert!(bad[0].to_string().contains(":4: "), "{}", bad[0]);
+    }
+
+    #[test]
+    fn real_test_lists_load_without_crashing() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/citizenlab-test-lists");
+        assert!(dir.exists(), "the shared test data must sit beside the repo: {}", dir.display());
+        let (ok, bad) = collect(&[dir.join("global.csv"), dir.join("cn.csv")]);
+        assert!(ok.len() > 2000, "{}", ok.len());
+        assert!(bad.len() < 20, "{bad:?}");
+    }
+
+    #[test]
+    fn unreadable_list_is_an_error_naming_the_file() {
+        let err = match open(&[PathBuf::from("/nonexistent/list.txt")]) {
+            Err(e) => e,
+            Ok(_) => panic!("opened a missing file"),
+        };
+        assert!(err.to_string().contains("/nonexistent/list.txt"));
+    }
+}
