@@ -18,7 +18,12 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [Status::Accessible, Status::Blocked, Status::Down, Status::Unknown];
+    pub const ALL: [Status; 4] = [
+        Status::Accessible,
+        Status::Blocked,
+        Status::Down,
+        Status::Unknown,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Accessible => "accessible",

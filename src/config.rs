@@ -198,14 +198,28 @@ impl RunArgs {
         if timeout.is_zero() || deadline.is_zero() {
             return Err(invalid("--timeout/--deadline", "0", "must be positive"));
         }
-        let probe_cc = self.probe_cc.or(file.probe_cc).unwrap_or_else(|| "ZZ".into());
+        let probe_cc = self
+            .probe_cc
+            .or(file.probe_cc)
+            .unwrap_or_else(|| "ZZ".into());
         if probe_cc.len() != 2 || !probe_cc.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(invalid("--probe-cc", &probe_cc, "want two capital letters, e.g. CN"));
+            return Err(invalid(
+                "--probe-cc",
+                &probe_cc,
+                "want two capital letters, e.g. CN",
+            ));
         }
-        let probe_asn = self.probe_asn.or(file.probe_asn).unwrap_or_else(|| "AS0".into());
+        let probe_asn = self
+            .probe_asn
+            .or(file.probe_asn)
+            .unwrap_or_else(|| "AS0".into());
         let asn_digits = probe_asn.strip_prefix("AS").unwrap_or(&probe_asn);
         if asn_digits.is_empty() || !asn_digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(invalid("--probe-asn", &probe_asn, "want AS followed by digits, e.g. AS4134"));
+            return Err(invalid(
+                "--probe-asn",
+                &probe_asn,
+                "want AS followed by digits, e.g. AS4134",
+            ));
         }
         let nets = if self.testbed_net.is_empty() {
             file.testbed_nets.unwrap_or_default()
@@ -214,11 +228,17 @@ impl RunArgs {
         };
         let testbed_nets = nets
             .iter()
-            .map(|n| n.parse::<IpNet>().map_err(|e| invalid("--testbed-net", n, &e.to_string())))
+            .map(|n| {
+                n.parse::<IpNet>()
+                    .map_err(|e| invalid("--testbed-net", n, &e.to_string()))
+            })
             .collect::<Result<_, _>>()?;
         Ok(RunConfig {
             targets,
-            out: self.out.or(file.out).unwrap_or_else(|| PathBuf::from("results")),
+            out: self
+                .out
+                .or(file.out)
+                .unwrap_or_else(|| PathBuf::from("results")),
             resolver,
             control,
             ca_file: self.ca_file.or(file.ca_file),
@@ -268,7 +288,8 @@ fn parse_control(s: &str) -> Result<Url, ConfigError> {
 
 /// The first nameserver of the system configuration (`/etc/resolv.conf`), read with hickory.
 pub fn system_resolver() -> Result<SocketAddr, String> {
-    let (config, _) = hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
+    let (config, _) =
+        hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
     let ns = config
         .name_servers()
         .first()
@@ -336,11 +357,41 @@ mod tests {
     #[test]
     fn invalid_values_are_refused() {
         let cases: [(RunArgs, &str); 5] = [
-            (RunArgs { parallel: Some(0), ..Default::default() }, "--parallel"),
-            (RunArgs { timeout: Some("soon".into()), ..Default::default() }, "--timeout"),
-            (RunArgs { probe_cc: Some("China".into()), ..Default::default() }, "--probe-cc"),
-            (RunArgs { testbed_net: vec!["198.18.0.0/33".into()], ..Default::default() }, "--testbed-net"),
-            (RunArgs { control: Some("ftp://x".into()), ..Default::default() }, "--control"),
+            (
+                RunArgs {
+                    parallel: Some(0),
+                    ..Default::default()
+                },
+                "--parallel",
+            ),
+            (
+                RunArgs {
+                    timeout: Some("soon".into()),
+                    ..Default::default()
+                },
+                "--timeout",
+            ),
+            (
+                RunArgs {
+                    probe_cc: Some("China".into()),
+                    ..Default::default()
+                },
+                "--probe-cc",
+            ),
+            (
+                RunArgs {
+                    testbed_net: vec!["198.18.0.0/33".into()],
+                    ..Default::default()
+                },
+                "--testbed-net",
+            ),
+            (
+                RunArgs {
+                    control: Some("ftp://x".into()),
+                    ..Default::default()
+                },
+                "--control",
+            ),
         ];
         for (mut args, what) in cases {
             args.resolver = Some("127.0.0.1".into());

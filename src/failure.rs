@@ -235,8 +235,14 @@ mod tests {
     #[test]
     fn rustls_certificate_errors_are_named() {
         let cases = [
-            (rustls::CertificateError::NotValidForName, "ssl_invalid_hostname"),
-            (rustls::CertificateError::UnknownIssuer, "ssl_unknown_authority"),
+            (
+                rustls::CertificateError::NotValidForName,
+                "ssl_invalid_hostname",
+            ),
+            (
+                rustls::CertificateError::UnknownIssuer,
+                "ssl_unknown_authority",
+            ),
             (rustls::CertificateError::Expired, "ssl_invalid_certificate"),
         ];
         for (c, want) in cases {

@@ -210,7 +210,9 @@ pub fn canonical(name: &str) -> String {
         .map(|part| {
             let mut c = part.chars();
             match c.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase(),
+                Some(first) => {
+                    first.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase()
+                }
                 None => String::new(),
             }
         })

@@ -27,7 +27,9 @@ impl RateLimiter {
 
     /// Waits for this caller's slot.
     pub async fn acquire(&self) {
-        let Some(interval) = self.interval else { return };
+        let Some(interval) = self.interval else {
+            return;
+        };
         let slot = {
             let mut next = self.next.lock().expect("rate limiter lock");
             let now = Instant::now();

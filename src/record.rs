@@ -29,7 +29,9 @@ pub struct RunInfo {
 /// OONI's timestamp format: `YYYY-MM-DD hh:mm:ss`, UTC.
 pub fn ooni_time(t: OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    t.to_offset(time::UtcOffset::UTC).format(&f).expect("UTC time formats")
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .expect("UTC time formats")
 }
 
 #[derive(Debug, Serialize)]
@@ -104,9 +106,14 @@ impl Record {
             probe_ip: "127.0.0.1",
             resolver_ip: run.resolver_ip.clone(),
             annotations,
-            extensions: [("dnst", 0), ("httpt", 0), ("tcpconnect", 0), ("tlshandshake", 0)]
-                .into_iter()
-                .collect(),
+            extensions: [
+                ("dnst", 0),
+                ("httpt", 0),
+                ("tcpconnect", 0),
+                ("tlshandshake", 0),
+            ]
+            .into_iter()
+            .collect(),
             test_keys: TestKeys {
                 agent: "redirect",
                 client_resolver: run.resolver_ip.clone(),
@@ -128,15 +135,29 @@ impl Record {
 
 /// OONI's measurement UID shape: `YYYYMMDDhhmmss.ffffff_CC_webconnectivity_<random hex>`.
 pub fn measurement_uid(start: OffsetDateTime, cc: &str) -> String {
-    let f = time::macros::format_description!("[year][month][day][hour][minute][second].[subsecond digits:6]");
-    let stamp = start.to_offset(time::UtcOffset::UTC).format(&f).expect("UTC time formats");
-    format!("{stamp}_{cc}_webconnectivity_{:016x}", rand::random::<u64>())
+    let f = time::macros::format_description!(
+        "[year][month][day][hour][minute][second].[subsecond digits:6]"
+    );
+    let stamp = start
+        .to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .expect("UTC time formats");
+    format!(
+        "{stamp}_{cc}_webconnectivity_{:016x}",
+        rand::random::<u64>()
+    )
 }
 
 /// A run id in OONI's report-id shape: `YYYYMMDDThhmmssZ_webconnectivity_CC_ASN_n1_<random>`.
 pub fn report_id(start: OffsetDateTime, cc: &str, asn: &str) -> String {
     let f = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let stamp = start.to_offset(time::UtcOffset::UTC).format(&f).expect("UTC time formats");
+    let stamp = start
+        .to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .expect("UTC time formats");
     let asn = asn.trim_start_matches("AS");
-    format!("{stamp}_webconnectivity_{cc}_{asn}_n1_{:016x}", rand::random::<u64>())
+    format!(
+        "{stamp}_webconnectivity_{cc}_{asn}_n1_{:016x}",
+        rand::random::<u64>()
+    )
 }

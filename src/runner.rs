@@ -72,7 +72,11 @@ impl Summary {
             self.path.display()
         )];
         for s in Status::ALL {
-            out.push(format!("{}: {}", s.as_str(), self.by_status.get(&s).copied().unwrap_or(0)));
+            out.push(format!(
+                "{}: {}",
+                s.as_str(),
+                self.by_status.get(&s).copied().unwrap_or(0)
+            ));
         }
         out
     }

@@ -90,13 +90,21 @@ impl Sink for JsonlSink {
 /// Returns the files repaired. Only the last byte of each file is read unless it needs repair.
 pub fn repair_torn_tails(dir: &Path) -> Vec<PathBuf> {
     let mut repaired = Vec::new();
-    let Ok(days) = fs::read_dir(dir) else { return repaired };
+    let Ok(days) = fs::read_dir(dir) else {
+        return repaired;
+    };
     for day in days.flatten() {
-        let Ok(files) = fs::read_dir(day.path()) else { continue };
+        let Ok(files) = fs::read_dir(day.path()) else {
+            continue;
+        };
         for f in files.flatten() {
             let path = f.path();
-            if path.extension().is_some_and(|e| e == "jsonl") && repair_one(&path).unwrap_or(false) {
-                tracing::warn!("{}: removed a partial last line left by an interrupted run", path.display());
+            if path.extension().is_some_and(|e| e == "jsonl") && repair_one(&path).unwrap_or(false)
+            {
+                tracing::warn!(
+                    "{}: removed a partial last line left by an interrupted run",
+                    path.display()
+                );
                 repaired.push(path);
             }
         }
@@ -165,7 +173,9 @@ mod tests {
         let mut s = JsonlSink::create(dir.path(), "2026-11-23", "run").unwrap();
         s.write_line(b"{}\n").unwrap();
         s.finish().unwrap();
-        let err = JsonlSink::create(dir.path(), "2026-11-23", "run").err().unwrap();
+        let err = JsonlSink::create(dir.path(), "2026-11-23", "run")
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("run.jsonl"), "{err}");
     }
 }

@@ -68,7 +68,11 @@ pub fn parse_entry(raw: &str) -> Result<Url, String> {
     let url = Url::parse(&text).map_err(|e| format!("invalid URL {raw:?}: {e}"))?;
     match url.scheme() {
         "http" | "https" => {}
-        other => return Err(format!("unsupported scheme {other:?} (only http and https)")),
+        other => {
+            return Err(format!(
+                "unsupported scheme {other:?} (only http and https)"
+            ))
+        }
     }
     match url.host() {
         None => return Err(format!("URL has no host: {raw:?}")),
@@ -144,7 +148,10 @@ impl Iterator for TargetStream {
                         if self.seen.insert(key) {
                             return Some(Entry::Target(Target { url, category_code }));
                         }
-                        tracing::debug!("{}:{line}: duplicate of an earlier target", reader.path.display());
+                        tracing::debug!(
+                            "{}:{line}: duplicate of an earlier target",
+                            reader.path.display()
+                        );
                     }
                 },
             }
@@ -218,7 +225,9 @@ impl ListReader {
                             if let csv::ErrorKind::Io(_) = e.kind() {
                                 self.format = Format::Done;
                             }
-                            return Some(Err(self.bad(line, format!("unreadable CSV record: {e}"))));
+                            return Some(
+                                Err(self.bad(line, format!("unreadable CSV record: {e}"))),
+                            );
                         }
                     }
                 }
@@ -260,7 +269,9 @@ impl ListReader {
 /// A Citizen Lab list starts with the header `url,category_code,...`.
 fn looks_like_csv(reader: &mut BufReader<File>) -> io::Result<bool> {
     let head = reader.fill_buf()?;
-    let head = head.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(head);
+    let head = head
+        .strip_prefix(b"\xef\xbb\xbf".as_slice())
+        .unwrap_or(head);
     let first = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
     let first = String::from_utf8_lossy(first).to_ascii_lowercase();
     Ok(first.trim_start().starts_with("url,"))
@@ -281,8 +292,14 @@ mod tests {
         let cases: &[(&str, Result<&str, &str>)] = &[
             ("example.org", Ok("https://example.org/")),
             ("http://Example.ORG", Ok("http://example.org/")),
-            ("https://bücher.example/path?q=1", Ok("https://xn--bcher-kva.example/path?q=1")),
-            ("https://例え.テスト/", Ok("https://xn--r8jz45g.xn--zckzah/")),
+            (
+                "https://bücher.example/path?q=1",
+                Ok("https://xn--bcher-kva.example/path?q=1"),
+            ),
+            (
+                "https://例え.テスト/",
+                Ok("https://xn--r8jz45g.xn--zckzah/"),
+            ),
             ("https://10.0.0.1:8443/x", Ok("https://10.0.0.1:8443/x")),
             ("ftp://example.org/", Err("unsupported scheme")),
             ("https://", Err("invalid URL")),
@@ -322,7 +339,14 @@ mod tests {
     fn plain_list_reports_bad_lines_and_drops_duplicates() {
         let f = list(b"# comment\nexample.org\n\nhttp://a.example/ # trailing\nftp://x.example/\nexample.org\n\xff\xfe\nb.example\n");
         let (ok, bad) = collect(&[f.path().to_path_buf()]);
-        assert_eq!(ok, ["https://example.org/", "http://a.example/", "https://b.example/"]);
+        assert_eq!(
+            ok,
+            [
+                "https://example.org/",
+                "http://a.example/",
+                "https://b.example/"
+            ]
+        );
         assert_eq!(bad.len(), 2, "{bad:?}");
         assert!(bad[0].starts_with("5: unsupported scheme"), "{bad:?}");
         assert!(bad[1].starts_with("7: line is not valid UTF-8"), "{bad:?}");
@@ -350,8 +374,13 @@ mod tests {
 
     #[test]
     fn real_test_lists_load_without_crashing() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/citizenlab-test-lists");
-        assert!(dir.exists(), "the shared test data must sit beside the repo: {}", dir.display());
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/citizenlab-test-lists");
+        assert!(
+            dir.exists(),
+            "the shared test data must sit beside the repo: {}",
+            dir.display()
+        );
         let (ok, bad) = collect(&[dir.join("global.csv"), dir.join("cn.csv")]);
         assert!(ok.len() > 2000, "{}", ok.len());
         assert!(bad.len() < 20, "{bad:?}");

@@ -186,7 +186,11 @@ pub async fn lookup(
         let peek_id = (n >= 2).then(|| u16::from_be_bytes([datagram[0], datagram[1]]));
         let slot = peek_id.and_then(|id| pending.iter().position(|p| p.id == id));
         let (qtype, query_id, t0) = match slot {
-            Some(i) => (pending[i].qtype.to_string(), pending[i].id, pending[i].sent_at),
+            Some(i) => (
+                pending[i].qtype.to_string(),
+                pending[i].id,
+                pending[i].sent_at,
+            ),
             None => ("?".to_string(), 0, arrival),
         };
         let mut q = entry(&qtype, t0, query_id);
@@ -225,7 +229,10 @@ pub async fn lookup(
         let question_ok = match msg.queries.as_slice() {
             [only] => {
                 only.query_type() == pending[i].qtype
-                    && only.name().to_ascii().eq_ignore_ascii_case(&name.to_ascii())
+                    && only
+                        .name()
+                        .to_ascii()
+                        .eq_ignore_ascii_case(&name.to_ascii())
             }
             _ => false,
         };
@@ -294,7 +301,11 @@ pub async fn lookup(
     out
 }
 
-fn send_early(early: &mut Option<oneshot::Sender<Resolved>>, addrs: Vec<IpAddr>, failure: Option<Failure>) {
+fn send_early(
+    early: &mut Option<oneshot::Sender<Resolved>>,
+    addrs: Vec<IpAddr>,
+    failure: Option<Failure>,
+) {
     if let Some(tx) = early.take() {
         let _ = tx.send(Resolved { addrs, failure });
     }
@@ -302,7 +313,11 @@ fn send_early(early: &mut Option<oneshot::Sender<Resolved>>, addrs: Vec<IpAddr>,
 
 /// The early answer is ready when every query is answered, or when one answered with
 /// addresses and `wait` has passed since (a missing AAAA must not hold up the connections).
-fn maybe_send_early(early: &mut Option<oneshot::Sender<Resolved>>, pending: &[Pending], wait: Duration) {
+fn maybe_send_early(
+    early: &mut Option<oneshot::Sender<Resolved>>,
+    pending: &[Pending],
+    wait: Duration,
+) {
     if early.is_none() {
         return;
     }
@@ -420,7 +435,12 @@ fn outcome(msg: &Message) -> Result<Vec<IpAddr>, Failure> {
 }
 
 /// Asks the same question over TCP (RFC 1035 length prefix), for truncated answers.
-async fn over_tcp(resolver: SocketAddr, query: &[u8], budget: Duration, rate: &RateLimiter) -> Result<Vec<u8>, Failure> {
+async fn over_tcp(
+    resolver: SocketAddr,
+    query: &[u8],
+    budget: Duration,
+    rate: &RateLimiter,
+) -> Result<Vec<u8>, Failure> {
     rate.acquire().await;
     let work = async {
         let mut s = TcpStream::connect(resolver).await?;

@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::failure::Failure;
-use crate::observation::{Clock, HttpHeaders, HttpRequest, HttpResponse, HttpTransaction, MaybeBinary, TransferSample};
+use crate::observation::{
+    Clock, HttpHeaders, HttpRequest, HttpResponse, HttpTransaction, MaybeBinary, TransferSample,
+};
 
 /// OONI's browser-like request headers (`internal/model/http.go`).
 pub const USER_AGENT: &str =
@@ -84,7 +86,11 @@ where
         tx.request.headers.headers_list.retain(|(k, _)| k != "Host");
     }
     let deadline = started + settings.timeout;
-    let outcome = tokio::time::timeout_at(deadline, round_trip(io, h2, request, &mut tx, settings, clock, started)).await;
+    let outcome = tokio::time::timeout_at(
+        deadline,
+        round_trip(io, h2, request, &mut tx, settings, clock, started),
+    )
+    .await;
     if outcome.is_err() {
         tx.failure = Some(Failure::Timeout);
     }
@@ -118,9 +124,15 @@ fn build_request(url: &Url, h2: bool) -> Request<Empty<Bytes>> {
     if let Ok(v) = HeaderValue::from_str(&host) {
         h.insert(http::header::HOST, v);
     }
-    h.insert(http::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    h.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static(USER_AGENT),
+    );
     h.insert(http::header::ACCEPT, HeaderValue::from_static(ACCEPT));
-    h.insert(http::header::ACCEPT_LANGUAGE, HeaderValue::from_static(ACCEPT_LANGUAGE));
+    h.insert(
+        http::header::ACCEPT_LANGUAGE,
+        HeaderValue::from_static(ACCEPT_LANGUAGE),
+    );
     if h2 {
         h.remove(http::header::HOST);
     }
@@ -192,22 +204,26 @@ async fn read_response(
     let mut hasher = Sha256::new();
     let mut complete = false;
     let mut last_sample = Instant::now();
-    tx.x_transfer.push(TransferSample { t: clock.now(), bytes: 0 });
+    tx.x_transfer.push(TransferSample {
+        t: clock.now(),
+        bytes: 0,
+    });
     // Fill the response in as we go, so a timeout (which drops this future) keeps what arrived.
     let headers = HttpHeaders::from_map(&parts.headers);
-    let finish = |tx: &mut HttpTransaction, kept: &[u8], total: u64, hash: String, complete: bool| {
-        let text = String::from_utf8_lossy(kept);
-        tx.response = Some(HttpResponse {
-            code: parts.status.as_u16(),
-            headers: headers.clone(),
-            body: Some(MaybeBinary::from_bytes(kept)),
-            body_is_truncated: (kept.len() as u64) < total || !complete,
-            x_body_length: total,
-            x_body_complete: complete,
-            x_body_sha256: hash,
-            x_title: title(&text),
-        });
-    };
+    let finish =
+        |tx: &mut HttpTransaction, kept: &[u8], total: u64, hash: String, complete: bool| {
+            let text = String::from_utf8_lossy(kept);
+            tx.response = Some(HttpResponse {
+                code: parts.status.as_u16(),
+                headers: headers.clone(),
+                body: Some(MaybeBinary::from_bytes(kept)),
+                body_is_truncated: (kept.len() as u64) < total || !complete,
+                x_body_length: total,
+                x_body_complete: complete,
+                x_body_sha256: hash,
+                x_title: title(&text),
+            });
+        };
     finish(tx, &kept, 0, String::new(), false);
     loop {
         match body.frame().await {
@@ -220,14 +236,19 @@ async fn read_response(
                 break;
             }
             Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else { continue };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
                 total += data.len() as u64;
                 hasher.update(&data);
                 let room = settings.body_cap.saturating_sub(kept.len());
                 kept.extend_from_slice(&data[..room.min(data.len())]);
                 if last_sample.elapsed() >= SAMPLE_EVERY {
                     last_sample = Instant::now();
-                    tx.x_transfer.push(TransferSample { t: clock.now(), bytes: total });
+                    tx.x_transfer.push(TransferSample {
+                        t: clock.now(),
+                        bytes: total,
+                    });
                     // Keep the response current in case the step's deadline cuts us off.
                     finish(tx, &kept, total, String::new(), false);
                 }
@@ -237,7 +258,10 @@ async fn read_response(
             }
         }
     }
-    tx.x_transfer.push(TransferSample { t: clock.now(), bytes: total });
+    tx.x_transfer.push(TransferSample {
+        t: clock.now(),
+        bytes: total,
+    });
     finish(tx, &kept, total, hex::encode(hasher.finalize()), complete);
 }
 
@@ -250,7 +274,10 @@ pub fn title(body: &str) -> Option<String> {
         let rest = &body[start..];
         let end = rest.find('<').unwrap_or(rest.len());
         let text = &rest[..end];
-        if !text.is_empty() && text.chars().count() <= 512 && lower[start + end..].starts_with("</title>") {
+        if !text.is_empty()
+            && text.chars().count() <= 512
+            && lower[start + end..].starts_with("</title>")
+        {
             return Some(text.to_string());
         }
         from = start;

@@ -9,4 +9,4 @@ pub mod tcp;
 pub mod tls;
 pub mod web;
 
-pub use web::{Measured, Prober, ProbeSettings};
+pub use web::{Measured, ProbeSettings, Prober};

@@ -64,9 +64,10 @@ impl TlsContext {
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| TlsSetupError::Config(e.to_string()))?;
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| TlsSetupError::Config(e.to_string()))?;
         Ok(TlsContext { verifier, provider })
     }
 
@@ -78,7 +79,8 @@ impl TlsContext {
     /// Validates a chain for a name without a connection (used by tests and analysis tools).
     pub fn validate(&self, chain: &[CertificateDer<'_>], name: &str) -> Result<(), Failure> {
         let (leaf, rest) = chain.split_first().ok_or(Failure::SslInvalidCertificate)?;
-        let name = ServerName::try_from(name.to_string()).map_err(|_| Failure::SslInvalidHostname)?;
+        let name =
+            ServerName::try_from(name.to_string()).map_err(|_| Failure::SslInvalidHostname)?;
         self.verifier
             .verify_server_cert(leaf, rest, &name, &[], UnixTime::now())
             .map(|_| ())
@@ -275,7 +277,9 @@ pub fn describe(der: &CertificateDer<'_>) -> CertInfo {
                 for name in &ext.value.general_names {
                     match name {
                         x509_parser::extensions::GeneralName::DNSName(d) => san.push(d.to_string()),
-                        x509_parser::extensions::GeneralName::IPAddress(b) => san.push(ip_from_bytes(b)),
+                        x509_parser::extensions::GeneralName::IPAddress(b) => {
+                            san.push(ip_from_bytes(b))
+                        }
                         _ => {}
                     }
                 }

@@ -21,7 +21,9 @@ use super::http::{self as httpprobe, HttpSettings};
 use super::tcp;
 use super::tls::{self, TlsContext};
 use crate::failure::Failure;
-use crate::observation::{Clock, DnsQuery, HttpTransaction, Observations, TcpConnect, TlsHandshake};
+use crate::observation::{
+    Clock, DnsQuery, HttpTransaction, Observations, TcpConnect, TlsHandshake,
+};
 use crate::rate::RateLimiter;
 
 /// Status codes that are followed as redirects.
@@ -107,11 +109,15 @@ impl Prober {
             }
             let tags = vec![format!("depth={depth}")];
             let host = current.host_str().unwrap_or_default().to_string();
-            let Some(port) = current.port_or_known_default() else { break };
+            let Some(port) = current.port_or_known_default() else {
+                break;
+            };
             let answer = match resolved.get(&host) {
                 Some(r) => r.clone(),
                 None => {
-                    let r = self.resolve(&current, &host, clock, &tags, next_tx, &mut tails).await;
+                    let r = self
+                        .resolve(&current, &host, clock, &tags, next_tx, &mut tails)
+                        .await;
                     next_tx += 1;
                     resolved.insert(host.clone(), r.clone());
                     r
@@ -192,7 +198,16 @@ impl Prober {
         let host_owned = host.to_string();
         let tags = tags.to_vec();
         tails.push(tokio::spawn(async move {
-            dns::lookup(&settings.dns, &host_owned, clock, &tags, tx, &rate, early_tx).await
+            dns::lookup(
+                &settings.dns,
+                &host_owned,
+                clock,
+                &tags,
+                tx,
+                &rate,
+                early_tx,
+            )
+            .await
         }));
         early_rx.await.unwrap_or(Resolved {
             addrs: vec![],
@@ -225,7 +240,18 @@ impl Prober {
         let (stream, counters) = Counted::new(stream);
         let mut http_settings = self.settings.http.clone();
         if url.scheme() == "https" {
-            let hs = tls::handshake(&self.tls, stream, &counters, host, addr, budget(step), clock, tags, tx).await;
+            let hs = tls::handshake(
+                &self.tls,
+                stream,
+                &counters,
+                host,
+                addr,
+                budget(step),
+                clock,
+                tags,
+                tx,
+            )
+            .await;
             out.tls = Some(hs.observation);
             let Some(stream) = hs.stream else { return out };
             if token.swap(true, Ordering::SeqCst) {
@@ -233,13 +259,16 @@ impl Prober {
             }
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
             http_settings.timeout = budget(http_settings.timeout);
-            out.http = Some(httpprobe::get(stream, h2, url, addr, &http_settings, clock, tags, tx).await);
+            out.http =
+                Some(httpprobe::get(stream, h2, url, addr, &http_settings, clock, tags, tx).await);
         } else {
             if token.swap(true, Ordering::SeqCst) {
                 return out;
             }
             http_settings.timeout = budget(http_settings.timeout);
-            out.http = Some(httpprobe::get(stream, false, url, addr, &http_settings, clock, tags, tx).await);
+            out.http = Some(
+                httpprobe::get(stream, false, url, addr, &http_settings, clock, tags, tx).await,
+            );
         }
         out
     }
@@ -292,7 +321,10 @@ mod tests {
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        let got: Vec<String> = cap_per_family(&addrs, 2).iter().map(|a| a.to_string()).collect();
+        let got: Vec<String> = cap_per_family(&addrs, 2)
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
         assert_eq!(got, ["1.1.1.1", "2.2.2.2", "::1", "::2"]);
     }
 }

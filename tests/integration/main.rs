@@ -1,0 +1,8 @@
+//! Integration tests: one binary, sharing one harness. Each test builds its own fake internet
+//! on 127.0.0.1 and drives the real `vantage` binary.
+
+mod harness;
+
+mod bad_input;
+mod crash;
+mod engine;
