@@ -37,9 +37,9 @@ def gen(out, n, port):
         )
         tail = "</body></html>\n"
         body = head
-        while len(body) + len(filler) + len(tail) <= 5120:
+        while len(body) + len(filler) + len(tail) + 8 <= 5120:
             body += filler
-        body += "<!--" + "x" * max(0, 5120 - len(body) - len(tail) - 7) + "-->\n" + tail
+        body += "<!--" + "x" * (5120 - len(body) - len(tail) - 8) + "-->\n" + tail
         assert len(body.encode()) == 5120, len(body)
         root = os.path.join(www, f"site{i:04d}")
         os.makedirs(root, exist_ok=True)
@@ -62,6 +62,9 @@ def gen(out, n, port):
 def portfree(proto, port):
     kind = socket.SOCK_STREAM if proto.upper() == "TCP" else socket.SOCK_DGRAM
     s = socket.socket(socket.AF_INET, kind)
+    if kind == socket.SOCK_STREAM:
+        # As nginx does: connections in TIME_WAIT from an earlier run do not hold the port.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("127.0.0.1", int(port)))
     except OSError as e:

@@ -182,11 +182,12 @@ log "starting nginx on 127.0.0.1:$PORT"
 NGINX_PID=$!
 
 # ---------------------------------------------------------------------------------------------
-# dnsmasq: every *.bench.test name is 127.0.0.1; AAAA gets an empty NOERROR answer.
+# dnsmasq: every *.bench.test name is 127.0.0.1; AAAA gets an empty NOERROR answer (since dnsmasq
+# 2.86 --address alone forwards other types, which with --no-resolv answers REFUSED: --local fixes it).
 log "starting dnsmasq on 127.0.0.1:$DNS_PORT"
 "$DNSMASQ" --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
     --port="$DNS_PORT" --listen-address=127.0.0.1 --bind-interfaces \
-    --address=/bench.test/127.0.0.1 --cache-size=0 --pid-file="$TMP/dnsmasq.pid" \
+    --address=/bench.test/127.0.0.1 --local=/bench.test/ --cache-size=0 --pid-file="$TMP/dnsmasq.pid" \
     --user="$(id -un)" --group="$(id -gn)" --log-facility="$TMP/dnsmasq.log" &
 DNSMASQ_PID=$!
 

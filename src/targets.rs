@@ -395,3 +395,43 @@ mod tests {
         assert!(err.to_string().contains("/nonexistent/list.txt"));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any text: no panic; an accepted entry is an http(s) URL with a host that parses
+        /// back to itself (normalization is idempotent).
+        #[test]
+        fn any_entry_parses_or_is_refused(raw in ".{0,200}") {
+            if let Ok(url) = parse_entry(&raw) {
+                prop_assert!(matches!(url.scheme(), "http" | "https"));
+                prop_assert!(url.host().is_some());
+                let again = parse_entry(url.as_str()).expect("a normalized URL parses");
+                prop_assert_eq!(again.as_str(), url.as_str());
+            }
+        }
+
+        /// Any bytes as a list file, CSV or plain: no panic, and every entry is a target or a
+        /// bad line naming a line that exists.
+        #[test]
+        fn any_list_file_streams(body in proptest::collection::vec(any::<u8>(), 0..4000), csv in any::<bool>()) {
+            let mut f = tempfile::NamedTempFile::new().unwrap();
+            if csv {
+                f.write_all(b"url,category_code,category_description,date_added,source,notes\n").unwrap();
+            }
+            f.write_all(&body).unwrap();
+            let lines = body.iter().filter(|b| **b == b'\n').count() as u64 + 2;
+            for e in open(&[f.path().to_path_buf()]).unwrap() {
+                if let Entry::Bad(b) = e {
+                    prop_assert!(b.line <= lines, "{} > {}", b.line, lines);
+                }
+            }
+        }
+    }
+}

@@ -458,3 +458,112 @@ async fn over_tcp(
         Ok(Ok(b)) => Ok(b),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A resolver on loopback that answers each query with random datagrams (some carrying the
+    /// query's id), then a valid answer, then more garbage.
+    async fn garbage_resolver(seed: u64, junk: usize) -> SocketAddr {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut buf = [0u8; 2048];
+            loop {
+                let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+                    return;
+                };
+                let query = Message::from_vec(&buf[..n]).unwrap();
+                for i in 0..junk * 2 {
+                    let len = rng.random_range(0..600);
+                    let mut d: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                    if len >= 2 && rng.random_bool(0.5) {
+                        d[..2].copy_from_slice(&query.metadata.id.to_be_bytes());
+                    }
+                    let _ = sock.send_to(&d, peer).await;
+                    if i == junk {
+                        let mut ok = Message::response(query.metadata.id, OpCode::Query);
+                        ok.add_query(query.queries[0].clone());
+                        if query.queries[0].query_type() == RecordType::A {
+                            ok.answers.push(hickory_proto::rr::Record::from_rdata(
+                                query.queries[0].name().clone(),
+                                30,
+                                RData::A(hickory_proto::rr::rdata::A("127.0.0.7".parse().unwrap())),
+                            ));
+                        }
+                        let _ = sock.send_to(&ok.to_vec().unwrap(), peer).await;
+                    }
+                }
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn garbage_datagrams_are_recorded_never_fatal() {
+        for seed in 0..40u64 {
+            let resolver = garbage_resolver(seed, 5).await;
+            let settings = DnsSettings {
+                resolver,
+                timeout: Duration::from_secs(2),
+                wait: Duration::from_millis(100),
+            };
+            let (tx, rx) = oneshot::channel();
+            let rate = RateLimiter::new(0);
+            let out = lookup(&settings, "fuzz.test", Clock::start(), &[], 1, &rate, tx).await;
+            let early = rx.await.unwrap();
+            // Random bytes with the right id can decode as a (bogus) valid answer before the
+            // real one; the real answer must at least be recorded, and every datagram kept.
+            assert!(
+                out.iter()
+                    .any(|q| q.addresses().any(|a| a.to_string() == "127.0.0.7")),
+                "seed {seed}"
+            );
+            assert!(out.len() >= 20, "seed {seed}: {} entries", out.len());
+            assert!(out
+                .iter()
+                .all(|q| q.raw_response.is_some() || q.failure.is_some()));
+            assert!(
+                early.failure.is_some() || !early.addrs.is_empty(),
+                "seed {seed}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_resolver_times_out_both_queries() {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let settings = DnsSettings {
+            resolver: sock.local_addr().unwrap(),
+            timeout: Duration::from_millis(300),
+            wait: Duration::from_millis(50),
+        };
+        let (tx, rx) = oneshot::channel();
+        let out = lookup(
+            &settings,
+            "quiet.test",
+            Clock::start(),
+            &[],
+            1,
+            &RateLimiter::new(0),
+            tx,
+        )
+        .await;
+        assert_eq!(rx.await.unwrap().failure, Some(Failure::Timeout));
+        let types: Vec<_> = out
+            .iter()
+            .map(|q| (q.query_type.as_str(), q.failure.clone()))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                ("A", Some(Failure::Timeout)),
+                ("AAAA", Some(Failure::Timeout))
+            ]
+        );
+        drop(sock);
+    }
+}

@@ -316,3 +316,20 @@ mod tests {
         assert!(r2.headers().get("host").is_none());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn any_body_yields_a_bounded_title_or_none(body in "(?s).{0,600}", pre in "(?i)<title>|</title>|<|>|x") {
+            let text = format!("{pre}{body}");
+            if let Some(t) = title(&text) {
+                prop_assert!(!t.is_empty() && t.chars().count() <= 512 && !t.contains('<'));
+            }
+        }
+    }
+}

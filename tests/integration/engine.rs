@@ -48,6 +48,16 @@ async fn every_step_is_recorded_as_it_happened() {
     let sites = [
         Site::new("ok-http.test", Tls::Plain, page("OK over HTTP", 5000)),
         Site::new("ok-https.test", Tls::Valid, page("OK over HTTPS", 5000)),
+        Site::new("h2.test", Tls::ValidH2, page("OK over HTTP/2", 3000)),
+        Site::new(
+            "slow.test",
+            Tls::Plain,
+            Reply::Slow {
+                size: 64 * 1024,
+                chunk: 8 * 1024,
+                every: std::time::Duration::from_millis(100),
+            },
+        ),
         Site::new("race.test", Tls::Plain, page("Real race site", 1000)),
         Site::new("trunc.test", Tls::Plain, page("Truncated DNS", 1000)),
         Site::new("reset.test", Tls::Plain, Reply::Reset),
@@ -195,13 +205,10 @@ async fn every_step_is_recorded_as_it_happened() {
     assert_eq!(r["test_keys"]["tcp_connect"][0]["status"]["success"], true);
     let req = &r["test_keys"]["requests"][0];
     assert_eq!(req["failure"], Value::Null);
-    assert_eq!(
-        req["request"]["headers"]["User-Agent"]
-            .as_str()
-            .unwrap()
-            .contains("Safari"),
-        true
-    );
+    assert!(req["request"]["headers"]["User-Agent"]
+        .as_str()
+        .unwrap()
+        .contains("Safari"));
     let resp = &req["response"];
     assert_eq!(resp["code"], 200);
     assert_eq!(resp["x_title"], "OK over HTTP");
@@ -231,6 +238,36 @@ async fn every_step_is_recorded_as_it_happened() {
         r["test_keys"]["requests"][0]["response"]["x_title"],
         "OK over HTTPS"
     );
+
+    // HTTP/2 when ALPN picks it, on the same connection.
+    let r = rec("h2.test");
+    assert_eq!(
+        r["test_keys"]["tls_handshakes"][0]["negotiated_protocol"],
+        "h2"
+    );
+    let req = &r["test_keys"]["requests"][0];
+    assert_eq!(req["alpn"], "h2");
+    assert_eq!(req["failure"], Value::Null);
+    assert_eq!(req["response"]["code"], 200);
+    assert_eq!(req["response"]["x_title"], "OK over HTTP/2");
+    assert_eq!(req["response"]["x_body_length"], 3000);
+    assert_eq!(
+        r["test_keys"]["tcp_connect"].as_array().unwrap().len(),
+        1,
+        "one connection"
+    );
+
+    // A slow transfer leaves a timeline of samples (the evidence for throttling).
+    let slow = &rec("slow.test")["test_keys"]["requests"][0];
+    assert_eq!(slow["response"]["x_body_length"], 64 * 1024);
+    let samples = slow["x_transfer"].as_array().unwrap();
+    assert!(samples.len() >= 5, "{samples:?}");
+    let last = samples.last().unwrap();
+    assert_eq!(last["bytes"], 64 * 1024);
+    assert!(last["t"].as_f64().unwrap() - samples[0]["t"].as_f64().unwrap() >= 0.6);
+    assert!(samples
+        .windows(2)
+        .all(|w| w[0]["bytes"].as_u64() <= w[1]["bytes"].as_u64()));
 
     // DNS: NXDOMAIN, SERVFAIL, silence, garbage, truncation, and the injected race.
     assert_eq!(

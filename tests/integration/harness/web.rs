@@ -17,6 +17,8 @@ use super::Ca;
 pub enum Tls {
     Plain,
     Valid,
+    /// Valid, and speaks only HTTP/2 (ALPN h2), served by hyper.
+    ValidH2,
     /// Signed by a CA the probe does not trust.
     Untrusted,
     /// Valid chain, but for another name.
@@ -47,6 +49,12 @@ pub enum Reply {
     Stall,
     /// 200 with a chunked body that never ends.
     Endless,
+    /// 200 with `size` bytes sent `chunk` bytes at a time, one chunk every `every`.
+    Slow {
+        size: usize,
+        chunk: usize,
+        every: Duration,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +96,13 @@ pub async fn serve(site: Site, trusted: &Ca, untrusted: &Ca) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let acceptor = match site.tls {
         Tls::Valid => Some(acceptor(trusted.issue(&[&site.name], false))),
+        Tls::ValidH2 => {
+            let mut a = acceptor(trusted.issue(&[&site.name], false));
+            let mut config = (*a.config().clone()).clone();
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            a = TlsAcceptor::from(Arc::new(config));
+            Some(a)
+        }
         Tls::Untrusted => Some(acceptor(untrusted.issue(&[&site.name], false))),
         Tls::WrongName => Some(acceptor(trusted.issue(&["other.test"], false))),
         Tls::Expired => Some(acceptor(trusted.issue(&[&site.name], true))),
@@ -138,6 +153,13 @@ async fn connection(mut stream: TcpStream, site: Site, acceptor: Option<TlsAccep
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
         Tls::Plain => http(stream, &site.reply).await,
+        Tls::ValidH2 => {
+            if let Some(acceptor) = acceptor {
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    h2(tls, site.reply.clone()).await;
+                }
+            }
+        }
         _ => {
             if let Some(acceptor) = acceptor {
                 if let Ok(tls) = acceptor.accept(stream).await {
@@ -182,6 +204,22 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, reply: &Reply) {
             let _ = s.shutdown().await;
         }
         Reply::Stall => tokio::time::sleep(Duration::from_secs(3600)).await,
+        Reply::Slow { size, chunk, every } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {size}\r\n\r\n"
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            let mut sent = 0;
+            while sent < *size {
+                let n = (*chunk).min(size - sent);
+                if s.write_all(&vec![b'z'; n]).await.is_err() {
+                    return;
+                }
+                sent += n;
+                tokio::time::sleep(*every).await;
+            }
+            let _ = s.shutdown().await;
+        }
         Reply::Endless => {
             let _ = s
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -190,6 +228,32 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, reply: &Reply) {
             while s.write_all(chunk.as_bytes()).await.is_ok() {}
         }
     }
+}
+
+/// Serves one HTTP/2 connection with hyper; only `Reply::Page` is supported.
+async fn h2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, reply: Reply) {
+    let service = hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+        let reply = reply.clone();
+        async move {
+            let Reply::Page { title, size } = reply else {
+                panic!("the HTTP/2 fake serves pages only");
+            };
+            let head = format!("<html><head><title>{title}</title></head><body>");
+            let body = format!(
+                "{head}{}</body></html>",
+                "x".repeat(size.saturating_sub(head.len() + 14))
+            );
+            Ok::<_, std::convert::Infallible>(
+                hyper::Response::builder()
+                    .header("content-type", "text/html")
+                    .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+                    .unwrap(),
+            )
+        }
+    });
+    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .serve_connection(hyper_util::rt::TokioIo::new(s), service)
+        .await;
 }
 
 /// An address on which connects time out: a listener with a full accept queue (backlog 0,
