@@ -5,6 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use ipnet::IpNet;
+use url::Url;
+
+use crate::control::ControlAnswer;
+use crate::fingerprints::Fingerprints;
 use crate::observation::Observations;
 
 /// `x_verdict.status`.
@@ -53,8 +58,20 @@ pub struct Analysis {
     pub x_verdict: Verdict,
 }
 
-/// Analyses one measurement.
-pub fn analyze(_obs: &Observations) -> Analysis {
+/// What the analysis compares the observations with.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The control's answer, when one was asked for and came back.
+    pub control: Option<&'a ControlAnswer>,
+    /// Why the control could not answer, when it could not.
+    pub control_failure: Option<&'a str>,
+    /// Reserved ranges treated as routable (testbeds).
+    pub testbed_nets: &'a [IpNet],
+    pub fingerprints: &'a Fingerprints,
+}
+
+/// Analyses one measurement of `input`.
+pub fn analyze(_input: &Url, _obs: &Observations, _ctx: &Context<'_>) -> Analysis {
     Analysis {
         dns_consistency: None,
         blocking: serde_json::Value::Null,

@@ -7,7 +7,9 @@
 
 pub mod analysis;
 pub mod config;
+pub mod control;
 pub mod failure;
+pub mod fingerprints;
 pub mod observation;
 pub mod probe;
 pub mod rate;

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::analysis::{self, Status};
 use crate::config::RunConfig;
+use crate::fingerprints::Fingerprints;
 use crate::probe::dns::DnsSettings;
 use crate::probe::http::HttpSettings;
 use crate::probe::tls::{TlsContext, TlsSetupError};
@@ -174,6 +175,8 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
         Ok(counts)
     });
 
+    let fingerprints = Arc::new(Fingerprints::builtin());
+    let testbed_nets = Arc::new(config.testbed_nets.clone());
     let slots = Arc::new(Semaphore::new(config.parallel));
     let mut tasks = JoinSet::new();
     while let Some(target) = target_rx.recv().await {
@@ -183,13 +186,20 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
         let permit = slots.clone().acquire_owned().await.expect("never closed");
         while tasks.try_join_next().is_some() {}
         let (prober, run, record_tx) = (prober.clone(), run.clone(), record_tx.clone());
+        let (fingerprints, testbed_nets) = (fingerprints.clone(), testbed_nets.clone());
         tasks.spawn(async move {
             let start = OffsetDateTime::now_utc();
             let measured = prober.measure(&target.url).await;
             drop(permit);
             let clock = measured.clock;
             let observations = measured.finish().await;
-            let analysis = analysis::analyze(&observations);
+            let ctx = analysis::Context {
+                control: None,
+                control_failure: None,
+                testbed_nets: &testbed_nets,
+                fingerprints: &fingerprints,
+            };
+            let analysis = analysis::analyze(&target.url, &observations, &ctx);
             let status = analysis.x_verdict.status;
             let record = Record::new(
                 &run,

@@ -1,0 +1,120 @@
+//! The control protocol: what the probe asks a `vantage helper` and what it answers. The shapes
+//! are OONI's test-helper protocol (`internal/model/th.go`), so OONI probes can use a vantage
+//! helper and vantage can read an OONI helper's answer; vantage's extra evidence is under `x_`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /` body: the URL, the probe's request headers and the endpoints it resolved.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlRequest {
+    pub http_request: String,
+    #[serde(default)]
+    pub http_request_headers: BTreeMap<String, Vec<String>>,
+    /// `"ip:port"` endpoints the probe resolved.
+    #[serde(default)]
+    pub tcp_connect: Vec<String>,
+    #[serde(default)]
+    pub x_quic_enabled: bool,
+}
+
+/// One TCP connect as the control saw it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlTcp {
+    pub status: bool,
+    pub failure: Option<String>,
+}
+
+/// One TLS handshake as the control saw it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlTls {
+    pub server_name: String,
+    pub status: bool,
+    pub failure: Option<String>,
+    /// The chain validated for `server_name` (vantage helpers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_certificate_valid: Option<bool>,
+}
+
+/// The control's fetch of the URL (redirects followed). OONI writes -1 for lengths and codes
+/// it does not have.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ControlHttp {
+    pub body_length: i64,
+    pub failure: Option<String>,
+    pub title: String,
+    pub headers: BTreeMap<String, String>,
+    pub status_code: i64,
+    #[serde(default)]
+    pub discovered_h3_endpoint: String,
+    /// SHA-256 of the body the control received (vantage helpers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_body_sha256: Option<String>,
+    /// The body was read to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_body_complete: Option<bool>,
+    /// Body bytes per second over the transfer (vantage helpers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_transfer_rate: Option<f64>,
+    /// The URL of the last hop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_final_url: Option<String>,
+}
+
+impl Default for ControlHttp {
+    fn default() -> Self {
+        ControlHttp {
+            body_length: -1,
+            failure: None,
+            title: String::new(),
+            headers: BTreeMap::new(),
+            status_code: -1,
+            discovered_h3_endpoint: String::new(),
+            x_body_sha256: None,
+            x_body_complete: None,
+            x_transfer_rate: None,
+            x_final_url: None,
+        }
+    }
+}
+
+/// The control's own resolution. OONI's failure vocabulary here: `dns_name_error` (NXDOMAIN),
+/// `dns_server_failure`, `unknown_error`; "no answer" is success with no addresses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlDns {
+    pub failure: Option<String>,
+    pub addrs: Vec<String>,
+}
+
+/// Per-address facts: ASN (0 when unknown) and OONI's flags.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlIpInfo {
+    pub asn: u32,
+    pub flags: u32,
+}
+
+/// `ip_info` flags (OONI): resolved by the probe, by the helper, a bogon, valid for the domain.
+pub const IP_FLAG_PROBE: u32 = 1;
+pub const IP_FLAG_HELPER: u32 = 2;
+pub const IP_FLAG_BOGON: u32 = 4;
+pub const IP_FLAG_VALID_FOR_DOMAIN: u32 = 8;
+
+/// The helper's answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlAnswer {
+    #[serde(default)]
+    pub tcp_connect: BTreeMap<String, ControlTcp>,
+    #[serde(default)]
+    pub tls_handshake: BTreeMap<String, ControlTls>,
+    #[serde(default)]
+    pub quic_handshake: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub http_request: ControlHttp,
+    #[serde(default)]
+    pub http3_request: Option<serde_json::Value>,
+    #[serde(default)]
+    pub dns: ControlDns,
+    #[serde(default)]
+    pub ip_info: BTreeMap<String, ControlIpInfo>,
+}
