@@ -93,6 +93,7 @@ pub struct RunFile {
     pub out: Option<PathBuf>,
     pub resolver: Option<String>,
     pub control: Option<String>,
+    pub control_token: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub parallel: Option<usize>,
     pub timeout: Option<String>,
@@ -118,6 +119,8 @@ pub struct RunConfig {
     pub out: PathBuf,
     pub resolver: SocketAddr,
     pub control: Option<Url>,
+    /// Bearer token for the control (from the config file or `VANTAGE_CONTROL_TOKEN`).
+    pub control_token: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub parallel: usize,
     pub timeout: Duration,
@@ -241,6 +244,9 @@ impl RunArgs {
                 .unwrap_or_else(|| PathBuf::from("results")),
             resolver,
             control,
+            control_token: std::env::var("VANTAGE_CONTROL_TOKEN")
+                .ok()
+                .or(file.control_token),
             ca_file: self.ca_file.or(file.ca_file),
             parallel,
             timeout,
@@ -400,5 +406,77 @@ mod tests {
         }
         let err = RunArgs::default().resolve(no_system).unwrap_err();
         assert!(matches!(err, ConfigError::NoResolver(_)));
+    }
+}
+
+/// Flags of `vantage helper`.
+#[derive(Args, Debug, Clone)]
+pub struct HelperArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8080.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+    /// DNS resolver the helper asks, IP or IP:PORT. [default: the first nameserver of /etc/resolv.conf]
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trust anchors (PEM), added to the web PKI roots for TLS validation.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Require `Authorization: Bearer SECRET` (also read from VANTAGE_HELPER_TOKEN).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "VANTAGE_HELPER_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Measure private, loopback and reserved destinations too (testbeds only).
+    #[arg(long = "allow-private")]
+    pub allow_private: bool,
+    /// Requests measured at once; beyond, the helper answers 503. [default: 25]
+    #[arg(long = "max-inflight", value_name = "N", default_value_t = 25)]
+    pub max_inflight: usize,
+    /// Timeout of each step. [default: 10s]
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub timeout: String,
+}
+
+/// Validated settings of the helper.
+#[derive(Clone, Debug)]
+pub struct HelperConfig {
+    pub listen: SocketAddr,
+    pub resolver: SocketAddr,
+    pub ca_file: Option<PathBuf>,
+    pub token: Option<String>,
+    pub allow_private: bool,
+    pub max_inflight: usize,
+    pub timeout: Duration,
+}
+
+impl HelperArgs {
+    pub fn resolve(
+        self,
+        system_resolver: impl FnOnce() -> Result<SocketAddr, String>,
+    ) -> Result<HelperConfig, ConfigError> {
+        let listen = self
+            .listen
+            .parse()
+            .map_err(|_| invalid("--listen", &self.listen, "want IP:PORT"))?;
+        let resolver = match self.resolver {
+            Some(r) => parse_resolver(&r)?,
+            None => system_resolver().map_err(ConfigError::NoResolver)?,
+        };
+        if self.max_inflight == 0 {
+            return Err(invalid("--max-inflight", "0", "must be at least 1"));
+        }
+        let timeout = parse_duration("--timeout", &self.timeout)?;
+        Ok(HelperConfig {
+            listen,
+            resolver,
+            ca_file: self.ca_file,
+            token: self.token.filter(|t| !t.is_empty()),
+            allow_private: self.allow_private,
+            max_inflight: self.max_inflight,
+            timeout,
+        })
     }
 }

@@ -118,3 +118,77 @@ pub struct ControlAnswer {
     #[serde(default)]
     pub ip_info: BTreeMap<String, ControlIpInfo>,
 }
+
+/// Asks a `vantage helper` (or an OONI test helper) about one URL.
+#[derive(Clone)]
+pub struct ControlClient {
+    client: reqwest::Client,
+    url: url::Url,
+    token: Option<String>,
+}
+
+/// How long the probe waits for the control's answer (OONI: 30 s).
+pub const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl ControlClient {
+    pub fn new(
+        url: url::Url,
+        token: Option<String>,
+        tls: &crate::probe::tls::TlsContext,
+    ) -> Result<ControlClient, crate::probe::tls::TlsSetupError> {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls.service_config()?)
+            .timeout(CONTROL_TIMEOUT)
+            .no_proxy()
+            .user_agent(concat!("vantage/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| crate::probe::tls::TlsSetupError::Config(e.to_string()))?;
+        Ok(ControlClient { client, url, token })
+    }
+
+    /// The request for `input` with the probe's headers and endpoints.
+    pub fn request_for(input: &str, endpoints: &[std::net::SocketAddr]) -> ControlRequest {
+        use crate::probe::http::{ACCEPT, ACCEPT_LANGUAGE, USER_AGENT};
+        ControlRequest {
+            http_request: input.to_string(),
+            http_request_headers: [
+                ("Accept", ACCEPT),
+                ("Accept-Language", ACCEPT_LANGUAGE),
+                ("User-Agent", USER_AGENT),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+            .collect(),
+            tcp_connect: endpoints.iter().map(|e| e.to_string()).collect(),
+            x_quic_enabled: false,
+        }
+    }
+
+    /// The control's answer, or why there is none (a string for the record's `control_failure`).
+    pub async fn ask(&self, request: &ControlRequest) -> Result<ControlAnswer, String> {
+        let mut req = self.client.post(self.url.clone()).json(request);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let response = req.send().await.map_err(|e| describe(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!(
+                "http_request_failed: control answered {}",
+                status.as_u16()
+            ));
+        }
+        let bytes = response.bytes().await.map_err(|e| describe(&e))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("json_parse_error: {e}"))
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "generic_timeout_error".into();
+    }
+    match crate::failure::Failure::classify(e) {
+        crate::failure::Failure::Unknown(_) => format!("unknown_failure: {e}"),
+        f => f.to_string(),
+    }
+}

@@ -6,10 +6,12 @@
 //! network failures.
 
 pub mod analysis;
+pub mod bogon;
 pub mod config;
 pub mod control;
 pub mod failure;
 pub mod fingerprints;
+pub mod helper;
 pub mod observation;
 pub mod probe;
 pub mod rate;

@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::analysis::{self, Status};
 use crate::config::RunConfig;
+use crate::control::ControlClient;
 use crate::fingerprints::Fingerprints;
 use crate::probe::dns::DnsSettings;
 use crate::probe::http::HttpSettings;
@@ -59,7 +60,24 @@ pub struct Summary {
     pub measured: u64,
     pub bad_lines: u64,
     pub by_status: BTreeMap<Status, u64>,
+    pub by_method: BTreeMap<String, u64>,
+    /// Blocked targets with their methods, in the order they finished.
+    pub blocked: Vec<(String, Vec<String>)>,
+    /// Targets where the probe saw any network at all (a DNS datagram, a connection).
+    pub with_network: u64,
+    /// Targets whose control answered.
+    pub with_control: u64,
+    pub control_asked: bool,
     pub seconds: f64,
+}
+
+/// What the writer learns from one record, for the summary.
+struct Tally {
+    input: String,
+    status: Status,
+    methods: Vec<String>,
+    network: bool,
+    control: bool,
 }
 
 impl Summary {
@@ -88,6 +106,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
     let started = Instant::now();
     let list = targets::open(&config.targets)?;
     let tls = TlsContext::new(config.ca_file.as_deref())?;
+    let tls_for_control = tls.clone();
     let now = OffsetDateTime::now_utc();
     let run_id = record::report_id(now, &config.probe_cc, &config.probe_asn);
     sink::repair_torn_tails(&config.out);
@@ -128,6 +147,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
                 read_cap: READ_CAP,
                 timeout: config.timeout,
             },
+            refuse_reserved: false,
         },
         tls,
         Arc::new(RateLimiter::new(config.rate)),
@@ -161,19 +181,36 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
     });
 
     // Writer thread: the only one that touches the results file.
-    let (record_tx, mut record_rx) = mpsc::channel::<(Vec<u8>, Status)>(config.parallel * 2);
+    let (record_tx, mut record_rx) = mpsc::channel::<(Vec<u8>, Tally)>(config.parallel * 2);
     let pb = progress.clone();
-    let writer = std::thread::spawn(move || -> Result<BTreeMap<Status, u64>, SinkError> {
+    let writer = std::thread::spawn(move || -> Result<Summary, SinkError> {
         let mut sink: Box<dyn Sink> = Box::new(jsonl);
-        let mut counts = BTreeMap::new();
-        while let Some((line, status)) = record_rx.blocking_recv() {
+        let mut summary = Summary::default();
+        while let Some((line, tally)) = record_rx.blocking_recv() {
             sink.write_line(&line)?;
-            *counts.entry(status).or_insert(0) += 1;
+            summary.measured += 1;
+            *summary.by_status.entry(tally.status).or_insert(0) += 1;
+            for m in &tally.methods {
+                *summary.by_method.entry(m.clone()).or_insert(0) += 1;
+            }
+            if tally.status == Status::Blocked {
+                summary.blocked.push((tally.input, tally.methods));
+            }
+            summary.with_network += tally.network as u64;
+            summary.with_control += tally.control as u64;
             pb.inc(1);
         }
         sink.finish()?;
-        Ok(counts)
+        Ok(summary)
     });
+    let control = match &config.control {
+        Some(url) => Some(Arc::new(ControlClient::new(
+            url.clone(),
+            config.control_token.clone(),
+            &tls_for_control,
+        )?)),
+        None => None,
+    };
 
     let fingerprints = Arc::new(Fingerprints::builtin());
     let testbed_nets = Arc::new(config.testbed_nets.clone());
@@ -187,20 +224,44 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
         while tasks.try_join_next().is_some() {}
         let (prober, run, record_tx) = (prober.clone(), run.clone(), record_tx.clone());
         let (fingerprints, testbed_nets) = (fingerprints.clone(), testbed_nets.clone());
+        let control = control.clone();
         tasks.spawn(async move {
             let start = OffsetDateTime::now_utc();
-            let measured = prober.measure(&target.url).await;
+            let (endpoints_tx, endpoints_rx) = oneshot::channel::<Vec<std::net::SocketAddr>>();
+            let ask = async {
+                let client = control?;
+                let endpoints = endpoints_rx.await.unwrap_or_default();
+                let request = ControlClient::request_for(target.url.as_str(), &endpoints);
+                Some(client.ask(&request).await)
+            };
+            let (measured, answer) =
+                tokio::join!(prober.measure_with(&target.url, Some(endpoints_tx)), ask);
             drop(permit);
+            let (control_answer, control_failure) = match answer {
+                None => (None, None),
+                Some(Ok(a)) => (Some(a), None),
+                Some(Err(f)) => (None, Some(f)),
+            };
             let clock = measured.clock;
             let observations = measured.finish().await;
             let ctx = analysis::Context {
-                control: None,
-                control_failure: None,
+                control: control_answer.as_ref(),
+                control_failure: control_failure.as_deref(),
                 testbed_nets: &testbed_nets,
                 fingerprints: &fingerprints,
             };
             let analysis = analysis::analyze(&target.url, &observations, &ctx);
-            let status = analysis.x_verdict.status;
+            let tally = Tally {
+                input: target.url.to_string(),
+                status: analysis.x_verdict.status,
+                methods: analysis.x_verdict.methods.clone(),
+                network: observations
+                    .queries
+                    .iter()
+                    .any(|q| q.raw_response.is_some())
+                    || observations.tcp_connect.iter().any(|t| t.status.success),
+                control: control_answer.is_some(),
+            };
             let record = Record::new(
                 &run,
                 Measurement {
@@ -209,13 +270,14 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
                     start,
                     runtime: clock.now(),
                     observations,
-                    control: None,
-                    control_failure: None,
+                    control: control_answer
+                        .map(|a| serde_json::to_value(a).expect("answers serialize")),
+                    control_failure,
                     analysis,
                 },
             );
             // A closed channel means the writer failed; its error is reported below.
-            let _ = record_tx.send((record.to_line(), status)).await;
+            let _ = record_tx.send((record.to_line(), tally)).await;
         });
     }
     while let Some(r) = tasks.join_next().await {
@@ -225,18 +287,15 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
     }
     drop(record_tx);
     let bad_lines = reader.join().unwrap_or(0);
-    let counts = writer.join().expect("writer thread panicked")?;
+    let mut summary = writer.join().expect("writer thread panicked")?;
     progress.finish_and_clear();
-    let measured: u64 = counts.values().sum();
-    if measured == 0 {
+    if summary.measured == 0 {
         let _ = std::fs::remove_file(&path);
         return Err(RunError::NoTargets(bad_lines));
     }
-    Ok(Summary {
-        path,
-        measured,
-        bad_lines,
-        by_status: counts,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    summary.path = path;
+    summary.bad_lines = bad_lines;
+    summary.control_asked = config.control.is_some();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
 }

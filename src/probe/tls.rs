@@ -40,6 +40,7 @@ pub enum TlsSetupError {
 pub struct TlsContext {
     verifier: Arc<WebPkiServerVerifier>,
     provider: Arc<CryptoProvider>,
+    roots: Arc<RootCertStore>,
 }
 
 impl TlsContext {
@@ -64,16 +65,27 @@ impl TlsContext {
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| TlsSetupError::Config(e.to_string()))?;
-        Ok(TlsContext { verifier, provider })
+        let roots = Arc::new(roots);
+        let verifier = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .map_err(|e| TlsSetupError::Config(e.to_string()))?;
+        Ok(TlsContext {
+            verifier,
+            provider,
+            roots,
+        })
     }
 
-    /// The crypto provider (also used by the HTTP client of the control).
-    pub fn provider(&self) -> Arc<CryptoProvider> {
-        self.provider.clone()
+    /// A validating client configuration with the same trust anchors, for talking to services
+    /// (the control helper), where an invalid certificate must stop the connection.
+    pub fn service_config(&self) -> Result<ClientConfig, TlsSetupError> {
+        let mut c = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError::Config(e.to_string()))?
+            .with_root_certificates(self.roots.clone())
+            .with_no_client_auth();
+        c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(c)
     }
 
     /// Validates a chain for a name without a connection (used by tests and analysis tools).

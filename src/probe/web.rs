@@ -41,6 +41,8 @@ pub struct ProbeSettings {
     pub max_addrs_per_family: usize,
     pub max_redirects: usize,
     pub http: HttpSettings,
+    /// Never connect to reserved addresses (a helper must not reach into its own network).
+    pub refuse_reserved: bool,
 }
 
 /// Shared by every measurement of a run.
@@ -94,6 +96,17 @@ impl Prober {
 
     /// Measures `url`. Never fails: what went wrong is in the observations.
     pub async fn measure(&self, url: &Url) -> Measured {
+        self.measure_with(url, None).await
+    }
+
+    /// Measures `url`, handing the first hop's endpoints to `endpoints` as soon as DNS has
+    /// answered (the control is asked about them while the probe connects).
+    pub async fn measure_with(
+        &self,
+        url: &Url,
+        endpoints: Option<oneshot::Sender<Vec<SocketAddr>>>,
+    ) -> Measured {
+        let mut endpoints = endpoints;
         let clock = Clock::start();
         let deadline = Instant::now() + self.settings.deadline;
         let mut obs = Observations::default();
@@ -123,10 +136,13 @@ impl Prober {
                     r
                 }
             };
-            if answer.addrs.is_empty() {
+            let addrs = cap_per_family(&answer.addrs, self.settings.max_addrs_per_family);
+            if let Some(tx) = endpoints.take() {
+                let _ = tx.send(addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
+            }
+            if addrs.is_empty() {
                 break;
             }
-            let addrs = cap_per_family(&answer.addrs, self.settings.max_addrs_per_family);
             let token = AtomicBool::new(false);
             let endpoints = addrs.iter().enumerate().map(|(i, ip)| {
                 self.endpoint(
@@ -169,6 +185,9 @@ impl Prober {
         }
         if Instant::now() >= deadline {
             obs.x_deadline_exceeded = true;
+        }
+        if let Some(tx) = endpoints.take() {
+            let _ = tx.send(Vec::new());
         }
         Measured {
             observations: obs,
@@ -215,6 +234,38 @@ impl Prober {
         })
     }
 
+    /// TCP, then TLS with SNI `host` when `tls`, and no fetch: for endpoints someone else
+    /// resolved (the helper checks the probe's addresses this way).
+    pub async fn check_endpoint(
+        &self,
+        addr: SocketAddr,
+        url: &Url,
+        tls: bool,
+        clock: Clock,
+        tx: u64,
+    ) -> (TcpConnect, Option<TlsHandshake>) {
+        let host = url.host_str().unwrap_or_default();
+        let taken = AtomicBool::new(true);
+        let mut url = url.clone();
+        if !tls {
+            let _ = url.set_scheme("http");
+        }
+        let deadline = Instant::now() + self.settings.deadline;
+        let e = self
+            .endpoint(
+                addr,
+                &url,
+                host,
+                clock,
+                &["depth=0".to_string()],
+                tx,
+                deadline,
+                &taken,
+            )
+            .await;
+        (e.tcp, e.tls)
+    }
+
     /// TCP, then TLS for https, then the GET if this endpoint is the first one ready.
     #[allow(clippy::too_many_arguments)]
     async fn endpoint(
@@ -230,6 +281,25 @@ impl Prober {
     ) -> Endpoint {
         let budget = |step: Duration| step.min(deadline.saturating_duration_since(Instant::now()));
         let step = self.settings.step_timeout;
+        if self.settings.refuse_reserved && crate::bogon::is_bogon(addr.ip()) {
+            let t = clock.now();
+            return Endpoint {
+                tcp: TcpConnect {
+                    ip: addr.ip().to_string(),
+                    port: addr.port(),
+                    status: crate::observation::TcpStatus {
+                        success: false,
+                        failure: Some(Failure::Unknown("refused: reserved address".into())),
+                    },
+                    t0: t,
+                    t,
+                    tags: tags.to_vec(),
+                    transaction_id: tx,
+                },
+                tls: None,
+                http: None,
+            };
+        }
         let (tcp, stream) = tcp::connect(addr, budget(step), clock, tags, tx, &self.rate).await;
         let mut out = Endpoint {
             tcp,

@@ -4,5 +4,6 @@
 mod harness;
 
 mod bad_input;
+mod control;
 mod crash;
 mod engine;

@@ -153,3 +153,49 @@ pub fn run_args(
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
+
+/// A `vantage helper` process, killed when dropped.
+pub struct Helper {
+    /// Held so the process lives as long as this value (killed on drop).
+    _child: tokio::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Helper {
+    /// Starts `vantage helper --listen 127.0.0.1:0 ARGS...` and waits for its address.
+    pub async fn start(args: &[&str]) -> Helper {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(binary())
+            .arg("helper")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the helper starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the helper prints its address")
+            .unwrap()
+            .unwrap();
+        let addr = line.rsplit(' ').next().unwrap().parse().unwrap();
+        Helper {
+            _child: child,
+            addr,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+/// An HTTP client for talking to helpers in tests.
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
