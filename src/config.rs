@@ -438,6 +438,9 @@ pub struct HelperArgs {
     /// Timeout of each step. [default: 10s]
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub timeout: String,
+    /// Local address to measure from, on a host with several.
+    #[arg(long, value_name = "IP")]
+    pub source: Option<IpAddr>,
 }
 
 /// Validated settings of the helper.
@@ -450,6 +453,7 @@ pub struct HelperConfig {
     pub allow_private: bool,
     pub max_inflight: usize,
     pub timeout: Duration,
+    pub source: Option<IpAddr>,
 }
 
 impl HelperArgs {
@@ -477,6 +481,7 @@ impl HelperArgs {
             allow_private: self.allow_private,
             max_inflight: self.max_inflight,
             timeout,
+            source: self.source,
         })
     }
 }

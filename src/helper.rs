@@ -361,12 +361,14 @@ pub fn probe_settings(
     resolver: SocketAddr,
     timeout: Duration,
     allow_private: bool,
+    source: Option<IpAddr>,
 ) -> ProbeSettings {
     ProbeSettings {
         dns: crate::probe::dns::DnsSettings {
             resolver,
             timeout,
             wait: Duration::ZERO,
+            source,
         },
         step_timeout: timeout,
         deadline: Duration::from_secs(25),
@@ -378,5 +380,6 @@ pub fn probe_settings(
             timeout,
         },
         refuse_reserved: !allow_private,
+        source,
     }
 }

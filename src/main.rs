@@ -82,6 +82,7 @@ fn serve_helper(args: HelperArgs) -> ExitCode {
                     config.resolver,
                     config.timeout,
                     config.allow_private,
+                    config.source,
                 ),
                 token: config.token,
                 allow_private: config.allow_private,

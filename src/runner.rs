@@ -27,6 +27,9 @@ use crate::targets::{self, Entry, ListError, Target};
 
 /// Body bytes kept per response (OONI's cap).
 pub const BODY_CAP: usize = 512 * 1024;
+/// Targets whose DNS sockets may still be listening, per `--parallel` slot: bounds the open
+/// sockets and memory of targets that have finished their network work.
+pub const LISTENERS_PER_SLOT: usize = 4;
 /// Body bytes read at most per response.
 pub const READ_CAP: u64 = 8 * 1024 * 1024;
 
@@ -137,6 +140,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
                 resolver: config.resolver,
                 timeout: config.timeout,
                 wait: config.dns_wait,
+                source: None,
             },
             step_timeout: config.timeout,
             deadline: config.deadline,
@@ -148,6 +152,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
                 timeout: config.timeout,
             },
             refuse_reserved: false,
+            source: None,
         },
         tls,
         Arc::new(RateLimiter::new(config.rate)),
@@ -215,11 +220,19 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
     let fingerprints = Arc::new(Fingerprints::builtin());
     let testbed_nets = Arc::new(config.testbed_nets.clone());
     let slots = Arc::new(Semaphore::new(config.parallel));
+    let listeners = Arc::new(Semaphore::new(config.parallel * LISTENERS_PER_SLOT));
     let mut tasks = JoinSet::new();
     while let Some(target) = target_rx.recv().await {
         if record_tx.is_closed() {
             break; // the writer failed: measuring more would lose the results
         }
+        // A target holds a listener slot from start to record (its DNS sockets may outlive its
+        // network work), and a work slot only while it connects and fetches.
+        let listening = listeners
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
         let permit = slots.clone().acquire_owned().await.expect("never closed");
         while tasks.try_join_next().is_some() {}
         let (prober, run, record_tx) = (prober.clone(), run.clone(), record_tx.clone());
@@ -278,6 +291,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
             );
             // A closed channel means the writer failed; its error is reported below.
             let _ = record_tx.send((record.to_line(), tally)).await;
+            drop(listening);
         });
     }
     while let Some(r) = tasks.join_next().await {

@@ -34,6 +34,8 @@ pub struct DnsSettings {
     pub timeout: Duration,
     /// How long to keep listening after each query's first answer, for late duplicates.
     pub wait: Duration,
+    /// Local address to send from, when not the system's choice.
+    pub source: Option<IpAddr>,
 }
 
 /// The first usable answer: addresses (A then AAAA) or why there are none.
@@ -98,10 +100,10 @@ pub async fn lookup(
         }
     };
 
-    let bind: SocketAddr = if settings.resolver.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
+    let bind: SocketAddr = match settings.source {
+        Some(ip) => SocketAddr::new(ip, 0),
+        None if settings.resolver.is_ipv4() => "0.0.0.0:0".parse().expect("literal"),
+        None => "[::]:0".parse().expect("literal"),
     };
     let socket = match UdpSocket::bind(bind).await {
         Ok(s) => s,
@@ -510,6 +512,7 @@ mod tests {
                 resolver,
                 timeout: Duration::from_secs(2),
                 wait: Duration::from_millis(100),
+                source: None,
             };
             let (tx, rx) = oneshot::channel();
             let rate = RateLimiter::new(0);
@@ -540,6 +543,7 @@ mod tests {
             resolver: sock.local_addr().unwrap(),
             timeout: Duration::from_millis(300),
             wait: Duration::from_millis(50),
+            source: None,
         };
         let (tx, rx) = oneshot::channel();
         let out = lookup(

@@ -43,6 +43,8 @@ pub struct ProbeSettings {
     pub http: HttpSettings,
     /// Never connect to reserved addresses (a helper must not reach into its own network).
     pub refuse_reserved: bool,
+    /// Local address to send from (multi-homed hosts); the system's choice when `None`.
+    pub source: Option<IpAddr>,
 }
 
 /// Shared by every measurement of a run.
@@ -300,7 +302,16 @@ impl Prober {
                 http: None,
             };
         }
-        let (tcp, stream) = tcp::connect(addr, budget(step), clock, tags, tx, &self.rate).await;
+        let (tcp, stream) = tcp::connect(
+            addr,
+            self.settings.source,
+            budget(step),
+            clock,
+            tags,
+            tx,
+            &self.rate,
+        )
+        .await;
         let mut out = Endpoint {
             tcp,
             tls: None,
