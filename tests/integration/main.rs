@@ -7,3 +7,4 @@ mod bad_input;
 mod control;
 mod crash;
 mod engine;
+mod verdicts;

@@ -97,39 +97,44 @@ impl FakeDns {
     }
 }
 
+/// The lowercase name a query asks about, without the trailing dot.
+pub fn query_name(query: &Message) -> Option<String> {
+    let q = query.queries.first()?;
+    Some(q.name().to_ascii().trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// A response to `query` with `rcode` and the addresses of the asked type among `addrs`.
+pub fn reply(query: &Message, rcode: ResponseCode, addrs: &[IpAddr], tc: bool) -> Vec<u8> {
+    let mut m = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+    m.metadata.recursion_desired = query.metadata.recursion_desired;
+    m.metadata.recursion_available = true;
+    m.metadata.response_code = rcode;
+    m.metadata.truncation = tc;
+    let Some(q) = query.queries.first() else {
+        return m.to_vec().unwrap();
+    };
+    m.add_query(q.clone());
+    for ip in addrs {
+        let data = match (ip, q.query_type()) {
+            (IpAddr::V4(v4), RecordType::A) => RData::A(A(*v4)),
+            (IpAddr::V6(v6), RecordType::AAAA) => RData::AAAA(AAAA(*v6)),
+            _ => continue,
+        };
+        m.answers.push(Record::from_rdata(q.name().clone(), 60, data));
+    }
+    m.to_vec().unwrap()
+}
+
 /// The datagrams to send for one query, each after its delay.
 fn answers(
     zone: &HashMap<String, Answer>,
     query: &Message,
     over_tcp: bool,
 ) -> Vec<(Duration, Vec<u8>)> {
-    let Some(q) = query.queries.first() else {
+    let Some(name) = query_name(query) else {
         return vec![];
     };
-    let name = q
-        .name()
-        .to_ascii()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let qtype = q.query_type();
-    let reply = |rcode: ResponseCode, addrs: &[IpAddr], tc: bool| {
-        let mut m = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
-        m.metadata.recursion_desired = query.metadata.recursion_desired;
-        m.metadata.recursion_available = true;
-        m.metadata.response_code = rcode;
-        m.metadata.truncation = tc;
-        m.add_query(q.clone());
-        for ip in addrs {
-            let data = match (ip, qtype) {
-                (IpAddr::V4(v4), RecordType::A) => RData::A(A(*v4)),
-                (IpAddr::V6(v6), RecordType::AAAA) => RData::AAAA(AAAA(*v6)),
-                _ => continue,
-            };
-            m.answers
-                .push(Record::from_rdata(q.name().clone(), 60, data));
-        }
-        m.to_vec().unwrap()
-    };
+    let reply = |rcode: ResponseCode, addrs: &[IpAddr], tc: bool| reply(query, rcode, addrs, tc);
     let now = Duration::ZERO;
     match zone.get(&name) {
         None | Some(Answer::NxDomain) => vec![(now, reply(ResponseCode::NXDomain, &[], false))],

@@ -3,6 +3,7 @@
 //! `vantage` binary that collects its records. Every address is loopback.
 
 pub mod ca;
+pub mod censor;
 pub mod dns;
 pub mod web;
 

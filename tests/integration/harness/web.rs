@@ -49,6 +49,8 @@ pub enum Reply {
     Stall,
     /// 200 with a chunked body that never ends.
     Endless,
+    /// A short error page with this status.
+    Error(u16),
     /// 200 with `size` bytes sent `chunk` bytes at a time, one chunk every `every`.
     Slow {
         size: usize,
@@ -90,9 +92,14 @@ pub fn page(title: &str, size: usize) -> Reply {
     }
 }
 
-/// Starts serving `site`; returns its address.
+/// Starts serving `site` on 127.0.0.1; returns its address.
 pub async fn serve(site: Site, trusted: &Ca, untrusted: &Ca) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on("127.0.0.1:0".parse().unwrap(), site, trusted, untrusted).await
+}
+
+/// Starts serving `site` on `bind` (port 0 for any); returns its address.
+pub async fn serve_on(bind: SocketAddr, site: Site, trusted: &Ca, untrusted: &Ca) -> SocketAddr {
+    let listener = TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = match site.tls {
         Tls::Valid => Some(acceptor(trusted.issue(&[&site.name], false))),
@@ -196,6 +203,12 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, reply: &Reply) {
         }
         Reply::Redirect { code, location } => {
             let resp = format!("HTTP/1.1 {code} Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = s.write_all(resp.as_bytes()).await;
+            let _ = s.shutdown().await;
+        }
+        Reply::Error(code) => {
+            let body = format!("<html><title>Error {code}</title></html>");
+            let resp = format!("HTTP/1.1 {code} Error\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
             let _ = s.write_all(resp.as_bytes()).await;
             let _ = s.shutdown().await;
         }
