@@ -432,10 +432,10 @@ pub struct HelperArgs {
     /// Measure private, loopback and reserved destinations too (testbeds only).
     #[arg(long = "allow-private")]
     pub allow_private: bool,
-    /// Requests measured at once; beyond, the helper answers 503. [default: 25]
+    /// Requests measured at once; beyond, the helper answers 503.
     #[arg(long = "max-inflight", value_name = "N", default_value_t = 25)]
     pub max_inflight: usize,
-    /// Timeout of each step. [default: 10s]
+    /// Timeout of each step.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub timeout: String,
     /// Local address to measure from, on a host with several.

@@ -201,8 +201,10 @@ fn tls_entry(hs: &crate::observation::TlsHandshake) -> ControlTls {
 
 /// The control answer for what this helper observed.
 pub fn summarize(url: &Url, obs: &Observations) -> ControlAnswer {
-    let mut answer = ControlAnswer::default();
-    answer.dns = dns_summary(url, obs);
+    let mut answer = ControlAnswer {
+        dns: dns_summary(url, obs),
+        ..ControlAnswer::default()
+    };
     for t in obs
         .tcp_connect
         .iter()

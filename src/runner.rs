@@ -93,12 +93,22 @@ impl Summary {
             self.bad_lines,
             self.path.display()
         )];
+        if self.with_network == 0 && (!self.control_asked || self.with_control == 0) {
+            out.push(
+                "vantage: the probe seems to have no working network: no DNS answer arrived and no \
+                 connection succeeded for any target; verdicts are unknown, not blocked"
+                    .to_string(),
+            );
+        }
         for s in Status::ALL {
-            out.push(format!(
-                "{}: {}",
-                s.as_str(),
-                self.by_status.get(&s).copied().unwrap_or(0)
-            ));
+            let n = self.by_status.get(&s).copied().unwrap_or(0);
+            out.push(format!("{}: {n}", s.as_str()));
+        }
+        for (method, n) in &self.by_method {
+            out.push(format!("  {method}: {n}"));
+        }
+        for (input, methods) in &self.blocked {
+            out.push(format!("blocked {input} ({})", methods.join(", ")));
         }
         out
     }

@@ -283,7 +283,13 @@ async fn run_records_the_control_answer_or_its_failure() {
     let dead_url = format!("http://{}/", dead.local_addr().unwrap());
     drop(dead);
     let work2 = Workdir::new();
-    let args = run_args(&work2, &list, &w.dns, &ca_file, &["--control", &dead_url]);
+    let args = run_args(
+        &work2,
+        &list,
+        &w.dns,
+        &ca_file,
+        &["--control", &dead_url, "--testbed-net", "127.0.0.0/8"],
+    );
     let out = vantage(&args, &work2.out()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     for r in &out.records {

@@ -154,7 +154,16 @@ async fn every_step_is_recorded_as_it_happened() {
         &targets,
         &dns,
         &ca_file,
-        &["--timeout", "2s", "--dns-wait", "300ms", "--parallel", "32", "--testbed-net", "127.0.0.0/8",],
+        &[
+            "--timeout",
+            "2s",
+            "--dns-wait",
+            "300ms",
+            "--parallel",
+            "32",
+            "--testbed-net",
+            "127.0.0.0/8",
+        ],
     );
     let out = vantage(&args, &work.out()).await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
@@ -195,7 +204,11 @@ async fn every_step_is_recorded_as_it_happened() {
         assert_eq!(v["status"], want.0, "{input}: {v}");
         assert_eq!(v["methods"], serde_json::json!(want.1), "{input}: {v}");
     }
-    assert!(out.stdout.contains(&format!("unknown: {}", urls.len() - 2)), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("unknown: {}", urls.len() - 2)),
+        "{}",
+        out.stdout
+    );
 
     // A plain page: DNS answer with TTL, TCP, the response with title, length and hash.
     let r = rec("ok-http.test");

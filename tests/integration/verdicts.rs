@@ -18,6 +18,8 @@ use crate::harness::{run_args, vantage, Answer, Ca, FakeDns, Helper, Reply, Site
 const MIDDLEBOX: &str = "127.0.0.2";
 const SITES: &str = "127.0.0.3";
 const CONTROL_SOURCE: &str = "127.0.0.4";
+/// The port of the warning page a forged redirect points to (served on `SITES`).
+const WARNING_PORT: u16 = 18980;
 /// A blockpage body carrying a pattern from the shipped fingerprint set.
 const BLOCKPAGE: &str = "<html><head><title>Warning</title></head><body>This site has been blocked. warning.or.kr</body></html>";
 
@@ -64,7 +66,12 @@ impl Scenario {
         self.action = Some(a);
         self
     }
-    fn want(mut self, status: &'static str, methods: &'static [&'static str], blocking: Value) -> Self {
+    fn want(
+        mut self,
+        status: &'static str,
+        methods: &'static [&'static str],
+        blocking: Value,
+    ) -> Self {
         self.want_status = status;
         self.want_methods = methods;
         self.want_blocking = blocking;
@@ -112,11 +119,19 @@ fn scenarios() -> Vec<Scenario> {
             .act(Action::Blockpage(BLOCKPAGE.into()))
             .want("blocked", &["http.blockpage"], blocking("http-diff")),
         s("host-redirect.test", Tls::Plain, plain())
-            .act(Action::Redirect("http://warning.or.kr/i1.html".into()))
+            .act(Action::Redirect(format!(
+                "http://warning.or.kr:{WARNING_PORT}/i1.html"
+            )))
             .want("blocked", &["http.blockpage"], blocking("http-diff")),
-        s("host-diff.test", Tls::Plain, page("The real news site of record", 3000))
-            .act(Action::Blockpage("<html><title>Nothing to see</title>no</html>".into()))
-            .want("blocked", &["http.diff"], blocking("http-diff")),
+        s(
+            "host-diff.test",
+            Tls::Plain,
+            page("The real news site of record", 3000),
+        )
+        .act(Action::Blockpage(
+            "<html><title>Nothing to see</title>no</html>".into(),
+        ))
+        .want("blocked", &["http.diff"], blocking("http-diff")),
         s("intercept.test", Tls::Valid, plain())
             .act(Action::Intercept)
             .want("blocked", &["tls.mitm"], blocking("http-failure")),
@@ -152,14 +167,39 @@ async fn verdicts_through_a_censor_match_what_it_did() {
     for sc in scenarios() {
         let site = Site::new(sc.name, sc.tls.clone(), sc.reply.clone());
         // The site itself, then the middlebox on the same port in front of it.
-        let real = serve_on(SocketAddr::new(ip(SITES), 0), site.clone(), &trusted, &censor_ca).await;
+        let real = serve_on(
+            SocketAddr::new(ip(SITES), 0),
+            site.clone(),
+            &trusted,
+            &censor_ca,
+        )
+        .await;
         let front = SocketAddr::new(ip(MIDDLEBOX), real.port());
         if !sc.no_server {
-            let rules = sc.action.clone().map(|a| vec![(sc.name.to_string(), a)]).unwrap_or_default();
-            censor::middlebox(front, real, Middlebox { rules, exempt: ip(CONTROL_SOURCE) }, &censor_ca).await;
+            let rules = sc
+                .action
+                .clone()
+                .map(|a| vec![(sc.name.to_string(), a)])
+                .unwrap_or_default();
+            censor::middlebox(
+                front,
+                real,
+                Middlebox {
+                    rules,
+                    exempt: ip(CONTROL_SOURCE),
+                },
+                &censor_ca,
+            )
+            .await;
         }
         if sc.name == "cdn.test" {
-            serve_on(SocketAddr::new(ip("127.0.0.8"), real.port()), site.clone(), &trusted, &censor_ca).await;
+            serve_on(
+                SocketAddr::new(ip("127.0.0.8"), real.port()),
+                site.clone(),
+                &trusted,
+                &censor_ca,
+            )
+            .await;
         }
         if !sc.unknown_name {
             zone.insert(sc.name.to_string(), Answer::Addrs(vec![ip(MIDDLEBOX)]));
@@ -169,6 +209,22 @@ async fn verdicts_through_a_censor_match_what_it_did() {
         }
         urls.push((site.url(front), sc));
     }
+    // The warning page a forged redirect points to resolves and serves, as the real one does.
+    let body =
+        "<html><head><title>Warning</title></head><body>Access denied by order.</body></html>";
+    let raw = format!(
+        "HTTP/1.1 200 OK\r\nServer: KCSC-Warning\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let warning = Site::new("warning.or.kr", Tls::Plain, Reply::Raw(raw));
+    serve_on(
+        SocketAddr::new(ip(SITES), WARNING_PORT),
+        warning,
+        &trusted,
+        &censor_ca,
+    )
+    .await;
+    zone.insert("warning.or.kr".to_string(), Answer::Addrs(vec![ip(SITES)]));
     let real_dns = FakeDns::start(zone).await;
     let censored_dns = censor::dns(real_dns.addr, lies).await;
     let helper = Helper::start(&[
@@ -192,7 +248,14 @@ async fn verdicts_through_a_censor_match_what_it_did() {
         &targets,
         &probe_dns,
         &ca_file,
-        &["--control", &helper.url(), "--testbed-net", "127.0.0.0/24", "--timeout", "3s"],
+        &[
+            "--control",
+            &helper.url(),
+            "--testbed-net",
+            "127.0.0.0/24",
+            "--timeout",
+            "3s",
+        ],
     );
     let out = vantage(&args, &work.out()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -202,32 +265,75 @@ async fn verdicts_through_a_censor_match_what_it_did() {
     for (url, sc) in &urls {
         let r = out.record(url);
         let v = &r["test_keys"]["x_verdict"];
-        let got_methods: Vec<&str> = v["methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
-        let got = format!("{} {:?} blocking={}", v["status"].as_str().unwrap(), got_methods, r["test_keys"]["blocking"]);
-        let want = format!("{} {:?} blocking={}", sc.want_status, sc.want_methods, sc.want_blocking);
+        let got_methods: Vec<&str> = v["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        let got = format!(
+            "{} {:?} blocking={}",
+            v["status"].as_str().unwrap(),
+            got_methods,
+            r["test_keys"]["blocking"]
+        );
+        let want = format!(
+            "{} {:?} blocking={}",
+            sc.want_status, sc.want_methods, sc.want_blocking
+        );
         table.push_str(&format!("{:<21} {:<29} {}\n", sc.name, want, got));
         let methods_ok = sc.want_methods.iter().all(|m| got_methods.contains(m))
             && (sc.want_methods.is_empty() == got_methods.is_empty());
-        if v["status"] != sc.want_status || !methods_ok || r["test_keys"]["blocking"] != sc.want_blocking {
+        if v["status"] != sc.want_status
+            || !methods_ok
+            || r["test_keys"]["blocking"] != sc.want_blocking
+        {
             let tk = &r["test_keys"];
-            let first = |list: &str, key: &str| tk[list].as_array().and_then(|l| l.first()).map(|e| e[key].clone());
+            let first = |list: &str, key: &str| {
+                tk[list]
+                    .as_array()
+                    .and_then(|l| l.first())
+                    .map(|e| e[key].clone())
+            };
             wrong.push(format!(
                 "{}: reasons {}\n    dns {:?} tcp {:?} tls {:?} http {:?} control http {} / {}",
                 sc.name,
                 v["reasons"],
-                tk["queries"].as_array().unwrap().iter().map(|q| (q["query_type"].clone(), q["failure"].clone(), q["answers"].clone())).collect::<Vec<_>>(),
+                tk["queries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|q| (
+                        q["query_type"].clone(),
+                        q["failure"].clone(),
+                        q["answers"].clone()
+                    ))
+                    .collect::<Vec<_>>(),
                 first("tcp_connect", "status"),
                 first("tls_handshakes", "failure"),
-                tk["requests"].as_array().unwrap().iter().map(|q| (q["failure"].clone(), q["response"]["code"].clone())).collect::<Vec<_>>(),
+                tk["requests"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|q| (q["failure"].clone(), q["response"]["code"].clone()))
+                    .collect::<Vec<_>>(),
                 tk["control"]["http_request"]["status_code"],
                 tk["control_failure"],
             ));
         }
-        assert!(v["reasons"].as_array().is_some_and(|r| !r.is_empty()), "{}: a verdict needs evidence", sc.name);
+        assert!(
+            v["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+            "{}: a verdict needs evidence",
+            sc.name
+        );
     }
     println!("{table}");
     assert!(wrong.is_empty(), "{table}\nwrong:\n{}", wrong.join("\n"));
-    assert!(out.stdout.contains("blocked "), "the summary lists blocked targets: {}", out.stdout);
+    assert!(
+        out.stdout.contains("blocked "),
+        "the summary lists blocked targets: {}",
+        out.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,19 +342,89 @@ async fn a_failed_control_never_makes_a_block() {
     let work = Workdir::new();
     let ca_file = work.write("ca.pem", &trusted.pem);
     let site = Site::new("reset.test", Tls::Plain, page("x", 100));
-    let real = serve_on(SocketAddr::new(ip(SITES), 0), site.clone(), &trusted, &trusted).await;
+    let real = serve_on(
+        SocketAddr::new(ip(SITES), 0),
+        site.clone(),
+        &trusted,
+        &trusted,
+    )
+    .await;
     let front = SocketAddr::new(ip(MIDDLEBOX), real.port());
-    censor::middlebox(front, real, Middlebox { rules: vec![("reset.test".into(), Action::Reset)], exempt: ip(CONTROL_SOURCE) }, &trusted).await;
-    let dns = FakeDns::start(HashMap::from([("reset.test".to_string(), Answer::Addrs(vec![ip(MIDDLEBOX)]))])).await;
+    censor::middlebox(
+        front,
+        real,
+        Middlebox {
+            rules: vec![("reset.test".into(), Action::Reset)],
+            exempt: ip(CONTROL_SOURCE),
+        },
+        &trusted,
+    )
+    .await;
+    let dns = FakeDns::start(HashMap::from([(
+        "reset.test".to_string(),
+        Answer::Addrs(vec![ip(MIDDLEBOX)]),
+    )]))
+    .await;
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead_url = format!("http://{}/", dead.local_addr().unwrap());
     drop(dead);
     let targets = work.write("t.txt", &format!("{}\n", site.url(front)));
-    let args = run_args(&work, &targets, &dns, &ca_file, &["--control", &dead_url, "--testbed-net", "127.0.0.0/24"]);
+    let args = run_args(
+        &work,
+        &targets,
+        &dns,
+        &ca_file,
+        &["--control", &dead_url, "--testbed-net", "127.0.0.0/24"],
+    );
     let out = vantage(&args, &work.out()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let r = &out.records[0];
     assert_eq!(r["test_keys"]["requests"][0]["failure"], "connection_reset");
-    assert_eq!(r["test_keys"]["x_verdict"]["status"], "unknown", "{}", r["test_keys"]["x_verdict"]);
+    assert_eq!(
+        r["test_keys"]["x_verdict"]["status"], "unknown",
+        "{}",
+        r["test_keys"]["x_verdict"]
+    );
     assert_eq!(r["test_keys"]["blocking"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_network_is_said_once_and_nothing_is_blocked() {
+    // A resolver that never answers and a control nobody listens on: the probe is cut off.
+    let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_url = format!("http://{}/", dead.local_addr().unwrap());
+    drop(dead);
+    let work = Workdir::new();
+    let ca = Ca::new("Vantage Test CA");
+    let ca_file = work.write("ca.pem", &ca.pem);
+    let targets = work.write("t.txt", "https://one.test/\nhttp://two.test/\nthree.test\n");
+    let probe_dns = FakeDns {
+        addr: silent.local_addr().unwrap(),
+    };
+    let args = run_args(
+        &work,
+        &targets,
+        &probe_dns,
+        &ca_file,
+        &["--control", &dead_url, "--timeout", "1s"],
+    );
+    let out = vantage(&args, &work.out()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.records.len(), 3);
+    for r in &out.records {
+        assert_eq!(
+            r["test_keys"]["x_verdict"]["status"], "unknown",
+            "{}",
+            r["test_keys"]["x_verdict"]
+        );
+    }
+    assert_eq!(
+        out.stdout.matches("no working network").count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("unknown: 3"), "{}", out.stdout);
+    drop(silent);
 }

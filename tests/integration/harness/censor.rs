@@ -39,21 +39,31 @@ pub async fn dns(upstream: SocketAddr, lies: HashMap<String, DnsLie>) -> SocketA
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
-            let Ok((n, peer)) = sock.recv_from(&mut buf).await else { continue };
+            let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+                continue;
+            };
             let raw = buf[..n].to_vec();
-            let Ok(query) = Message::from_vec(&raw) else { continue };
+            let Ok(query) = Message::from_vec(&raw) else {
+                continue;
+            };
             let (sock, lies) = (sock.clone(), lies.clone());
             tokio::spawn(async move {
                 let name = query_name(&query).unwrap_or_default();
                 match lies.get(&name) {
                     Some(DnsLie::Addrs(a)) => {
-                        let _ = sock.send_to(&reply(&query, ResponseCode::NoError, a, false), peer).await;
+                        let _ = sock
+                            .send_to(&reply(&query, ResponseCode::NoError, a, false), peer)
+                            .await;
                     }
                     Some(DnsLie::NxDomain) => {
-                        let _ = sock.send_to(&reply(&query, ResponseCode::NXDomain, &[], false), peer).await;
+                        let _ = sock
+                            .send_to(&reply(&query, ResponseCode::NXDomain, &[], false), peer)
+                            .await;
                     }
                     Some(DnsLie::Inject(forged)) => {
-                        let _ = sock.send_to(&reply(&query, ResponseCode::NoError, forged, false), peer).await;
+                        let _ = sock
+                            .send_to(&reply(&query, ResponseCode::NoError, forged, false), peer)
+                            .await;
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         forward(&sock, &raw, upstream, peer).await;
                     }
@@ -69,7 +79,9 @@ async fn forward(sock: &UdpSocket, raw: &[u8], upstream: SocketAddr, peer: Socke
     let up = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let _ = up.send_to(raw, upstream).await;
     let mut buf = vec![0u8; 4096];
-    if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_secs(2), up.recv_from(&mut buf)).await {
+    if let Ok(Ok((n, _))) =
+        tokio::time::timeout(Duration::from_secs(2), up.recv_from(&mut buf)).await
+    {
         let _ = sock.send_to(&buf[..n], peer).await;
     }
 }
@@ -98,7 +110,12 @@ pub struct Middlebox {
 }
 
 /// Serves `mb` on `listen`, relaying to `upstream`.
-pub async fn middlebox(listen: SocketAddr, upstream: SocketAddr, mb: Middlebox, censor_ca: &Ca) -> SocketAddr {
+pub async fn middlebox(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    mb: Middlebox,
+    censor_ca: &Ca,
+) -> SocketAddr {
     let listener = TcpListener::bind(listen).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mb = Arc::new(mb);
@@ -111,7 +128,9 @@ pub async fn middlebox(listen: SocketAddr, upstream: SocketAddr, mb: Middlebox, 
     let certs = Arc::new(certs);
     tokio::spawn(async move {
         loop {
-            let Ok((client, peer)) = listener.accept().await else { continue };
+            let Ok((client, peer)) = listener.accept().await else {
+                continue;
+            };
             let (mb, certs) = (mb.clone(), certs.clone());
             tokio::spawn(async move { handle(client, peer, upstream, &mb, &certs).await });
         }
@@ -119,9 +138,21 @@ pub async fn middlebox(listen: SocketAddr, upstream: SocketAddr, mb: Middlebox, 
     addr
 }
 
-type Certs = HashMap<String, (Vec<rustls_pki_types::CertificateDer<'static>>, rustls_pki_types::PrivateKeyDer<'static>)>;
+type Certs = HashMap<
+    String,
+    (
+        Vec<rustls_pki_types::CertificateDer<'static>>,
+        rustls_pki_types::PrivateKeyDer<'static>,
+    ),
+>;
 
-async fn handle(mut client: TcpStream, peer: SocketAddr, upstream: SocketAddr, mb: &Middlebox, certs: &Certs) {
+async fn handle(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    upstream: SocketAddr,
+    mb: &Middlebox,
+    certs: &Certs,
+) {
     if peer.ip() == mb.exempt {
         return relay(client, Vec::new(), upstream, None).await;
     }
@@ -132,7 +163,11 @@ async fn handle(mut client: TcpStream, peer: SocketAddr, upstream: SocketAddr, m
     };
     first.truncate(n);
     let name = sni(&first).or_else(|| host(&first)).unwrap_or_default();
-    let action = mb.rules.iter().find(|(k, _)| name.contains(k.as_str())).map(|(_, a)| a.clone());
+    let action = mb
+        .rules
+        .iter()
+        .find(|(k, _)| name.contains(k.as_str()))
+        .map(|(_, a)| a.clone());
     match action {
         None => relay(client, first, upstream, None).await,
         Some(Action::Throttle(rate)) => relay(client, first, upstream, Some(rate)).await,
@@ -157,7 +192,8 @@ async fn handle(mut client: TcpStream, peer: SocketAddr, upstream: SocketAddr, m
             let _ = client.shutdown().await;
         }
         Some(Action::Intercept) => {
-            let Some((chain, key)) = certs.get(&name).map(|(c, k)| (c.clone(), k.clone_key())) else {
+            let Some((chain, key)) = certs.get(&name).map(|(c, k)| (c.clone(), k.clone_key()))
+            else {
                 return;
             };
             let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -169,9 +205,18 @@ async fn handle(mut client: TcpStream, peer: SocketAddr, upstream: SocketAddr, m
                 .unwrap();
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-            if let Ok(mut tls) = acceptor.accept(Prefixed { prefix: first, inner: client }).await {
+            if let Ok(mut tls) = acceptor
+                .accept(Prefixed {
+                    prefix: first,
+                    inner: client,
+                })
+                .await
+            {
                 let body = "<html><title>Intercepted</title></html>";
-                let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
                 let _ = tls.write_all(resp.as_bytes()).await;
                 let _ = tls.shutdown().await;
             }
@@ -182,7 +227,9 @@ async fn handle(mut client: TcpStream, peer: SocketAddr, upstream: SocketAddr, m
 /// Relays `client` <-> `upstream`, `first` already read from the client; the site's bytes are
 /// limited to `rate` per second when given.
 async fn relay(client: TcpStream, first: Vec<u8>, upstream: SocketAddr, rate: Option<usize>) {
-    let Ok(mut server) = TcpStream::connect(upstream).await else { return };
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
     if server.write_all(&first).await.is_err() {
         return;
     }
@@ -243,9 +290,17 @@ pub fn sni(b: &[u8]) -> Option<String> {
 /// The Host header of an HTTP request, without the port.
 pub fn host(b: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(b).ok()?;
-    let line = text.lines().find(|l| l.to_ascii_lowercase().starts_with("host:"))?;
+    let line = text
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("host:"))?;
     let value = line[5..].trim();
-    Some(value.rsplit_once(':').map(|(h, _)| h).unwrap_or(value).to_ascii_lowercase())
+    Some(
+        value
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(value)
+            .to_ascii_lowercase(),
+    )
 }
 
 /// A stream that first yields bytes already read from it.
@@ -255,7 +310,11 @@ struct Prefixed {
 }
 
 impl AsyncRead for Prefixed {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if !self.prefix.is_empty() {
             let n = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..n]);
@@ -267,7 +326,11 @@ impl AsyncRead for Prefixed {
 }
 
 impl AsyncWrite for Prefixed {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -100,7 +100,12 @@ impl FakeDns {
 /// The lowercase name a query asks about, without the trailing dot.
 pub fn query_name(query: &Message) -> Option<String> {
     let q = query.queries.first()?;
-    Some(q.name().to_ascii().trim_end_matches('.').to_ascii_lowercase())
+    Some(
+        q.name()
+            .to_ascii()
+            .trim_end_matches('.')
+            .to_ascii_lowercase(),
+    )
 }
 
 /// A response to `query` with `rcode` and the addresses of the asked type among `addrs`.
@@ -120,7 +125,8 @@ pub fn reply(query: &Message, rcode: ResponseCode, addrs: &[IpAddr], tc: bool) -
             (IpAddr::V6(v6), RecordType::AAAA) => RData::AAAA(AAAA(*v6)),
             _ => continue,
         };
-        m.answers.push(Record::from_rdata(q.name().clone(), 60, data));
+        m.answers
+            .push(Record::from_rdata(q.name().clone(), 60, data));
     }
     m.to_vec().unwrap()
 }

@@ -51,6 +51,8 @@ pub enum Reply {
     Endless,
     /// A short error page with this status.
     Error(u16),
+    /// This exact HTTP response (another server's software, headers and all).
+    Raw(String),
     /// 200 with `size` bytes sent `chunk` bytes at a time, one chunk every `every`.
     Slow {
         size: usize,
@@ -208,8 +210,15 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, reply: &Reply) {
         }
         Reply::Error(code) => {
             let body = format!("<html><title>Error {code}</title></html>");
-            let resp = format!("HTTP/1.1 {code} Error\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let resp = format!(
+                "HTTP/1.1 {code} Error\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
             let _ = s.write_all(resp.as_bytes()).await;
+            let _ = s.shutdown().await;
+        }
+        Reply::Raw(response) => {
+            let _ = s.write_all(response.as_bytes()).await;
             let _ = s.shutdown().await;
         }
         Reply::Reset => {}

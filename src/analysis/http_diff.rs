@@ -1,0 +1,249 @@
+//! The HTTP comparison with the control (OONI web_connectivity 0.5's http-diff rules), the body
+//! transfer rate (throttling), and the server-side challenges that are not censorship.
+
+use std::collections::BTreeSet;
+
+use super::index::Index;
+use crate::control::ControlHttp;
+use crate::failure::Failure;
+use crate::observation::{HttpResponse, HttpTransaction};
+
+/// OONI's common header names: sharing one of them says nothing about who answered.
+pub const COMMON_HEADERS: [&str; 25] = [
+    "date",
+    "content-type",
+    "server",
+    "cache-control",
+    "vary",
+    "set-cookie",
+    "location",
+    "expires",
+    "x-powered-by",
+    "content-encoding",
+    "last-modified",
+    "accept-ranges",
+    "pragma",
+    "x-frame-options",
+    "etag",
+    "x-content-type-options",
+    "age",
+    "via",
+    "p3p",
+    "x-xss-protection",
+    "content-language",
+    "cf-ray",
+    "strict-transport-security",
+    "link",
+    "x-varnish",
+];
+
+/// HTTP/1.1 framing headers, ignored as well: every HTTP/1.1 server sends them (OONI's Go
+/// client drops `Connection` itself), so sharing them would make any two pages "match".
+const FRAMING_HEADERS: [&str; 4] = [
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+];
+
+/// Throttling: the probe's rate must be below the control's divided by this...
+pub const THROTTLE_RATIO: f64 = 10.0;
+/// ...and below this many bytes per second (512 kbit/s): a slow access line is not throttling.
+pub const THROTTLE_MAX_RATE: f64 = 64.0 * 1024.0;
+/// ...over at least this many bytes (received, or expected from the control's length when the
+/// transfer was cut off): a small page says nothing about the rate.
+pub const THROTTLE_MIN_BYTES: u64 = 64 * 1024;
+/// ...measured over at least this long.
+pub const THROTTLE_MIN_SECONDS: f64 = 1.0;
+
+/// OONI's HTTP comparison keys; null when not computable.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HttpDiff {
+    pub body_proportion: Option<f64>,
+    pub body_length_match: Option<bool>,
+    pub status_code_match: Option<bool>,
+    pub headers_match: Option<bool>,
+    pub title_match: Option<bool>,
+}
+
+impl HttpDiff {
+    /// OONI: `!(status_code_match && (body_length_match || headers_match || title_match))`.
+    pub fn is_diff(&self) -> bool {
+        !(self.status_code_match == Some(true)
+            && (self.body_length_match == Some(true)
+                || self.headers_match == Some(true)
+                || self.title_match == Some(true)))
+    }
+
+    /// What agrees, for reasons ("body length, title").
+    pub fn agreeing(&self) -> String {
+        let mut parts = Vec::new();
+        if self.body_length_match == Some(true) {
+            parts.push("body length");
+        }
+        if self.headers_match == Some(true) {
+            parts.push("uncommon headers");
+        }
+        if self.title_match == Some(true) {
+            parts.push("title");
+        }
+        parts.join(", ")
+    }
+}
+
+/// The comparison of the chain's final response with the control's, when both exist.
+pub fn final_diff(ix: &Index<'_>) -> Option<HttpDiff> {
+    let tx = ix.final_response()?;
+    let control = ix.control.as_ref()?;
+    Some(compare(tx.response.as_ref()?, &control.answer.http_request))
+}
+
+/// OONI's comparison of a final response with the control's.
+pub fn compare(r: &HttpResponse, c: &ControlHttp) -> HttpDiff {
+    let mut d = HttpDiff::default();
+    if r.x_body_complete && r.x_body_length > 0 && c.body_length > 0 {
+        let (p, t) = (r.x_body_length as f64, c.body_length as f64);
+        let proportion = p.min(t) / p.max(t);
+        d.body_proportion = Some(proportion);
+        d.body_length_match = Some(proportion > 0.7);
+    }
+    if c.status_code > 0 {
+        let code = i64::from(r.code);
+        if code == c.status_code {
+            d.status_code_match = Some(true);
+        } else if c.status_code / 100 == 2 {
+            d.status_code_match = Some(false);
+        }
+        let uncommon = |name: &str| {
+            let n = name.to_ascii_lowercase();
+            (!COMMON_HEADERS.contains(&n.as_str()) && !FRAMING_HEADERS.contains(&n.as_str()))
+                .then_some(n)
+        };
+        let ours: BTreeSet<String> = r
+            .headers
+            .headers
+            .keys()
+            .map(String::as_str)
+            .chain(r.headers.headers_list.iter().map(|(k, _)| k.as_str()))
+            .filter_map(uncommon)
+            .collect();
+        d.headers_match = Some(
+            c.headers
+                .keys()
+                .filter_map(|k| uncommon(k))
+                .any(|k| ours.contains(&k)),
+        );
+        let words = |title: &str| -> BTreeSet<String> {
+            title
+                .split(' ')
+                .filter(|w| w.len() >= 5)
+                .map(|w| w.to_lowercase())
+                .collect()
+        };
+        d.title_match = Some(words(r.x_title.as_deref().unwrap_or("")) == words(&c.title));
+    }
+    d
+}
+
+/// A response header's first value (name compared case-insensitively).
+pub fn header<'r>(r: &'r HttpResponse, name: &str) -> Option<&'r str> {
+    r.headers
+        .headers_list
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .or_else(|| {
+            r.headers
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        })
+}
+
+/// The headers as a list (the ordered list, or the map when a record has only the map).
+pub fn header_list(r: &HttpResponse) -> Vec<(String, String)> {
+    if r.headers.headers_list.is_empty() {
+        r.headers
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    } else {
+        r.headers.headers_list.clone()
+    }
+}
+
+/// A challenge the site's own CDN serves (a CAPTCHA, a bot check): a server-side difference,
+/// not interference on the path.
+pub fn server_side_challenge(r: &HttpResponse) -> Option<&'static str> {
+    if header(r, "cf-mitigated").is_some() {
+        return Some("Cloudflare");
+    }
+    let cloudflare =
+        header(r, "server").is_some_and(|s| s.trim().eq_ignore_ascii_case("cloudflare"));
+    if cloudflare && header(r, "cf-ray").is_some() && matches!(r.code, 403 | 429 | 503) {
+        return Some("Cloudflare");
+    }
+    None
+}
+
+/// How a response body arrived.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Transfer {
+    pub bytes: u64,
+    pub seconds: f64,
+    /// Cut off by the step's timeout.
+    pub cut: bool,
+}
+
+impl Transfer {
+    pub fn rate(&self) -> f64 {
+        self.bytes as f64 / self.seconds
+    }
+}
+
+/// The body transfer of a round trip, from its samples (to the timeout when it was cut off).
+pub fn transfer(tx: &HttpTransaction) -> Option<Transfer> {
+    let r = tx.response.as_ref()?;
+    let first = tx.x_transfer.first()?;
+    let last = tx
+        .x_transfer
+        .iter()
+        .max_by(|a, b| a.t.partial_cmp(&b.t).unwrap_or(std::cmp::Ordering::Equal))?;
+    let cut = tx.failure == Some(Failure::Timeout);
+    let end = if cut { last.t.max(tx.t) } else { last.t };
+    let bytes = last.bytes.max(r.x_body_length).saturating_sub(first.bytes);
+    let seconds = end - first.t;
+    (seconds > 0.0 && bytes > 0).then_some(Transfer {
+        bytes,
+        seconds,
+        cut,
+    })
+}
+
+/// Why the transfer of `tx` counts as throttled against the control's, if it does.
+pub fn throttled(tx: &HttpTransaction, c: &ControlHttp) -> Option<String> {
+    let control_rate = c.x_transfer_rate.filter(|r| r.is_finite() && *r > 0.0)?;
+    let t = transfer(tx)?;
+    let complete = tx.response.as_ref().is_some_and(|r| r.x_body_complete);
+    let big =
+        t.bytes >= THROTTLE_MIN_BYTES || (!complete && c.body_length >= THROTTLE_MIN_BYTES as i64);
+    let rate = t.rate();
+    if !big
+        || t.seconds < THROTTLE_MIN_SECONDS
+        || rate >= control_rate / THROTTLE_RATIO
+        || rate >= THROTTLE_MAX_RATE
+    {
+        return None;
+    }
+    Some(format!(
+        "The body of {} arrived at {:.0} bytes/s ({} bytes in {:.1} s{}) where the control's arrived at {:.0} bytes/s.",
+        tx.request.url,
+        rate,
+        t.bytes,
+        t.seconds,
+        if t.cut { ", cut off by the timeout" } else { "" },
+        control_rate
+    ))
+}

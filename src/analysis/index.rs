@@ -1,0 +1,345 @@
+//! The observations arranged for analysis: one `Hop` per redirect depth (its host, connects,
+//! handshakes and HTTP round trip), and the control's answer keyed by endpoint.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use url::Url;
+
+use super::Context;
+use crate::control::{ControlAnswer, ControlTcp, ControlTls};
+use crate::failure::Failure;
+use crate::observation::{HttpTransaction, Observations, TcpConnect, TlsHandshake};
+
+/// Status codes the probe follows as redirects.
+pub const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
+
+/// The redirect depth an entry belongs to (`depth=N` tag; 0 when absent).
+pub fn depth_of(tags: &[String]) -> usize {
+    tags.iter()
+        .find_map(|t| t.strip_prefix("depth=").and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// A URL's host as analysis compares it: lowercase, IPv6 without brackets.
+pub fn host_of(url: &Url) -> Option<String> {
+    match url.host()? {
+        url::Host::Domain(d) => Some(d.trim_end_matches('.').to_ascii_lowercase()),
+        url::Host::Ipv4(ip) => Some(ip.to_string()),
+        url::Host::Ipv6(ip) => Some(ip.to_string()),
+    }
+}
+
+/// Whether two host names are the same (case and final dot ignored).
+pub fn same_host(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// One redirect hop: what was done for one URL of the chain.
+pub struct Hop<'a> {
+    pub depth: usize,
+    pub host: String,
+    pub tcp: Vec<&'a TcpConnect>,
+    pub tls: Vec<&'a TlsHandshake>,
+    pub request: Option<&'a HttpTransaction>,
+}
+
+impl<'a> Hop<'a> {
+    /// The TLS handshake made on the connection to `addr`.
+    pub fn tls_for(&self, addr: SocketAddr) -> Option<&'a TlsHandshake> {
+        self.tls
+            .iter()
+            .copied()
+            .find(|h| h.address.parse::<SocketAddr>().ok() == Some(addr))
+    }
+}
+
+/// The endpoint an entry's `ip`/`port` or `address` names.
+pub fn tcp_addr(t: &TcpConnect) -> Option<SocketAddr> {
+    t.ip.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, t.port))
+}
+
+/// Whether a request went over TLS.
+pub fn is_https(tx: &HttpTransaction) -> bool {
+    tx.request.url.starts_with("https:")
+}
+
+/// The host a request was made to.
+pub fn request_host(tx: &HttpTransaction) -> Option<String> {
+    Url::parse(&tx.request.url).ok().as_ref().and_then(host_of)
+}
+
+/// A response the chain followed (or would have followed) as a redirect.
+pub fn is_redirect(tx: &HttpTransaction) -> bool {
+    tx.response
+        .as_ref()
+        .is_some_and(|r| REDIRECTS.contains(&r.code))
+}
+
+/// What the control's own fetch of the URL came to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fetch {
+    /// It got a response below 500.
+    Ok { code: i64 },
+    /// It failed, or the site answered with a server error.
+    Failed(String),
+}
+
+/// The control's own resolution of the URL's host.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ControlDns {
+    Resolved(Vec<IpAddr>),
+    /// It says the name does not exist, or has no address.
+    NoSuchName(String),
+    /// It could not resolve (server failure and the like): nothing to compare with.
+    Failed(String),
+}
+
+/// The control's answer, keyed for lookups.
+pub struct ControlView<'a> {
+    pub answer: &'a ControlAnswer,
+    tcp: HashMap<SocketAddr, &'a ControlTcp>,
+    tls: HashMap<SocketAddr, &'a ControlTls>,
+    pub dns: ControlDns,
+    pub fetch: Fetch,
+}
+
+impl<'a> ControlView<'a> {
+    fn new(answer: &'a ControlAnswer) -> ControlView<'a> {
+        let tcp = answer
+            .tcp_connect
+            .iter()
+            .filter_map(|(k, v)| Some((k.parse().ok()?, v)))
+            .collect();
+        let tls = answer
+            .tls_handshake
+            .iter()
+            .filter_map(|(k, v)| Some((k.parse().ok()?, v)))
+            .collect();
+        let addrs: Vec<IpAddr> = answer
+            .dns
+            .addrs
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        let dns = match &answer.dns.failure {
+            Some(f) if matches!(Failure::from_ooni(f), Failure::DnsNxdomain) => {
+                ControlDns::NoSuchName(f.clone())
+            }
+            Some(f) => ControlDns::Failed(f.clone()),
+            None if addrs.is_empty() => ControlDns::NoSuchName("no address".into()),
+            None => ControlDns::Resolved(addrs),
+        };
+        let h = &answer.http_request;
+        let fetch = match &h.failure {
+            Some(f) => Fetch::Failed(f.clone()),
+            None if h.status_code <= 0 => Fetch::Failed("no response".into()),
+            None if h.status_code >= 500 => Fetch::Failed(format!("HTTP {}", h.status_code)),
+            None => Fetch::Ok {
+                code: h.status_code,
+            },
+        };
+        ControlView {
+            answer,
+            tcp,
+            tls,
+            dns,
+            fetch,
+        }
+    }
+
+    /// The control's connect to `addr`, when it tried it: `Ok` when it connected.
+    pub fn tcp(&self, addr: SocketAddr) -> Option<Result<(), String>> {
+        self.tcp.get(&addr).map(|c| {
+            if c.status {
+                Ok(())
+            } else {
+                Err(c.failure.clone().unwrap_or_else(|| "failed".into()))
+            }
+        })
+    }
+
+    /// The control's handshake with `addr` for `server_name`, when it tried it: `Ok` when it
+    /// completed with a certificate valid for the name.
+    pub fn tls(&self, addr: SocketAddr, server_name: &str) -> Option<Result<(), String>> {
+        let t = self.tls.get(&addr)?;
+        if !same_host(&t.server_name, server_name) {
+            return None;
+        }
+        Some(
+            if t.status && t.failure.is_none() && t.x_certificate_valid != Some(false) {
+                Ok(())
+            } else {
+                Err(t
+                    .failure
+                    .clone()
+                    .unwrap_or_else(|| "certificate not valid".into()))
+            },
+        )
+    }
+
+    /// Whether the control completed a TLS handshake with `ip` valid for `host`.
+    pub fn tls_valid_at(&self, ip: IpAddr, host: &str) -> bool {
+        self.tls.iter().any(|(addr, t)| {
+            addr.ip() == ip
+                && same_host(&t.server_name, host)
+                && t.status
+                && t.failure.is_none()
+                && t.x_certificate_valid != Some(false)
+        })
+    }
+
+    /// The control's resolved addresses (empty when it resolved none).
+    pub fn addrs(&self) -> &[IpAddr] {
+        match &self.dns {
+            ControlDns::Resolved(a) => a,
+            _ => &[],
+        }
+    }
+
+    pub fn fetch_ok(&self) -> bool {
+        matches!(self.fetch, Fetch::Ok { .. })
+    }
+}
+
+/// The measurement, arranged.
+pub struct Index<'a> {
+    /// The input's host, lowercase.
+    pub host: String,
+    pub obs: &'a Observations,
+    pub ctx: Context<'a>,
+    pub control: Option<ControlView<'a>>,
+    /// One per depth, 0 first.
+    pub hops: Vec<Hop<'a>>,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(input: &'a Url, obs: &'a Observations, ctx: Context<'a>) -> Index<'a> {
+        let host = host_of(input).unwrap_or_default();
+        let max_depth = obs
+            .queries
+            .iter()
+            .map(|q| depth_of(&q.tags))
+            .chain(obs.tcp_connect.iter().map(|t| depth_of(&t.tags)))
+            .chain(obs.tls_handshakes.iter().map(|t| depth_of(&t.tags)))
+            .chain(obs.requests.iter().map(|r| depth_of(&r.tags)))
+            .max()
+            .unwrap_or(0);
+        let mut hops: Vec<Hop<'a>> = Vec::new();
+        for depth in 0..=max_depth {
+            let request = obs.requests.iter().find(|r| depth_of(&r.tags) == depth);
+            let tls: Vec<&TlsHandshake> = obs
+                .tls_handshakes
+                .iter()
+                .filter(|t| depth_of(&t.tags) == depth)
+                .collect();
+            let tcp: Vec<&TcpConnect> = obs
+                .tcp_connect
+                .iter()
+                .filter(|t| depth_of(&t.tags) == depth)
+                .collect();
+            let previous_target = hops
+                .last()
+                .and_then(|h: &Hop<'a>| h.request)
+                .and_then(redirect_target)
+                .as_ref()
+                .and_then(host_of);
+            let hop_host = request
+                .and_then(request_host)
+                .or_else(|| tls.first().map(|t| t.server_name.to_ascii_lowercase()))
+                .or_else(|| {
+                    obs.queries
+                        .iter()
+                        .find(|q| depth_of(&q.tags) == depth)
+                        .map(|q| q.hostname.trim_end_matches('.').to_ascii_lowercase())
+                })
+                .or(previous_target)
+                .unwrap_or_else(|| {
+                    if depth == 0 {
+                        host.clone()
+                    } else {
+                        String::new()
+                    }
+                });
+            hops.push(Hop {
+                depth,
+                host: hop_host,
+                tcp,
+                tls,
+                request,
+            });
+        }
+        Index {
+            host,
+            obs,
+            ctx,
+            control: ctx.control.map(ControlView::new),
+            hops,
+        }
+    }
+
+    /// The last hop.
+    pub fn last(&self) -> &Hop<'a> {
+        self.hops.last().expect("there is always hop 0")
+    }
+
+    /// The final response of the chain: the last hop's, when it arrived whole and is not a
+    /// redirect (`requests[0]`).
+    pub fn final_response(&self) -> Option<&'a HttpTransaction> {
+        let tx = self.last().request?;
+        (tx.failure.is_none() && tx.response.is_some() && !is_redirect(tx)).then_some(tx)
+    }
+
+    /// Whether `tx` came over a TLS connection whose certificate validated for its host.
+    pub fn over_valid_tls(&self, tx: &HttpTransaction) -> bool {
+        if !is_https(tx) {
+            return false;
+        }
+        let Ok(addr) = tx.address.parse::<SocketAddr>() else {
+            return false;
+        };
+        let depth = depth_of(&tx.tags);
+        let host = request_host(tx).unwrap_or_default();
+        self.hops.get(depth).is_some_and(|h| {
+            h.tls_for(addr).is_some_and(|t| {
+                t.x_certificate_valid == Some(true) && same_host(&t.server_name, &host)
+            })
+        })
+    }
+
+    /// Whether the control's DNS answer speaks for `host` (it resolved the URL's host only).
+    pub fn control_dns_for(&self, host: &str) -> Option<&ControlDns> {
+        let c = self.control.as_ref()?;
+        same_host(host, &self.host).then_some(&c.dns)
+    }
+}
+
+/// Where a redirect response points, resolved against its request URL.
+pub fn redirect_target(tx: &HttpTransaction) -> Option<Url> {
+    let r = tx.response.as_ref()?;
+    if !REDIRECTS.contains(&r.code) {
+        return None;
+    }
+    let location = location(tx)?;
+    Url::parse(&tx.request.url).ok()?.join(location).ok()
+}
+
+/// A response's `Location` header.
+pub fn location(tx: &HttpTransaction) -> Option<&str> {
+    let r = tx.response.as_ref()?;
+    r.headers
+        .headers_list
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+        .map(|(_, v)| v.as_str())
+        .or_else(|| {
+            r.headers
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+                .map(|(_, v)| v.as_str())
+        })
+}

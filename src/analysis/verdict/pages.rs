@@ -1,0 +1,218 @@
+//! The pages: the chain's final response against the control's, and known blockpages and
+//! redirects to warning pages on every response of the chain.
+
+use std::net::SocketAddr;
+
+use base64::Engine as _;
+
+use super::Judge;
+use crate::analysis::http_diff::{self, HttpDiff};
+use crate::analysis::index::{location, request_host, Fetch};
+use crate::analysis::Method;
+use crate::fingerprints::Fingerprint;
+use crate::observation::{HttpResponse, HttpTransaction, MaybeBinary};
+
+fn body_bytes(r: &HttpResponse) -> Vec<u8> {
+    match &r.body {
+        None => Vec::new(),
+        Some(MaybeBinary::Text(s)) => s.as_bytes().to_vec(),
+        Some(MaybeBinary::Binary { data, .. }) => base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap_or_default(),
+    }
+}
+
+fn describe(r: &HttpResponse) -> String {
+    match &r.x_title {
+        Some(t) => format!("{}, {} bytes, title \"{t}\"", r.code, r.x_body_length),
+        None => format!("{}, {} bytes", r.code, r.x_body_length),
+    }
+}
+
+fn word(b: Option<bool>) -> &'static str {
+    match b {
+        Some(true) => "match",
+        Some(false) => "differ",
+        None => "not comparable",
+    }
+}
+
+fn blockpage_reason(tx: &HttpTransaction, r: &HttpResponse, fp: &Fingerprint) -> String {
+    if fp.is_redirect() {
+        format!(
+            "{} redirected ({}) to {}, a known warning page ({}).",
+            tx.request.url,
+            r.code,
+            location(tx).unwrap_or("?"),
+            fp.label()
+        )
+    } else {
+        format!(
+            "The response from {} ({}) matches a known blockpage ({}).",
+            tx.request.url,
+            describe(r),
+            fp.label()
+        )
+    }
+}
+
+impl<'i, 'a> Judge<'i, 'a> {
+    /// The fingerprint a response of the chain matches, unless the match is no evidence: the
+    /// operator's own site being measured, or a redirect within it.
+    pub(super) fn fingerprint(&self, tx: &HttpTransaction) -> Option<&'i Fingerprint> {
+        let r = tx.response.as_ref()?;
+        let body = body_bytes(r);
+        let fp = self
+            .ix
+            .ctx
+            .fingerprints
+            .match_http(r.code, &http_diff::header_list(r), &body)?;
+        let hop_host = request_host(tx).unwrap_or_default();
+        let own = fp.is_own_host(&self.ix.host) || (fp.is_redirect() && fp.is_own_host(&hop_host));
+        (!own).then_some(fp)
+    }
+
+    /// The chain's final response against the control's.
+    pub(super) fn final_response(&mut self, diff: Option<&HttpDiff>) {
+        let Some(tx) = self.ix.final_response() else {
+            return;
+        };
+        let r = tx.response.as_ref().expect("final responses have one");
+        let host = request_host(tx).unwrap_or_default();
+        let ip = tx.address.parse::<SocketAddr>().ok().map(|a| a.ip());
+        if let Some(c) = &self.ix.control {
+            if let Some(reason) = http_diff::throttled(tx, &c.answer.http_request) {
+                if c.fetch_ok() {
+                    self.ev.block(Method::Throttling, reason);
+                }
+            }
+        }
+        if self.ev.blockpage {
+            return; // a known blockpage says what the final page is
+        }
+        let control = self.ix.control.as_ref();
+        if self.ix.over_valid_tls(tx) {
+            let what = format!(
+                "The final response from {} ({}) came over TLS validated for {host}",
+                tx.request.url,
+                describe(r)
+            );
+            match (r.code >= 500, self.fetch()) {
+                (true, Some(Fetch::Failed(cf))) => self
+                    .ev
+                    .down(format!("{what}, and the control's fetch failed too ({cf}).")),
+                (_, None) => self.ev.unknown(format!(
+                    "{what}; without a control vantage gives no verdict but self-evident interference."
+                )),
+                (true, Some(Fetch::Ok { code })) => {
+                    self.ev.content = true;
+                    self.ev.accessible.push(format!(
+                        "{what}: the site itself answered with an error where the control got {code}, a server-side difference."
+                    ));
+                }
+                (false, _) => {
+                    self.ev.content = true;
+                    self.ev.accessible.push(format!("{what}."));
+                }
+            }
+            return;
+        }
+        let Some(c) = control else {
+            self.ev.unknown(format!(
+                "The final response from {} ({}) came over cleartext HTTP; without a control it cannot be checked against the site's.",
+                tx.request.url,
+                describe(r)
+            ));
+            return;
+        };
+        let ch = &c.answer.http_request;
+        let theirs = format!(
+            "{}, {} bytes, title \"{}\"",
+            ch.status_code, ch.body_length, ch.title
+        );
+        if let Fetch::Failed(cf) = &c.fetch {
+            if r.code >= 500 {
+                self.ev.down(format!(
+                    "The final response from {} is a server error ({}), and the control's fetch failed too ({cf}).",
+                    tx.request.url,
+                    describe(r)
+                ));
+            } else {
+                self.ev.unknown(format!(
+                    "The probe got {} from {}, but the control's fetch failed ({cf}): nothing to compare with.",
+                    describe(r),
+                    tx.request.url
+                ));
+            }
+            return;
+        }
+        if let Some(cdn) = http_diff::server_side_challenge(r) {
+            self.ev.content = true;
+            self.ev.accessible.push(format!(
+                "The final response from {} ({}) is {cdn}'s challenge page where the control got ({theirs}): the site's CDN answered, a server-side difference, not interference.",
+                tx.request.url,
+                describe(r)
+            ));
+            return;
+        }
+        let d = diff.cloned().unwrap_or_default();
+        if !d.is_diff() {
+            self.ev.content = true;
+            self.ev.accessible.push(format!(
+                "The final response from {} ({}) matches the control's ({theirs}): status code and {} agree.",
+                tx.request.url,
+                describe(r),
+                d.agreeing()
+            ));
+            return;
+        }
+        if ip.is_some_and(|ip| self.suspect(&host, ip)) {
+            // The DNS evidence explains why the page is another one.
+            self.ev.note(format!(
+                "The final response from {} ({}) differs from the control's ({theirs}).",
+                tx.request.url,
+                describe(r)
+            ));
+            return;
+        }
+        self.ev.block(
+            Method::HttpDiff,
+            format!(
+                "The final response from {} ({}) differs from the control's ({theirs}) by OONI's rules (status code {}, body length {}, uncommon headers {}, title {}).",
+                tx.request.url,
+                describe(r),
+                word(d.status_code_match),
+                word(d.body_length_match),
+                word(d.headers_match),
+                word(d.title_match)
+            ),
+        );
+    }
+
+    /// Known blockpages and redirects to known warning pages, on every response of the chain.
+    pub(super) fn blockpages(&mut self, diff: Option<&HttpDiff>) {
+        let control = self.ix.control.as_ref();
+        let control_sha = control
+            .and_then(|c| c.answer.http_request.x_body_sha256.as_deref())
+            .filter(|s| !s.is_empty());
+        let final_tx = self.ix.final_response();
+        // A final page that matches the control's is the site's, whatever it quotes.
+        let final_matches_control = diff.is_some_and(|d| !d.is_diff());
+        for tx in self.ix.obs.requests.iter().rev() {
+            let Some(r) = &tx.response else { continue };
+            let Some(fp) = self.fingerprint(tx) else {
+                continue;
+            };
+            let is_final = final_tx.is_some_and(|f| std::ptr::eq(f, tx));
+            if !fp.is_redirect()
+                && ((is_final && final_matches_control)
+                    || control_sha.is_some_and(|s| s == r.x_body_sha256))
+            {
+                continue;
+            }
+            self.ev.blockpage = true;
+            self.ev
+                .block(Method::HttpBlockpage, blockpage_reason(tx, r, fp));
+        }
+    }
+}
