@@ -203,6 +203,43 @@ async fn helper_refuses_abuse() {
     let r = auth(c.post(strict.url())).body(huge).send().await.unwrap();
     assert_eq!(r.status(), 413);
 
+    // Random bytes and mangled requests: always an answer, never a crash.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let valid = serde_json::to_string(&request("http://nowhere.test/", &["127.0.0.1:1"])).unwrap();
+    for i in 0..60 {
+        let body: Vec<u8> = if i % 2 == 0 {
+            (0..rng.random_range(0..300))
+                .map(|_| rng.random())
+                .collect()
+        } else {
+            let mut b = valid.clone().into_bytes();
+            for _ in 0..rng.random_range(1..6) {
+                let at = rng.random_range(0..b.len());
+                let junk = b"{}[]\",:0aZ\x00\xff";
+                b[at] = junk[rng.random_range(0..junk.len())];
+            }
+            b
+        };
+        let r = auth(c.post(strict.url()))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status() == 200 || r.status().is_client_error(),
+            "{}",
+            r.status()
+        );
+    }
+    let r = auth(c.post(strict.url()))
+        .json(&request(&w.ok, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "still serving");
+
     // Overload: with --max-inflight 1, a second request while one stalls is 503.
     let open = Helper::start(&[
         "--resolver",
