@@ -156,21 +156,43 @@ async fn control_measurement(
     let obs = measured.finish().await;
     let mut answer = summarize(url, &obs);
 
-    // The probe's endpoints this measurement did not already try.
+    // The probe's endpoints this measurement did not already try, and OONI's E001 check: a TLS
+    // handshake with SNI on :443 at every address, whatever the URL's scheme, so that an
+    // address that differs from ours (a CDN, GeoDNS) can be vindicated by its certificate.
     let https = url.scheme() == "https";
     let url_port = url.port_or_known_default().unwrap_or(0);
-    let mut tx = 1000;
+    let allowed = |ip: IpAddr| shared.allow_private || !is_bogon(ip);
+    let mut checks: Vec<(SocketAddr, bool)> = Vec::new();
     for ep in probe_endpoints {
+        if !answer.tcp_connect.contains_key(&ep.to_string()) && allowed(ep.ip()) {
+            checks.push((*ep, https && (ep.port() == url_port || ep.port() == 443)));
+        }
+    }
+    let mut ips: Vec<IpAddr> = answer
+        .dns
+        .addrs
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    ips.extend(probe_endpoints.iter().map(|e| e.ip()));
+    for ip in ips {
+        let ep = SocketAddr::new(ip, 443);
+        let done =
+            answer.tls_handshake.contains_key(&ep.to_string()) || checks.contains(&(ep, true));
+        if !done && allowed(ip) {
+            checks.retain(|c| c.0 != ep);
+            checks.push((ep, true));
+        }
+    }
+    let results =
+        futures_util::future::join_all(checks.iter().enumerate().map(|(i, (ep, tls))| {
+            shared
+                .prober
+                .check_endpoint(*ep, url, *tls, clock, 1000 + i as u64)
+        }))
+        .await;
+    for ((ep, _), (tcp, hs)) in checks.iter().zip(results) {
         let key = ep.to_string();
-        if answer.tcp_connect.contains_key(&key) {
-            continue;
-        }
-        if !shared.allow_private && is_bogon(ep.ip()) {
-            continue;
-        }
-        let tls = https && (ep.port() == url_port || ep.port() == 443);
-        let (tcp, hs) = shared.prober.check_endpoint(*ep, url, tls, clock, tx).await;
-        tx += 1;
         answer.tcp_connect.insert(
             key.clone(),
             ControlTcp {
@@ -182,11 +204,7 @@ async fn control_measurement(
             answer.tls_handshake.insert(key, tls_entry(&hs));
         }
     }
-    ip_info(
-        &mut answer,
-        probe_endpoints,
-        url.host_str().unwrap_or_default(),
-    );
+    ip_info(&mut answer, probe_endpoints);
     answer
 }
 
@@ -332,7 +350,7 @@ pub fn transfer_rate(samples: &[crate::observation::TransferSample]) -> Option<f
     (secs > 0.0).then(|| (last.bytes - first.bytes) as f64 / secs)
 }
 
-fn ip_info(answer: &mut ControlAnswer, probe_endpoints: &[SocketAddr], _host: &str) {
+fn ip_info(answer: &mut ControlAnswer, probe_endpoints: &[SocketAddr]) {
     let mut info: BTreeMap<String, ControlIpInfo> = BTreeMap::new();
     for a in &answer.dns.addrs {
         info.entry(a.clone()).or_default().flags |= IP_FLAG_HELPER;

@@ -45,14 +45,33 @@ pub struct Resolved {
     pub failure: Option<Failure>,
 }
 
+/// When an unanswered query is sent again (with a fresh id), counted from the first send: one
+/// lost datagram must not read as a DNS failure.
+const RETRANSMIT_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
+
 struct Pending {
     qtype: RecordType,
-    id: u16,
+    /// The id of each transmission: the first, then each retransmission's.
+    ids: Vec<u16>,
     bytes: Vec<u8>,
     sent_at: f64,
     responses: usize,
     first: Option<Result<Vec<IpAddr>, Failure>>,
     first_at: Option<Instant>,
+}
+
+impl Pending {
+    fn id(&self) -> u16 {
+        self.ids[0]
+    }
+    /// The next retransmission, if one is still due.
+    fn next_retry(&self, start: Instant, end: Instant) -> Option<Instant> {
+        if self.first.is_some() {
+            return None;
+        }
+        let at = start + *RETRANSMIT_AFTER.get(self.ids.len() - 1)?;
+        (at < end).then_some(at)
+    }
 }
 
 /// Looks up `host`. Sends the first usable answer on `early` as soon as it is known, then keeps
@@ -121,7 +140,7 @@ pub async fn lookup(
             let id = rand::random::<u16>();
             Pending {
                 qtype,
-                id,
+                ids: vec![id],
                 bytes: query_bytes(id, &name, qtype),
                 sent_at: 0.0,
                 responses: 0,
@@ -136,7 +155,7 @@ pub async fn lookup(
     for p in &mut pending {
         p.sent_at = clock.now();
         if let Err(e) = socket.send_to(&p.bytes, settings.resolver).await {
-            let mut q = entry(&p.qtype.to_string(), p.sent_at, p.id);
+            let mut q = entry(&p.qtype.to_string(), p.sent_at, p.id());
             q.failure = Some(Failure::from_io(&e));
             q.t = clock.now();
             out.push(q);
@@ -161,17 +180,36 @@ pub async fn lookup(
         } else {
             hard_end
         };
-        // Wake up in time to hand out an early answer even if nothing else arrives.
-        let wake = pending
+        // Wake up in time to hand out an early answer, or to retransmit, even if nothing arrives.
+        let early_at = pending
             .iter()
             .filter_map(|p| p.first_at)
             .min()
             .map(|t| t + settings.wait)
-            .filter(|t| early.is_some() && *t < listen_end)
-            .unwrap_or(listen_end);
+            .filter(|_| early.is_some());
+        let retry_at = pending
+            .iter()
+            .filter_map(|p| p.next_retry(start, hard_end))
+            .min();
+        let wake = [early_at, retry_at]
+            .into_iter()
+            .flatten()
+            .fold(listen_end, Instant::min);
         let received = tokio::time::timeout_at(wake, socket.recv_from(&mut buf)).await;
         let (n, source) = match received {
-            Err(_) if wake < listen_end => continue,
+            Err(_) if wake < listen_end => {
+                for p in &mut pending {
+                    if p.next_retry(start, hard_end)
+                        .is_some_and(|t| t <= Instant::now())
+                    {
+                        let id = rand::random::<u16>();
+                        p.ids.push(id);
+                        p.bytes = query_bytes(id, &name, p.qtype);
+                        let _ = socket.send_to(&p.bytes, settings.resolver).await;
+                    }
+                }
+                continue;
+            }
             Err(_) => break,
             Ok(Err(e)) => {
                 tracing::debug!("dns recv error for {host}: {e}");
@@ -186,11 +224,11 @@ pub async fn lookup(
         let arrival = clock.now();
         let datagram = &buf[..n];
         let peek_id = (n >= 2).then(|| u16::from_be_bytes([datagram[0], datagram[1]]));
-        let slot = peek_id.and_then(|id| pending.iter().position(|p| p.id == id));
+        let slot = peek_id.and_then(|id| pending.iter().position(|p| p.ids.contains(&id)));
         let (qtype, query_id, t0) = match slot {
             Some(i) => (
                 pending[i].qtype.to_string(),
-                pending[i].id,
+                peek_id.unwrap_or_default(),
                 pending[i].sent_at,
             ),
             None => ("?".to_string(), 0, arrival),
@@ -249,7 +287,11 @@ pub async fn lookup(
         if usable && pending[i].first.is_none() {
             if truncated {
                 let budget = hard_end.saturating_duration_since(Instant::now());
-                let mut tcp = entry(&pending[i].qtype.to_string(), clock.now(), pending[i].id);
+                let mut tcp = entry(
+                    &pending[i].qtype.to_string(),
+                    clock.now(),
+                    *pending[i].ids.last().expect("one id at least"),
+                );
                 tcp.engine = "tcp".into();
                 let r = over_tcp(settings.resolver, &pending[i].bytes, budget, rate).await;
                 tcp.t = clock.now();
@@ -259,7 +301,7 @@ pub async fn lookup(
                         tcp.x_source_address = Some(settings.resolver.to_string());
                         match Message::from_vec(&bytes) {
                             Ok(m) => {
-                                tcp.x_id_match = Some(m.metadata.id == pending[i].id);
+                                tcp.x_id_match = Some(m.metadata.id == tcp.x_query_id);
                                 fill_from_message(&mut tcp, &m);
                                 outcome(&m)
                             }
@@ -283,7 +325,7 @@ pub async fn lookup(
 
     for p in &pending {
         if p.first.is_none() {
-            let mut q = entry(&p.qtype.to_string(), p.sent_at, p.id);
+            let mut q = entry(&p.qtype.to_string(), p.sent_at, p.id());
             q.t = clock.now();
             q.failure = Some(if p.responses > 0 {
                 Failure::DnsServerMisbehaving
@@ -534,6 +576,64 @@ mod tests {
                 "seed {seed}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_lost_query_is_sent_again_with_a_fresh_id() {
+        // A resolver that ignores the first datagram of each query and answers the rest.
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let resolver = sock.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut seen = std::collections::HashSet::new();
+            let mut buf = [0u8; 2048];
+            loop {
+                let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+                    return;
+                };
+                let q = Message::from_vec(&buf[..n]).unwrap();
+                if seen.insert(q.queries[0].query_type()) {
+                    continue; // lost
+                }
+                let mut ok = Message::response(q.metadata.id, OpCode::Query);
+                ok.add_query(q.queries[0].clone());
+                if q.queries[0].query_type() == RecordType::A {
+                    ok.answers.push(hickory_proto::rr::Record::from_rdata(
+                        q.queries[0].name().clone(),
+                        30,
+                        RData::A(hickory_proto::rr::rdata::A("127.0.0.7".parse().unwrap())),
+                    ));
+                }
+                let _ = sock.send_to(&ok.to_vec().unwrap(), peer).await;
+            }
+        });
+        let settings = DnsSettings {
+            resolver,
+            timeout: Duration::from_secs(3),
+            wait: Duration::from_millis(50),
+            source: None,
+        };
+        let (tx, rx) = oneshot::channel();
+        let out = lookup(
+            &settings,
+            "lossy.test",
+            Clock::start(),
+            &[],
+            1,
+            &RateLimiter::new(0),
+            tx,
+        )
+        .await;
+        let early = rx.await.unwrap();
+        assert_eq!(early.addrs, vec!["127.0.0.7".parse::<IpAddr>().unwrap()]);
+        let a: Vec<_> = out.iter().filter(|q| q.query_type == "A").collect();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].failure, None);
+        assert_eq!(a[0].x_id_match, Some(true));
+        assert!(
+            a[0].t >= 1.0,
+            "answered after the retransmission at 1 s: {}",
+            a[0].t
+        );
     }
 
     #[tokio::test]

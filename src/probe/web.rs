@@ -236,8 +236,9 @@ impl Prober {
         })
     }
 
-    /// TCP, then TLS with SNI `host` when `tls`, and no fetch: for endpoints someone else
-    /// resolved (the helper checks the probe's addresses this way).
+    /// TCP, then TLS with SNI = the URL's host when `tls` (whatever the URL's scheme), and no
+    /// fetch: for endpoints someone else resolved, and for OONI's E001 check of whether an
+    /// address serves a certificate valid for the name.
     pub async fn check_endpoint(
         &self,
         addr: SocketAddr,
@@ -249,9 +250,7 @@ impl Prober {
         let host = url.host_str().unwrap_or_default();
         let taken = AtomicBool::new(true);
         let mut url = url.clone();
-        if !tls {
-            let _ = url.set_scheme("http");
-        }
+        let _ = url.set_scheme(if tls { "https" } else { "http" });
         let deadline = Instant::now() + self.settings.deadline;
         let e = self
             .endpoint(

@@ -99,6 +99,22 @@ async fn helper_answers_in_oonis_shape() {
     assert_eq!(http["headers"]["X-Site"], "fake");
     assert!(http["x_transfer_rate"].as_f64().is_some());
 
+    // OONI's E001 check for an http:// URL: a TLS handshake with SNI on :443 at each address.
+    let resp = client()
+        .post(helper.url())
+        .json(&request(&w.ok, &["127.0.0.1:80"]))
+        .send()
+        .await
+        .unwrap();
+    let a: Value = resp.json().await.unwrap();
+    // Nothing listens on 127.0.0.1:443 here: the connect is tried and refused, so no handshake.
+    assert_eq!(
+        a["tcp_connect"]["127.0.0.1:443"]["failure"], "connection_refused",
+        "{a}"
+    );
+    assert!(a["tls_handshake"].get("127.0.0.1:443").is_none(), "{a}");
+    assert_eq!(a["http_request"]["title"], "Control OK");
+
     // NXDOMAIN in OONI's helper vocabulary.
     let resp = client()
         .post(helper.url())
