@@ -9,13 +9,7 @@ use ipnet::IpNet;
 
 /// True when `ip` is in a range no public site is served from.
 pub fn is_bogon(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4_bogon(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4_bogon(v4),
-            None => v6_bogon(v6),
-        },
-    }
+    kind(ip).is_some()
 }
 
 /// `is_bogon`, except inside the `routable` ranges (testbeds).
@@ -23,35 +17,61 @@ pub fn is_bogon_except(ip: IpAddr, routable: &[IpNet]) -> bool {
     is_bogon(ip) && !routable.iter().any(|n| n.contains(&ip))
 }
 
-fn v4_bogon(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    a == 0                                   // "this network"
-        || a == 10                           // private
-        || a == 127                          // loopback
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 169 && b == 254)            // link-local
-        || (a == 172 && (16..32).contains(&b)) // private
-        || (a == 192 && b == 0 && c == 0)    // IETF protocol assignments
-        || (a == 192 && b == 0 && c == 2)    // TEST-NET-1
-        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
-        || (a == 192 && b == 168)            // private
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || (a == 198 && b == 51 && c == 100) // TEST-NET-2
-        || (a == 203 && b == 0 && c == 113)  // TEST-NET-3
-        || a >= 224 // multicast, reserved, broadcast
+/// The name of the reserved range `ip` is in ("loopback", "private", ...), or `None` for an
+/// address a public site may be served from. An IPv4-mapped IPv6 address is named by its IPv4
+/// address's range.
+pub fn kind(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => v4_kind(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4_kind(v4),
+            None => v6_kind(v6),
+        },
+    }
 }
 
-fn v6_bogon(ip: Ipv6Addr) -> bool {
+fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = ip.octets();
+    Some(match (a, b, c) {
+        (0, ..) => "\"this network\"",
+        (10, ..) | (192, 168, _) => "private",
+        (172, 16..=31, _) => "private",
+        (127, ..) => "loopback",
+        (100, 64..=127, _) => "shared (CGNAT)",
+        (169, 254, _) => "link-local",
+        (192, 0, 0) => "IETF protocol assignment",
+        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "documentation (TEST-NET)",
+        (192, 88, 99) => "6to4 relay anycast",
+        (198, 18..=19, _) => "benchmarking",
+        (224..=239, ..) => "multicast",
+        (240.., ..) => "reserved",
+        _ => return None,
+    })
+}
+
+fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
     let s = ip.segments();
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || (s[0] & 0xfe00) == 0xfc00        // unique local
-        || (s[0] & 0xffc0) == 0xfe80        // link-local
-        || (s[0] & 0xff00) == 0xff00        // multicast
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // discard-only
-        || (s[0] == 0x2001 && s[1] < 0x0200 && s[1] != 0) // IETF protocol assignments (not Teredo)
-        || s[0] == 0 // IPv4-compatible and other reserved ::/8 forms
+    Some(if ip.is_unspecified() {
+        "unspecified"
+    } else if ip.is_loopback() {
+        "loopback"
+    } else if (s[0] & 0xfe00) == 0xfc00 {
+        "unique-local"
+    } else if (s[0] & 0xffc0) == 0xfe80 {
+        "link-local"
+    } else if (s[0] & 0xff00) == 0xff00 {
+        "multicast"
+    } else if s[0] == 0x2001 && s[1] == 0x0db8 {
+        "documentation"
+    } else if s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0 {
+        "discard-only"
+    } else if s[0] == 0x2001 && s[1] < 0x0200 && s[1] != 0 {
+        "IETF protocol assignment" // (not Teredo)
+    } else if s[0] == 0 {
+        "reserved" // IPv4-compatible and other ::/8 forms
+    } else {
+        return None;
+    })
 }
 
 #[cfg(test)]
@@ -87,6 +107,23 @@ mod tests {
         ];
         for (ip, want) in cases {
             assert_eq!(is_bogon(ip.parse().unwrap()), want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn kinds_name_the_range() {
+        let cases = [
+            ("127.0.0.1", Some("loopback")),
+            ("192.168.1.1", Some("private")),
+            ("100.64.0.1", Some("shared (CGNAT)")),
+            ("198.18.0.5", Some("benchmarking")),
+            ("243.185.187.39", Some("reserved")),
+            ("::ffff:10.0.0.1", Some("private")),
+            ("fd00::1", Some("unique-local")),
+            ("93.184.215.14", None),
+        ];
+        for (ip, want) in cases {
+            assert_eq!(kind(ip.parse().unwrap()), want, "{ip}");
         }
     }
 

@@ -79,6 +79,21 @@ impl Fingerprint {
     pub fn is_redirect(&self) -> bool {
         matches!(&self.matcher, Matcher::Header { name, .. } if name.eq_ignore_ascii_case("location"))
     }
+
+    /// Whether the entry applies to a probe in `cc` (`None`: the probe's country is unknown, and
+    /// every entry applies).
+    pub fn seen_in(&self, cc: Option<&str>) -> bool {
+        cc.is_none_or(|cc| self.countries.iter().any(|c| c.eq_ignore_ascii_case(cc)))
+    }
+}
+
+/// Whether a `Location` value that starts with `prefix` (followed by `rest`) stays on the
+/// prefix's host: a prefix that ends inside the host ("http://warning.or.kr") must be followed
+/// by the end of the URL or by a port, path, query or fragment, so that
+/// "http://warning.or.kr.evil.net/" does not match it. A prefix with a path is past the host.
+fn at_host_boundary(prefix: &str, rest: &str) -> bool {
+    let after_scheme = prefix.split_once("://").map_or(prefix, |(_, r)| r);
+    after_scheme.contains('/') || rest.is_empty() || rest.starts_with(['/', ':', '?', '#'])
 }
 
 /// `host` equals `domain` or is a subdomain of it (case-insensitive, final dots ignored).
@@ -128,30 +143,36 @@ impl Fingerprints {
         self.entries.is_empty()
     }
 
-    /// The fingerprint a DNS answer value (an address, or a CNAME target) matches.
-    pub fn match_dns(&self, answer: &str) -> Option<&Fingerprint> {
+    /// The fingerprint a DNS answer value (an address, or a CNAME target) matches, among the
+    /// entries seen in the probe's country `cc` (all of them when it is unknown).
+    pub fn match_dns(&self, answer: &str, cc: Option<&str>) -> Option<&Fingerprint> {
         let answer = answer.trim();
         let ip: Option<IpAddr> = answer.parse().ok();
         let name = answer.trim_end_matches('.').to_ascii_lowercase();
-        self.entries.iter().find(|f| match (&f.matcher, ip) {
+        let mut entries = self.entries.iter().filter(|f| f.seen_in(cc));
+        entries.find(|f| match (&f.matcher, ip) {
             (Matcher::DnsAddress(a), Some(ip)) => *a == ip,
             (Matcher::DnsName(n), None) => *n == name,
             _ => false,
         })
     }
 
-    /// The fingerprint an HTTP response matches: a header (`Location` only on redirects, 3xx),
-    /// or a body substring (bodies up to `MAX_BLOCKPAGE_BODY`).
+    /// The fingerprint an HTTP response matches, among the entries seen in the probe's country
+    /// `cc` (all of them when it is unknown): a header (`Location` only on redirects, 3xx, and
+    /// only on the prefix's own host), or a body substring (bodies up to `MAX_BLOCKPAGE_BODY`).
     pub fn match_http(
         &self,
         status: u16,
         headers: &[(String, String)],
         body: &[u8],
+        cc: Option<&str>,
     ) -> Option<&Fingerprint> {
         let text = std::str::from_utf8(body).ok();
-        self.entries.iter().find(|f| match &f.matcher {
+        let mut entries = self.entries.iter().filter(|f| f.seen_in(cc));
+        entries.find(|f| match &f.matcher {
             Matcher::Header { name, value, mode } => {
-                if name.eq_ignore_ascii_case("location") && !(300..400).contains(&status) {
+                let location = name.eq_ignore_ascii_case("location");
+                if location && !(300..400).contains(&status) {
                     return false;
                 }
                 headers
@@ -161,7 +182,10 @@ impl Fingerprints {
                         let v = v.trim();
                         match mode {
                             HeaderMode::Full => v == value,
-                            HeaderMode::Prefix => v.starts_with(value.as_str()),
+                            HeaderMode::Prefix => {
+                                v.starts_with(value.as_str())
+                                    && (!location || at_host_boundary(value, &v[value.len()..]))
+                            }
                             HeaderMode::Contains => v.contains(value.as_str()),
                         }
                     })
@@ -391,11 +415,11 @@ mod tests {
             "59.24.3.173",
             "243.185.187.39",
         ] {
-            let m = f.match_dns(ip).unwrap_or_else(|| panic!("{ip}"));
+            let m = f.match_dns(ip, None).unwrap_or_else(|| panic!("{ip}"));
             assert_eq!(m.countries, ["CN"], "{ip}");
         }
-        assert!(f.match_dns("93.184.215.14").is_none());
-        assert!(f.match_dns("127.0.0.1").is_none());
+        assert!(f.match_dns("93.184.215.14", None).is_none());
+        assert!(f.match_dns("127.0.0.1", None).is_none());
         // Every body and header entry is reachable, and countries are always named.
         for e in f.entries() {
             assert!(!e.countries.is_empty(), "{}", e.name);
@@ -410,15 +434,20 @@ mod tests {
     fn dns_matching_normalises_addresses_and_names() {
         let f = Fingerprints::builtin();
         assert_eq!(
-            f.match_dns("d0:0:0:0:0:0:0:11").unwrap().name,
+            f.match_dns("d0:0:0:0:0:0:0:11", None).unwrap().name,
             "ir.national-d0::11"
         );
         assert_eq!(
-            f.match_dns("TrustPositif.Kominfo.go.id.").unwrap().name,
+            f.match_dns("TrustPositif.Kominfo.go.id.", None)
+                .unwrap()
+                .name,
             "id.trustpositif-cname"
         );
-        assert!(f.match_dns("kominfo.go.id").is_none(), "exact names only");
-        assert!(f.match_dns("").is_none());
+        assert!(
+            f.match_dns("kominfo.go.id", None).is_none(),
+            "exact names only"
+        );
+        assert!(f.match_dns("", None).is_none());
     }
 
     #[test]
@@ -427,40 +456,88 @@ mod tests {
         let ru =
             "<html><body>Доступ к сайту ограничен в соответствии с Федеральными законами</body>";
         assert_eq!(
-            f.match_http(200, &[], ru.as_bytes()).unwrap().name,
+            f.match_http(200, &[], ru.as_bytes(), None).unwrap().name,
             "ru.rkn-federal-law"
         );
-        assert!(f.match_http(200, &[], b"<html>hello</html>").is_none());
+        assert!(f
+            .match_http(200, &[], b"<html>hello</html>", None)
+            .is_none());
         let server = headers(&[("server", "Protected by WireFilter 8000 (etisalat)")]);
         assert_eq!(
-            f.match_http(403, &server, b"").unwrap().name,
+            f.match_http(403, &server, b"", None).unwrap().name,
             "ae.wirefilter"
         );
         let warn = headers(&[("Location", "http://warning.or.kr/i1.html")]);
         assert_eq!(
-            f.match_http(302, &warn, b"").unwrap().name,
+            f.match_http(302, &warn, b"", None).unwrap().name,
             "kr.warning-or-kr"
         );
         // A Location on a non-redirect means nothing.
-        assert!(f.match_http(200, &warn, b"").is_none());
+        assert!(f.match_http(200, &warn, b"", None).is_none());
         // `full` means the whole value.
         let no = headers(&[("Location", "http://block-no.altibox.net/extra")]);
-        assert!(f.match_http(302, &no, b"").is_none());
+        assert!(f.match_http(302, &no, b"", None).is_none());
         let no = headers(&[("Location", "http://block-no.altibox.net/")]);
-        assert_eq!(f.match_http(302, &no, b"").unwrap().name, "no.altibox");
+        assert_eq!(
+            f.match_http(302, &no, b"", None).unwrap().name,
+            "no.altibox"
+        );
+    }
+
+    #[test]
+    fn location_prefixes_end_at_the_host() {
+        let f = Fingerprints::builtin();
+        let kr = Some("kr.warning-or-kr");
+        for (loc, want) in [
+            ("http://warning.or.kr", kr),
+            ("http://warning.or.kr/i1.html", kr),
+            ("http://warning.or.kr:8080/i1.html", kr),
+            ("http://warning.or.kr.evil.net/", None),
+            ("http://warning.or.krx/", None),
+            // A prefix with a path is past the host: ordinary prefix matching.
+            (
+                "http://www.emta.ee/et/juurdepaas-blokeeritud/x",
+                Some("ee.emta"),
+            ),
+        ] {
+            let got = f.match_http(302, &headers(&[("Location", loc)]), b"", None);
+            assert_eq!(got.map(|m| m.name.as_str()), want, "{loc}");
+        }
+    }
+
+    #[test]
+    fn entries_apply_only_where_seen_and_over_broad_ones_are_gone() {
+        let f = Fingerprints::builtin();
+        let ru = "<body>Доступ к сайту ограничен в соответствии с Федеральными законами</body>";
+        for (cc, hit) in [(Some("RU"), true), (None, true), (Some("DE"), false)] {
+            assert_eq!(f.match_http(200, &[], ru.as_bytes(), cc).is_some(), hit);
+        }
+        assert!(f.match_dns("8.7.198.45", Some("CN")).is_some());
+        assert!(f.match_dns("8.7.198.45", Some("DE")).is_none());
+        for page in [
+            "<p>Korean ISPs redirect blocked sites to warning.or.kr.</p>",
+            "<p>Myndighederne har lagt at blokere for adgang til siden.</p>",
+            "<a href=\"http://www.airtel.in/court-orders/\">court orders</a>",
+            "<a href=\"https://www.gamingcommission.gov.gr/index.php/forbidden-access-black-list/\">",
+            "<a href=\"http://peyvandha.ir/1-2.htm\">links</a>",
+            "<p>The GdF Stop Page is shown for seized sites.</p>",
+            "<div class=\"title\">国家反诈中心</div>",
+        ] {
+            assert!(f.match_http(200, &[], page.as_bytes(), None).is_none(), "{page}");
+        }
     }
 
     #[test]
     fn long_bodies_and_binary_bodies() {
         let f = Fingerprints::builtin();
         let mut long = "x".repeat(MAX_BLOCKPAGE_BODY);
-        long.push_str("GdF Stop Page");
-        assert!(f.match_http(200, &[], long.as_bytes()).is_none());
+        long.push_str("<title>AGCOM Stop Page</title>");
+        assert!(f.match_http(200, &[], long.as_bytes(), None).is_none());
         let mut binary = vec![0xff, 0xfe, 0x00];
-        binary.extend_from_slice(b"... GdF Stop Page ...");
+        binary.extend_from_slice(b"... <title>AGCOM Stop Page</title> ...");
         assert_eq!(
-            f.match_http(200, &[], &binary).unwrap().name,
-            "it.gdf-stop-page"
+            f.match_http(200, &[], &binary, None).unwrap().name,
+            "it.agcom-stop-page"
         );
     }
 
@@ -510,9 +587,15 @@ mod tests {
         .parse()
         .unwrap();
         assert_eq!(ok.len(), 3);
-        assert_eq!(ok.match_dns("192.0.2.66").unwrap().name, "test.forged");
+        assert_eq!(
+            ok.match_dns("192.0.2.66", None).unwrap().name,
+            "test.forged"
+        );
         let via = headers(&[("VIA", "1.1 censor")]);
-        assert_eq!(ok.match_http(200, &via, b"").unwrap().name, "test.via");
+        assert_eq!(
+            ok.match_http(200, &via, b"", None).unwrap().name,
+            "test.via"
+        );
 
         let bad = [
             ("[[dns]]\nname = \"a\"\nanswer = \"not an address!\"", "a"),

@@ -272,6 +272,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
                 control_failure: control_failure.as_deref(),
                 testbed_nets: &testbed_nets,
                 fingerprints: &fingerprints,
+                probe_cc: Some(run.probe_cc.as_str()).filter(|cc| *cc != "ZZ"),
             };
             let analysis = analysis::analyze(&target.url, &observations, &ctx);
             let tally = Tally {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::dns::Lookup;
 use super::http_diff::HttpDiff;
-use super::index::{is_https, is_redirect, same_host, tcp_addr, Index};
+use super::index::{ipv6_unreachable, is_final, is_https, same_host, tcp_addr, Index};
 use crate::failure::Failure;
 
 pub struct Classic {
@@ -65,7 +65,7 @@ fn consistency(ix: &Index<'_>, lookup: Option<&Lookup<'_>>) -> (Option<&'static 
         return (None, 0);
     };
     let mut flags = 0;
-    if !l.bogons.is_empty() || l.addrs.iter().any(|a| bogon(ix, *a)) {
+    if !l.bogons.is_empty() || l.addrs.iter().any(|a| ix.is_bogon(*a)) {
         flags |= 1;
     }
     let Some(c) = &ix.control else {
@@ -98,12 +98,9 @@ fn consistency(ix: &Index<'_>, lookup: Option<&Lookup<'_>>) -> (Option<&'static 
     }
 }
 
-fn bogon(ix: &Index<'_>, ip: IpAddr) -> bool {
-    crate::bogon::is_bogon_except(ip, ix.ctx.testbed_nets)
-}
-
+/// A loopback address outside the testbed ranges.
 fn loopback(ix: &Index<'_>, ip: IpAddr) -> bool {
-    ip.is_loopback() && !ix.ctx.testbed_nets.iter().any(|n| n.contains(&ip))
+    ip.is_loopback() && ix.is_bogon(ip)
 }
 
 /// Step F: deepest hop first; within a hop HTTP, then TLS, then TCP, then DNS; the first rule
@@ -113,7 +110,7 @@ fn walk(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) -> Row 
     for hop in ix.hops.iter().rev() {
         if let Some(tx) = hop.request {
             // 1: a final response.
-            if tx.failure.is_none() && tx.response.is_some() && !is_redirect(tx) {
+            if is_final(tx) {
                 if is_https(tx) {
                     return Row::Accessible;
                 }
@@ -146,11 +143,10 @@ fn walk(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) -> Row 
         // 4: a TCP connect that failed (an IPv6 address unreachable from a v4-only network is
         // not a failure of the site's).
         let failed_tcp = hop.tcp.iter().find(|t| {
-            let v6_unreachable = t.ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv6())
-                && matches!(
-                    t.status.failure,
-                    Some(Failure::NetworkUnreachable | Failure::HostUnreachable)
-                );
+            let v6_unreachable = match (t.ip.parse::<IpAddr>(), &t.status.failure) {
+                (Ok(ip), Some(f)) => ipv6_unreachable(ip, f),
+                _ => false,
+            };
             !t.status.success && !v6_unreachable
         });
         if let Some(t) = failed_tcp {

@@ -1,13 +1,20 @@
 //! DNS evidence, one `Lookup` per host of the chain: the answers the probe used, duplicate
-//! datagrams that disagree or come from elsewhere (injection), reserved addresses (bogons),
-//! known forged answers (fingerprints), and consistency with the control.
+//! answers that disagree (injection), reserved addresses (bogons), known forged answers
+//! (fingerprints), consistency with the control, and what stands for or against each address
+//! (`Standing`).
 //!
 //! `queries[]` holds one entry per datagram. For each query (type and id) the answer used is
 //! the TCP retry's when the UDP answer was truncated, else the first datagram that carries the
 //! id and question and comes from the resolver; a query with no such datagram has one entry with
 //! its failure. An AAAA query with no records (`dns_no_answer`) is normal and never evidence.
+//!
+//! Two answers to one query are an injection only when their address sets are disjoint and one
+//! of them is neither the control's nor validated by TLS: a subset, a superset, another order,
+//! or two sets of the site's own addresses are a resolver's ordinary behaviour. An answer from
+//! another source address than the resolver's is noted, never evidence by itself (multi-homed
+//! resolvers answer from another address).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
 use super::index::{depth_of, same_host, ControlDns, Index};
@@ -38,6 +45,22 @@ pub enum Agreement {
     Tls,
 }
 
+/// What the evidence says about one address of a lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// The site's as far as the evidence goes: shared with the control, validated by TLS, in a
+    /// consistent lookup, or not checkable (no control answer for the host).
+    Genuine,
+    /// Not the site's: a bogon, a known forged answer, an injected answer, or an address whose
+    /// certificate is not valid for the name where the control's is.
+    Forged,
+    /// Another address than the control's with nothing for or against it (a CDN's or GeoDNS
+    /// answer cannot be told from a forged one).
+    Unverified,
+    /// An answer for a name the control finds does not exist (a resolver rewriting NXDOMAIN).
+    Ghost,
+}
+
 /// One host's lookup.
 pub struct Lookup<'a> {
     pub host: String,
@@ -50,8 +73,10 @@ pub struct Lookup<'a> {
     pub failure: Option<Failure>,
     /// One sentence per injection seen.
     pub injection: Vec<String>,
-    /// Addresses carried by disagreeing or foreign datagrams.
+    /// Addresses carried by injected answers (disjoint from another answer, not the site's).
     pub injected: BTreeSet<IpAddr>,
+    /// Answers from another address than the resolver's: noted, not evidence by themselves.
+    pub foreign: Vec<String>,
     /// Reserved addresses among the answers (outside testbeds, not the control's, not vindicated).
     pub bogons: Vec<IpAddr>,
     /// A known forged answer (the value that matched) and its fingerprint.
@@ -60,27 +85,44 @@ pub struct Lookup<'a> {
     pub vindicated: BTreeSet<IpAddr>,
     /// Addresses at which the probe's own TLS validated the name (OONI's classic extension).
     pub probe_vindicated: BTreeSet<IpAddr>,
+    /// Addresses whose certificate is not valid for the name where the control's is, and why.
+    pub contradicted: BTreeMap<IpAddr, String>,
+    /// The control's addresses for this host (empty when it has none for it).
+    pub control_addrs: Vec<IpAddr>,
     pub state: DnsState,
     /// Whether the lookup's addresses share an address or an ASN with the control's.
     pub shares_with_control: bool,
 }
 
 impl Lookup<'_> {
-    /// Addresses that are not the site's as far as the evidence goes: bogons, known forged
-    /// answers, injected answers the control does not share, and all of them when the lookup
-    /// is inconsistent with the control.
-    pub fn suspect(&self, ip: IpAddr, control_addrs: &[IpAddr]) -> bool {
-        if self.vindicated.contains(&ip) {
-            return false;
+    fn fingerprinted(&self, ip: IpAddr) -> bool {
+        self.fingerprint
+            .as_ref()
+            .is_some_and(|(v, _)| v.parse::<IpAddr>().ok() == Some(ip))
+    }
+
+    /// What the evidence says about `ip` as an address of this host.
+    pub fn standing(&self, ip: IpAddr) -> Standing {
+        if self.vindicated.contains(&ip) || self.control_addrs.contains(&ip) {
+            return Standing::Genuine;
         }
-        self.bogons.contains(&ip)
-            || self
-                .fingerprint
-                .as_ref()
-                .is_some_and(|(v, _)| v.parse::<IpAddr>().ok() == Some(ip))
-            || (self.injected.contains(&ip) && !control_addrs.contains(&ip))
-            || (matches!(self.state, DnsState::Inconsistent | DnsState::Ghost(_))
-                && self.addrs.contains(&ip))
+        if self.bogons.contains(&ip) || self.fingerprinted(ip) || self.injected.contains(&ip) {
+            return Standing::Forged;
+        }
+        match self.state {
+            DnsState::Inconsistent if self.contradicted.contains_key(&ip) => Standing::Forged,
+            DnsState::Inconsistent => Standing::Unverified,
+            DnsState::Ghost(_) => Standing::Ghost,
+            _ => Standing::Genuine,
+        }
+    }
+
+    /// Whether bogons and known forged answers (named by their own methods) account for all
+    /// the addresses.
+    pub fn explained(&self) -> bool {
+        self.addrs
+            .iter()
+            .all(|a| self.bogons.contains(a) || self.fingerprinted(*a))
     }
 }
 
@@ -243,58 +285,6 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
         None
     };
 
-    // Injection: several answers to one query that disagree, or an answer from elsewhere.
-    let mut injection = Vec::new();
-    let mut injected = BTreeSet::new();
-    for g in &queries {
-        let udp: Vec<&DnsQuery> = g
-            .answers()
-            .filter(|q| q.engine == "udp" && q.x_id_match == Some(true))
-            .filter(|q| !q.x_flags.as_ref().is_some_and(|f| f.tc))
-            .collect();
-        let signature = |q: &DnsQuery| {
-            let mut a: Vec<IpAddr> = addrs_of(q);
-            a.sort();
-            a.dedup();
-            let f = if a.is_empty() {
-                q.failure.as_ref().map(|f| f.to_string())
-            } else {
-                None
-            };
-            (a, f)
-        };
-        if udp.len() >= 2 && udp.iter().any(|q| signature(q) != signature(udp[0])) {
-            let mut sorted = udp.clone();
-            sorted.sort_by(|a, b| a.t.partial_cmp(&b.t).unwrap_or(std::cmp::Ordering::Equal));
-            let parts: Vec<String> = sorted
-                .iter()
-                .map(|q| format!("{} at {:.3} s", said(q), q.t))
-                .collect();
-            injection.push(format!(
-                "The {} query for {host} got {} answers that disagree: {}.",
-                g.qtype,
-                udp.len(),
-                parts.join("; ")
-            ));
-            for q in &udp {
-                injected.extend(addrs_of(q));
-            }
-        }
-        for q in g.answers().filter(|q| q.x_id_match == Some(true)) {
-            if from_resolver(q) == Some(false) {
-                injection.push(format!(
-                    "An answer to the {} query for {host} came from {}, not from the resolver {}: {} at {:.3} s.",
-                    g.qtype,
-                    q.x_source_address.as_deref().unwrap_or("?"),
-                    q.resolver_address,
-                    said(q),
-                    q.t
-                ));
-                injected.extend(addrs_of(q));
-            }
-        }
-    }
-
     // Every address any answer carried (used or not), for bogons and fingerprints.
     let mut seen: Vec<IpAddr> = Vec::new();
     let mut names: Vec<String> = Vec::new();
@@ -313,7 +303,8 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
         }
     }
 
-    // Addresses at which TLS validated the name.
+    // Addresses at which TLS validated the name: the probe's handshakes, and the control's
+    // (its own, and its checks of the probe's addresses, whatever the URL's scheme).
     let probe_vindicated: BTreeSet<IpAddr> = ix
         .obs
         .tls_handshakes
@@ -322,73 +313,77 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
         .filter_map(|t| t.address.parse::<SocketAddr>().ok().map(|a| a.ip()))
         .collect();
     let mut vindicated = probe_vindicated.clone();
-    let control_dns = ix.control_dns_for(&host);
+    let input_host = same_host(&host, &ix.host);
     if let Some(c) = &ix.control {
-        for ip in &seen {
-            if c.tls_valid_at(*ip, &host) {
-                vindicated.insert(*ip);
-            }
-        }
-        if control_dns.is_some() {
-            for (ip, info) in &c.answer.ip_info {
-                if info.flags & crate::control::IP_FLAG_VALID_FOR_DOMAIN != 0 {
-                    if let Ok(ip) = ip.parse() {
-                        vindicated.insert(ip);
-                    }
-                }
-            }
-        }
+        vindicated.extend(seen.iter().filter(|ip| c.valid_at(**ip, &host, input_host)));
     }
-    let control_addrs: &[IpAddr] = match control_dns {
-        Some(ControlDns::Resolved(a)) => a,
-        _ => &[],
-    };
+    let control_addrs = ix.control_addrs(&host).to_vec();
+    let the_sites = |a: &IpAddr| control_addrs.contains(a) || vindicated.contains(a);
+
+    let (injection, injected, foreign) = injections(&host, &queries, &the_sites);
 
     let bogons: Vec<IpAddr> = seen
         .iter()
         .copied()
-        .filter(|ip| crate::bogon::is_bogon_except(*ip, ix.ctx.testbed_nets))
-        .filter(|ip| !control_addrs.contains(ip) && !vindicated.contains(ip))
+        .filter(|ip| ix.is_bogon(*ip) && !the_sites(ip))
         .collect();
 
+    let cc = ix.ctx.probe_cc;
     let fingerprint = seen
         .iter()
-        .filter(|ip| !control_addrs.contains(ip) && !vindicated.contains(ip))
+        .filter(|ip| !the_sites(ip))
         .map(|ip| ip.to_string())
         .chain(names.iter().cloned())
         .find_map(|v| {
             ix.ctx
                 .fingerprints
-                .match_dns(&v)
+                .match_dns(&v, cc)
                 .filter(|f| !f.is_own_host(&ix.host))
                 .map(|f| (v, f))
         });
 
-    let shares_with_control = shares(ix, &addrs, control_addrs);
-    let state = match control_dns {
+    // Addresses whose certificate is not valid for the name, where the control's is valid.
+    let mut contradicted = BTreeMap::new();
+    if let Some(c) = ix.control.as_ref().filter(|c| c.validates(&host)) {
+        for ip in seen.iter().filter(|ip| !the_sites(ip)) {
+            let probe = ix.obs.tls_handshakes.iter().find(|t| {
+                t.x_certificate_valid == Some(false)
+                    && same_host(&t.server_name, &host)
+                    && t.address.parse::<SocketAddr>().is_ok_and(|a| a.ip() == *ip)
+            });
+            let why = match probe {
+                Some(t) => format!(
+                    "the probe's TLS handshake with {} got a certificate not valid for {host} ({})",
+                    t.address,
+                    t.failure
+                        .as_ref()
+                        .map_or("invalid".to_string(), |f| f.to_string())
+                ),
+                None if c.invalid_at(*ip, &host) => format!(
+                    "the control's TLS handshake with {ip} got a certificate not valid for {host}"
+                ),
+                None => continue,
+            };
+            contradicted.insert(*ip, why);
+        }
+    }
+
+    let shares_with_control = shares(ix, &addrs, &control_addrs);
+    let tls = addrs.iter().any(|a| vindicated.contains(a));
+    let state = match ix.control_dns_for(&host) {
         _ if addrs.is_empty() => DnsState::Unchecked,
-        None => {
-            if addrs.iter().any(|a| vindicated.contains(a)) {
-                DnsState::Consistent(Agreement::Tls)
-            } else {
-                DnsState::Unchecked
-            }
+        None if tls => DnsState::Consistent(Agreement::Tls),
+        None => DnsState::Unchecked,
+        Some(ControlDns::Resolved(ctl)) if addrs.iter().any(|a| ctl.contains(a)) => {
+            DnsState::Consistent(Agreement::SharedAddress)
         }
-        Some(c) => {
-            let tls = addrs.iter().any(|a| vindicated.contains(a));
-            match c {
-                ControlDns::Resolved(ctl) if addrs.iter().any(|a| ctl.contains(a)) => {
-                    DnsState::Consistent(Agreement::SharedAddress)
-                }
-                ControlDns::Resolved(_) if shares_with_control => {
-                    DnsState::Consistent(Agreement::SharedAsn)
-                }
-                _ if tls => DnsState::Consistent(Agreement::Tls),
-                ControlDns::Resolved(_) => DnsState::Inconsistent,
-                ControlDns::NoSuchName(f) => DnsState::Ghost(f.clone()),
-                ControlDns::Failed(f) => DnsState::ControlFailed(f.clone()),
-            }
+        Some(ControlDns::Resolved(_)) if shares_with_control => {
+            DnsState::Consistent(Agreement::SharedAsn)
         }
+        Some(_) if tls => DnsState::Consistent(Agreement::Tls),
+        Some(ControlDns::Resolved(_)) => DnsState::Inconsistent,
+        Some(ControlDns::NoSuchName(f)) => DnsState::Ghost(f.clone()),
+        Some(ControlDns::Failed(f)) => DnsState::ControlFailed(f.clone()),
     };
 
     Lookup {
@@ -399,13 +394,79 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
         failure,
         injection,
         injected,
+        foreign,
         bogons,
         fingerprint,
         vindicated,
         probe_vindicated,
+        contradicted,
+        control_addrs,
         state,
         shares_with_control,
     }
+}
+
+/// Injections: two answers to one query whose address sets are disjoint, one of them not the
+/// site's (`the_sites`: the control's or validated by TLS). Returns the sentences, the injected
+/// addresses, and notes on answers from another source than the resolver.
+fn injections(
+    host: &str,
+    queries: &[Query<'_>],
+    the_sites: &dyn Fn(&IpAddr) -> bool,
+) -> (Vec<String>, BTreeSet<IpAddr>, Vec<String>) {
+    let mut injection = Vec::new();
+    let mut injected = BTreeSet::new();
+    let mut foreign = Vec::new();
+    for g in queries {
+        let mut udp: Vec<&DnsQuery> = g
+            .answers()
+            .filter(|q| q.engine == "udp" && q.x_id_match == Some(true))
+            .filter(|q| !q.x_flags.as_ref().is_some_and(|f| f.tc))
+            .collect();
+        udp.sort_by(|a, b| a.t.partial_cmp(&b.t).unwrap_or(std::cmp::Ordering::Equal));
+        let sets: Vec<BTreeSet<IpAddr>> = udp
+            .iter()
+            .map(|q| addrs_of(q).into_iter().collect())
+            .collect();
+        let foreign_set = |s: &BTreeSet<IpAddr>| !s.iter().any(the_sites);
+        let mut found = false;
+        for (i, a) in sets.iter().enumerate() {
+            for b in &sets[i + 1..] {
+                let disjoint = !a.is_empty() && !b.is_empty() && a.is_disjoint(b);
+                if disjoint && (foreign_set(a) || foreign_set(b)) {
+                    found = true;
+                    for s in [a, b].into_iter().filter(|s| foreign_set(s)) {
+                        injected.extend(s.iter().copied());
+                    }
+                }
+            }
+        }
+        if found {
+            let parts: Vec<String> = udp
+                .iter()
+                .map(|q| format!("{} at {:.3} s", said(q), q.t))
+                .collect();
+            injection.push(format!(
+                "The {} query for {host} got {} answers that disagree: {}.",
+                g.qtype,
+                udp.len(),
+                parts.join("; ")
+            ));
+        }
+        for q in g.answers().filter(|q| q.x_id_match == Some(true)) {
+            if from_resolver(q) == Some(false) {
+                foreign.push(format!(
+                    "An answer to the {} query for {host} came from {}, not from the resolver {} ({} at {:.3} s); a resolver may answer from another of its addresses, so this alone is no evidence.",
+                    g.qtype,
+                    q.x_source_address.as_deref().unwrap_or("?"),
+                    q.resolver_address,
+                    said(q),
+                    q.t
+                ));
+            }
+        }
+    }
+    (injection, injected, foreign)
 }
 
 /// A shared address, or a shared (non-zero) ASN in the control's `ip_info`.
@@ -426,42 +487,4 @@ fn shares(ix: &Index<'_>, addrs: &[IpAddr], control_addrs: &[IpAddr]) -> bool {
         .iter()
         .filter_map(asn)
         .any(|a| ours.contains(&a))
-}
-
-/// A reserved range's name, for reasons.
-pub fn bogon_kind(ip: IpAddr) -> &'static str {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            match (a, b) {
-                (127, _) => "loopback",
-                (10, _) | (192, 168) => "private",
-                (172, 16..=31) => "private",
-                (100, 64..=127) => "shared (CGNAT)",
-                (169, 254) => "link-local",
-                (198, 18..=19) => "benchmarking",
-                (0, _) => "\"this network\"",
-                (224..=239, _) => "multicast",
-                _ => "reserved",
-            }
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            if v6.is_loopback() {
-                "loopback"
-            } else if v6.is_unspecified() {
-                "unspecified"
-            } else if s[0] & 0xfe00 == 0xfc00 {
-                "unique-local"
-            } else if s[0] & 0xffc0 == 0xfe80 {
-                "link-local"
-            } else if s[0] & 0xff00 == 0xff00 {
-                "multicast"
-            } else if v6.to_ipv4_mapped().is_some() {
-                "IPv4-mapped"
-            } else {
-                "reserved"
-            }
-        }
-    }
 }

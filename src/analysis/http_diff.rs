@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::index::Index;
 use crate::control::ControlHttp;
 use crate::failure::Failure;
-use crate::observation::{HttpResponse, HttpTransaction};
+use crate::observation::{HttpResponse, HttpTransaction, TransferSample};
 
 /// OONI's common header names: sharing one of them says nothing about who answered.
 pub const COMMON_HEADERS: [&str; 25] = [
@@ -48,13 +48,17 @@ const FRAMING_HEADERS: [&str; 4] = [
 
 /// Throttling: the probe's rate must be below the control's divided by this...
 pub const THROTTLE_RATIO: f64 = 10.0;
-/// ...and below this many bytes per second (512 kbit/s): a slow access line is not throttling.
-pub const THROTTLE_MAX_RATE: f64 = 64.0 * 1024.0;
-/// ...over at least this many bytes (received, or expected from the control's length when the
-/// transfer was cut off): a small page says nothing about the rate.
+/// ...and below this many bytes per second (128 kbit/s): a slow access line, or a slow
+/// international link, is not throttling.
+pub const THROTTLE_MAX_RATE: f64 = 16.0 * 1024.0;
+/// ...over an expected size of at least this many bytes (received, or the control's body
+/// length when the transfer was cut off): a small page says nothing about the rate.
 pub const THROTTLE_MIN_BYTES: u64 = 64 * 1024;
 /// ...measured over at least this long.
-pub const THROTTLE_MIN_SECONDS: f64 = 1.0;
+pub const THROTTLE_MIN_SECONDS: f64 = 2.0;
+/// A transfer cut off by the timeout was still going when its last bytes arrived this close to
+/// the cut (samples come at least every 100 ms while bytes arrive); otherwise it had stalled.
+pub const STALL_SECONDS: f64 = 1.0;
 
 /// OONI's HTTP comparison keys; null when not computable.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -64,9 +68,21 @@ pub struct HttpDiff {
     pub status_code_match: Option<bool>,
     pub headers_match: Option<bool>,
     pub title_match: Option<bool>,
+    /// One of the titles has no word of 5 bytes or more: OONI's `title_match` then compares
+    /// empty sets, which says nothing.
+    pub title_words_empty: bool,
 }
 
 impl HttpDiff {
+    /// The comparison as `x_verdict` weighs it: a title without words is no title evidence.
+    pub fn for_verdict(&self) -> HttpDiff {
+        let mut d = self.clone();
+        if d.title_words_empty {
+            d.title_match = None;
+        }
+        d
+    }
+
     /// OONI: `!(status_code_match && (body_length_match || headers_match || title_match))`.
     pub fn is_diff(&self) -> bool {
         !(self.status_code_match == Some(true)
@@ -140,7 +156,9 @@ pub fn compare(r: &HttpResponse, c: &ControlHttp) -> HttpDiff {
                 .map(|w| w.to_lowercase())
                 .collect()
         };
-        d.title_match = Some(words(r.x_title.as_deref().unwrap_or("")) == words(&c.title));
+        let (ours, theirs) = (words(r.x_title.as_deref().unwrap_or("")), words(&c.title));
+        d.title_words_empty = ours.is_empty() || theirs.is_empty();
+        d.title_match = Some(ours == theirs);
     }
     d
 }
@@ -177,12 +195,26 @@ pub fn header_list(r: &HttpResponse) -> Vec<(String, String)> {
 /// A challenge the site's own CDN serves (a CAPTCHA, a bot check): a server-side difference,
 /// not interference on the path.
 pub fn server_side_challenge(r: &HttpResponse) -> Option<&'static str> {
-    if header(r, "cf-mitigated").is_some() {
+    challenge(i64::from(r.code), |name| header(r, name))
+}
+
+/// The same for the control's response: a control that got a challenge has no page to
+/// compare with.
+pub fn control_challenge(c: &ControlHttp) -> Option<&'static str> {
+    challenge(c.status_code, |name| {
+        c.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    })
+}
+
+fn challenge<'h>(code: i64, header: impl Fn(&str) -> Option<&'h str>) -> Option<&'static str> {
+    if header("cf-mitigated").is_some() {
         return Some("Cloudflare");
     }
-    let cloudflare =
-        header(r, "server").is_some_and(|s| s.trim().eq_ignore_ascii_case("cloudflare"));
-    if cloudflare && header(r, "cf-ray").is_some() && matches!(r.code, 403 | 429 | 503) {
+    let cloudflare = header("server").is_some_and(|s| s.trim().eq_ignore_ascii_case("cloudflare"));
+    if cloudflare && header("cf-ray").is_some() && matches!(code, 403 | 429 | 503) {
         return Some("Cloudflare");
     }
     None
@@ -195,11 +227,18 @@ pub struct Transfer {
     pub seconds: f64,
     /// Cut off by the step's timeout.
     pub cut: bool,
+    /// Seconds between the last bytes and the end (the cut, or the last sample).
+    pub idle: f64,
 }
 
 impl Transfer {
     pub fn rate(&self) -> f64 {
         self.bytes as f64 / self.seconds
+    }
+
+    /// A transfer cut off while its bytes were still arriving: slow, not stalled.
+    pub fn still_arriving(&self) -> bool {
+        self.cut && self.bytes > 0 && self.idle <= STALL_SECONDS
     }
 }
 
@@ -207,10 +246,16 @@ impl Transfer {
 pub fn transfer(tx: &HttpTransaction) -> Option<Transfer> {
     let r = tx.response.as_ref()?;
     let first = tx.x_transfer.first()?;
-    let last = tx
+    let by_time = |a: &&TransferSample, b: &&TransferSample| {
+        a.t.partial_cmp(&b.t).unwrap_or(std::cmp::Ordering::Equal)
+    };
+    let last = tx.x_transfer.iter().max_by(by_time)?;
+    // The first sample that carried the final byte count: when the last bytes arrived.
+    let last_bytes = tx
         .x_transfer
         .iter()
-        .max_by(|a, b| a.t.partial_cmp(&b.t).unwrap_or(std::cmp::Ordering::Equal))?;
+        .filter(|s| s.bytes >= last.bytes)
+        .min_by(by_time)?;
     let cut = tx.failure == Some(Failure::Timeout);
     let end = if cut { last.t.max(tx.t) } else { last.t };
     let bytes = last.bytes.max(r.x_body_length).saturating_sub(first.bytes);
@@ -219,18 +264,29 @@ pub fn transfer(tx: &HttpTransaction) -> Option<Transfer> {
         bytes,
         seconds,
         cut,
+        idle: end - last_bytes.t,
     })
 }
 
-/// Why the transfer of `tx` counts as throttled against the control's, if it does.
+/// Why the transfer of `tx` counts as throttled against the control's, if it does: a rate
+/// below a tenth of the control's and below `THROTTLE_MAX_RATE`, over an expected size of at
+/// least `THROTTLE_MIN_BYTES` and at least `THROTTLE_MIN_SECONDS`. A transfer cut off after
+/// it stalled is a timeout, not a slow transfer.
 pub fn throttled(tx: &HttpTransaction, c: &ControlHttp) -> Option<String> {
     let control_rate = c.x_transfer_rate.filter(|r| r.is_finite() && *r > 0.0)?;
     let t = transfer(tx)?;
-    let complete = tx.response.as_ref().is_some_and(|r| r.x_body_complete);
-    let big =
-        t.bytes >= THROTTLE_MIN_BYTES || (!complete && c.body_length >= THROTTLE_MIN_BYTES as i64);
+    if t.cut && !t.still_arriving() {
+        return None;
+    }
+    let r = tx.response.as_ref()?;
+    let expected = if r.x_body_complete {
+        r.x_body_length
+    } else {
+        r.x_body_length
+            .max(u64::try_from(c.body_length).unwrap_or(0))
+    };
     let rate = t.rate();
-    if !big
+    if expected < THROTTLE_MIN_BYTES
         || t.seconds < THROTTLE_MIN_SECONDS
         || rate >= control_rate / THROTTLE_RATIO
         || rate >= THROTTLE_MAX_RATE
@@ -243,7 +299,11 @@ pub fn throttled(tx: &HttpTransaction, c: &ControlHttp) -> Option<String> {
         rate,
         t.bytes,
         t.seconds,
-        if t.cut { ", cut off by the timeout" } else { "" },
+        if t.cut {
+            format!(" of {expected} expected, cut off by the timeout while still arriving")
+        } else {
+            String::new()
+        },
         control_rate
     ))
 }

@@ -7,12 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 use url::Url;
 
 use super::Context;
-use crate::control::{ControlAnswer, ControlTcp, ControlTls};
+use crate::control::{ControlAnswer, ControlTcp, ControlTls, IP_FLAG_VALID_FOR_DOMAIN};
 use crate::failure::Failure;
 use crate::observation::{HttpTransaction, Observations, TcpConnect, TlsHandshake};
-
-/// Status codes the probe follows as redirects.
-pub const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
+use crate::probe::web::REDIRECTS;
 
 /// The redirect depth an entry belongs to (`depth=N` tag; 0 when absent).
 pub fn depth_of(tags: &[String]) -> usize {
@@ -79,6 +77,21 @@ pub fn is_redirect(tx: &HttpTransaction) -> bool {
         .is_some_and(|r| REDIRECTS.contains(&r.code))
 }
 
+/// A round trip that ended the chain with a page: it arrived whole and is not a redirect.
+pub fn is_final(tx: &HttpTransaction) -> bool {
+    tx.failure.is_none() && tx.response.is_some() && !is_redirect(tx)
+}
+
+/// No route from the probe: its own network (or a filter that names no method).
+pub fn unreachable(f: &Failure) -> bool {
+    matches!(f, Failure::NetworkUnreachable | Failure::HostUnreachable)
+}
+
+/// An IPv6 address the probe's network cannot reach: a v4-only vantage point, not the site.
+pub fn ipv6_unreachable(ip: IpAddr, f: &Failure) -> bool {
+    ip.is_ipv6() && unreachable(f)
+}
+
 /// What the control's own fetch of the URL came to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fetch {
@@ -105,6 +118,20 @@ pub struct ControlView<'a> {
     tls: HashMap<SocketAddr, &'a ControlTls>,
     pub dns: ControlDns,
     pub fetch: Fetch,
+    /// Where the control's fetch ended, when it says (vantage helpers do).
+    pub final_url: Option<Url>,
+}
+
+/// What a control handshake says about the certificate of its address for its server name.
+fn handshake_result(t: &ControlTls) -> Result<(), String> {
+    if t.status && t.failure.is_none() && t.x_certificate_valid != Some(false) {
+        Ok(())
+    } else {
+        Err(t
+            .failure
+            .clone()
+            .unwrap_or_else(|| "certificate not valid".into()))
+    }
 }
 
 impl<'a> ControlView<'a> {
@@ -142,12 +169,14 @@ impl<'a> ControlView<'a> {
                 code: h.status_code,
             },
         };
+        let final_url = h.x_final_url.as_deref().and_then(|u| Url::parse(u).ok());
         ControlView {
             answer,
             tcp,
             tls,
             dns,
             fetch,
+            final_url,
         }
     }
 
@@ -162,34 +191,58 @@ impl<'a> ControlView<'a> {
         })
     }
 
+    /// The control's handshakes for `server_name` at `ip` (on `port` when given): `Ok` for one
+    /// that completed with a certificate valid for the name.
+    fn handshakes_at<'s>(
+        &'s self,
+        ip: IpAddr,
+        port: Option<u16>,
+        server_name: &'s str,
+    ) -> impl Iterator<Item = (&'a ControlTls, Result<(), String>)> + 's {
+        self.tls
+            .iter()
+            .filter(move |(a, t)| {
+                a.ip() == ip
+                    && port.is_none_or(|p| a.port() == p)
+                    && same_host(&t.server_name, server_name)
+            })
+            .map(|(_, t)| (*t, handshake_result(t)))
+    }
+
     /// The control's handshake with `addr` for `server_name`, when it tried it: `Ok` when it
     /// completed with a certificate valid for the name.
     pub fn tls(&self, addr: SocketAddr, server_name: &str) -> Option<Result<(), String>> {
-        let t = self.tls.get(&addr)?;
-        if !same_host(&t.server_name, server_name) {
-            return None;
-        }
-        Some(
-            if t.status && t.failure.is_none() && t.x_certificate_valid != Some(false) {
-                Ok(())
-            } else {
-                Err(t
-                    .failure
-                    .clone()
-                    .unwrap_or_else(|| "certificate not valid".into()))
-            },
-        )
+        self.handshakes_at(addr.ip(), Some(addr.port()), server_name)
+            .next()
+            .map(|(_, r)| r)
     }
 
-    /// Whether the control completed a TLS handshake with `ip` valid for `host`.
-    pub fn tls_valid_at(&self, ip: IpAddr, host: &str) -> bool {
-        self.tls.iter().any(|(addr, t)| {
-            addr.ip() == ip
-                && same_host(&t.server_name, host)
-                && t.status
-                && t.failure.is_none()
-                && t.x_certificate_valid != Some(false)
-        })
+    /// Whether the control says `ip` (any port) serves a certificate valid for `host`: one of
+    /// its handshakes there validated, or its `ip_info` flags the address valid for the domain
+    /// (which speaks for the input's host only: pass `input_host`).
+    pub fn valid_at(&self, ip: IpAddr, host: &str, input_host: bool) -> bool {
+        self.handshakes_at(ip, None, host).any(|(_, r)| r.is_ok())
+            || (input_host
+                && self
+                    .answer
+                    .ip_info
+                    .get(&ip.to_string())
+                    .is_some_and(|i| i.flags & IP_FLAG_VALID_FOR_DOMAIN != 0))
+    }
+
+    /// Whether the control's handshake at `ip` (any port) for `host` completed with a
+    /// certificate that is not valid for it.
+    pub fn invalid_at(&self, ip: IpAddr, host: &str) -> bool {
+        self.handshakes_at(ip, None, host)
+            .any(|(t, _)| t.x_certificate_valid == Some(false))
+    }
+
+    /// Whether any handshake of the control validated `host`: the site has a valid
+    /// certificate, so an address that serves an invalid one is not the site's.
+    pub fn validates(&self, host: &str) -> bool {
+        self.tls
+            .values()
+            .any(|t| same_host(&t.server_name, host) && handshake_result(t).is_ok())
     }
 
     /// The control's resolved addresses (empty when it resolved none).
@@ -289,8 +342,12 @@ impl<'a> Index<'a> {
     /// The final response of the chain: the last hop's, when it arrived whole and is not a
     /// redirect (`requests[0]`).
     pub fn final_response(&self) -> Option<&'a HttpTransaction> {
-        let tx = self.last().request?;
-        (tx.failure.is_none() && tx.response.is_some() && !is_redirect(tx)).then_some(tx)
+        self.last().request.filter(|tx| is_final(tx))
+    }
+
+    /// A reserved address outside the testbed ranges.
+    pub fn is_bogon(&self, ip: IpAddr) -> bool {
+        crate::bogon::is_bogon_except(ip, self.ctx.testbed_nets)
     }
 
     /// Whether `tx` came over a TLS connection whose certificate validated for its host.
@@ -315,6 +372,39 @@ impl<'a> Index<'a> {
         let c = self.control.as_ref()?;
         same_host(host, &self.host).then_some(&c.dns)
     }
+
+    /// The control's addresses for `host` (empty when it has none for that host).
+    pub fn control_addrs(&self, host: &str) -> &[IpAddr] {
+        match self.control_dns_for(host) {
+            Some(ControlDns::Resolved(a)) => a,
+            _ => &[],
+        }
+    }
+
+    /// Whether the control's fetch went through `host`: the input's host, or the host its
+    /// fetch ended on (assumed when the control does not say where it ended, as OONI's
+    /// helpers do not).
+    pub fn control_visited(&self, host: &str) -> bool {
+        if same_host(host, &self.host) {
+            return true;
+        }
+        match self.control.as_ref().map(|c| c.final_url.as_ref()) {
+            Some(Some(u)) => host_of(u).is_some_and(|h| same_host(&h, host)),
+            Some(None) => true,
+            None => false,
+        }
+    }
+
+    /// Whether `tx`'s URL is the page the control's fetch ended on: same host and path (an
+    /// http/https difference aside: a site that upgrades to HTTPS for the control and a censor
+    /// who answers the probe's cleartext request is the commonest case of all). `None` when
+    /// the control does not say where it ended.
+    pub fn same_page_as_control(&self, tx: &HttpTransaction) -> Option<bool> {
+        let theirs = self.control.as_ref()?.final_url.as_ref()?;
+        let ours = Url::parse(&tx.request.url).ok()?;
+        let host = |u: &Url| host_of(u).unwrap_or_default();
+        Some(same_host(&host(&ours), &host(theirs)) && ours.path() == theirs.path())
+    }
 }
 
 /// Where a redirect response points, resolved against its request URL.
@@ -329,17 +419,5 @@ pub fn redirect_target(tx: &HttpTransaction) -> Option<Url> {
 
 /// A response's `Location` header.
 pub fn location(tx: &HttpTransaction) -> Option<&str> {
-    let r = tx.response.as_ref()?;
-    r.headers
-        .headers_list
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
-        .map(|(_, v)| v.as_str())
-        .or_else(|| {
-            r.headers
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("location"))
-                .map(|(_, v)| v.as_str())
-        })
+    super::http_diff::header(tx.response.as_ref()?, "location")
 }

@@ -32,7 +32,8 @@ use crate::fingerprints::Fingerprints;
 use crate::observation::Observations;
 
 pub use http_diff::{
-    COMMON_HEADERS, THROTTLE_MAX_RATE, THROTTLE_MIN_BYTES, THROTTLE_MIN_SECONDS, THROTTLE_RATIO,
+    COMMON_HEADERS, STALL_SECONDS, THROTTLE_MAX_RATE, THROTTLE_MIN_BYTES, THROTTLE_MIN_SECONDS,
+    THROTTLE_RATIO,
 };
 
 /// `x_verdict.status`.
@@ -173,6 +174,9 @@ pub struct Context<'a> {
     /// Reserved ranges treated as routable (testbeds).
     pub testbed_nets: &'a [IpNet],
     pub fingerprints: &'a Fingerprints,
+    /// The probe's country (ISO 3166), `None` when unknown ("ZZ"): fingerprints apply only
+    /// where they are seen.
+    pub probe_cc: Option<&'a str>,
 }
 
 /// Analyses one measurement of `input`.
@@ -181,7 +185,7 @@ pub fn analyze(input: &Url, obs: &Observations, ctx: &Context<'_>) -> Analysis {
     let lookups = dns::analyze(&ix);
     let diff = http_diff::final_diff(&ix);
     let classic = classic::compute(&ix, &lookups, diff.as_ref());
-    let x_verdict = verdict::compute(&ix, &lookups, diff.as_ref());
+    let x_verdict = verdict::compute(&ix, &lookups, diff.as_ref().map(|d| d.for_verdict()));
     let d = diff.unwrap_or_default();
     Analysis {
         dns_experiment_failure: classic.dns_experiment_failure,

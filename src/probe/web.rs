@@ -27,7 +27,7 @@ use crate::observation::{
 use crate::rate::RateLimiter;
 
 /// Status codes that are followed as redirects.
-const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
+pub const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
 
 /// How one measurement runs.
 #[derive(Clone, Debug)]

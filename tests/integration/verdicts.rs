@@ -20,8 +20,9 @@ const SITES: &str = "127.0.0.3";
 const CONTROL_SOURCE: &str = "127.0.0.4";
 /// The port of the warning page a forged redirect points to (served on `SITES`).
 const WARNING_PORT: u16 = 18980;
-/// A blockpage body carrying a pattern from the shipped fingerprint set.
-const BLOCKPAGE: &str = "<html><head><title>Warning</title></head><body>This site has been blocked. warning.or.kr</body></html>";
+/// A blockpage body carrying a pattern from the shipped fingerprint set (Russia's national
+/// blockpage text; the run's probe_cc is ZZ, unknown, so every country's entries apply).
+const BLOCKPAGE: &str = "<html><head><title>Доступ ограничен</title></head><body><p>Доступ к сайту ограничен в соответствии с Федеральными законами</p></body></html>";
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -136,7 +137,7 @@ fn scenarios() -> Vec<Scenario> {
             .act(Action::Intercept)
             .want("blocked", &["tls.mitm"], blocking("http-failure")),
         s("throttled.test", Tls::Plain, page("Big page", 96 * 1024))
-            .act(Action::Throttle(24 * 1024))
+            .act(Action::Throttle(8 * 1024))
             .want("blocked", &["throttling"], blocking("http-failure")),
         // Traps: never blocked.
         Scenario {

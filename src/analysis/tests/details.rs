@@ -147,6 +147,15 @@ fn http_diff_follows_oonis_rules() {
     assert_eq!(d.title_match, Some(false));
     let d = http_diff::compare(&r(200, 1, "a b", &[]), &c(200, 1000, "", &[]));
     assert_eq!(d.title_match, Some(true), "two empty word sets match");
+    // ...as OONI has it; the verdict takes a title without words as no title evidence.
+    assert_eq!(d.for_verdict().title_match, None);
+    let d = http_diff::compare(&r(200, 1, "Hello World", &[]), &c(200, 1000, "Home", &[]));
+    assert_eq!(d.for_verdict().title_match, None);
+    let d = http_diff::compare(
+        &r(200, 1, "Hello World", &[]),
+        &c(200, 9, "world hello", &[]),
+    );
+    assert_eq!(d.for_verdict().title_match, Some(true));
     // No control status: nothing comparable but the body.
     let d = http_diff::compare(&r(200, 1, "x", &[]), &c(-1, -1, "", &[]));
     assert_eq!(d, http_diff::HttpDiff::default());
@@ -169,10 +178,41 @@ fn throttling_needs_size_duration_and_a_far_slower_rate() {
             .remove(0)
     };
     assert!(http_diff::throttled(&slow(8 * 1024), &c(5e6)).is_some());
+    assert!(http_diff::throttled(&slow(15 * 1024), &c(5e6)).is_some());
     // Not far slower than the control.
     assert!(http_diff::throttled(&slow(8 * 1024), &c(50_000.0)).is_none());
-    // A slow line, not a throttled one.
+    // A slow line (or a slow international link), not a throttled one.
     assert!(http_diff::throttled(&slow(200 * 1024), &c(50e6)).is_none());
+    assert!(http_diff::throttled(&slow(20 * 1024), &c(50e6)).is_none());
+    // Measured over less than 2 s.
+    let mut short = slow(8 * 1024);
+    short.x_transfer.retain(|s| s.t <= 1.8);
+    short.t = 1.8;
+    assert!(http_diff::throttled(&short, &c(5e6)).is_none());
+    // A transfer that stalled before the cut is a timeout, not a slow transfer.
+    let mut stalled = slow(8 * 1024);
+    stalled.x_transfer.retain(|s| s.t <= 3.3);
+    assert!(http_diff::throttled(&stalled, &c(5e6)).is_none());
+    // The expected size comes from the control when the transfer was cut off: 24 KiB received
+    // in 3 s of a 96 KiB page (the integration scenario).
+    let mut cut = obs()
+        .get_slow(
+            HTTP,
+            "93.184.215.14:80",
+            &page("Big page", 96 * 1024),
+            8 * 1024,
+        )
+        .0
+        .requests
+        .remove(0);
+    cut.x_transfer.retain(|s| s.t <= 3.3);
+    cut.t = 3.3;
+    cut.response.as_mut().unwrap().x_body_length = 24 * 1024;
+    let mut small_ctl = c(5e6);
+    small_ctl.body_length = 96 * 1024;
+    assert!(http_diff::throttled(&cut, &small_ctl).is_some());
+    small_ctl.body_length = 40 * 1024;
+    assert!(http_diff::throttled(&cut, &small_ctl).is_none());
     // No rate from the control.
     let mut none = c(5e6);
     none.x_transfer_rate = None;

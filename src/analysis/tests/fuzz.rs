@@ -218,6 +218,7 @@ proptest! {
             control_failure: control.is_none().then_some("generic_timeout_error"),
             testbed_nets: &nets,
             fingerprints: &fp,
+            probe_cc: None,
         };
         let url = Url::parse(&url).unwrap();
         let a = analyze(&url, &o, &ctx);

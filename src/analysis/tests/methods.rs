@@ -129,17 +129,6 @@ fn every_method_has_a_row() {
         .ooni(Some("consistent"), b("http-failure"), Some(false))
         .verdict(Blocked, &["http.timeout"]),
         row(
-            "http.timeout: slow body but the control gives no rate (OONI's helper)",
-            HTTP,
-            obs()
-                .resolve(HOST, 0, &[SITE])
-                .connect("93.184.215.14:80", 0, None)
-                .get_slow(HTTP, "93.184.215.14:80", &page("Big", 1 << 20), 8 * 1024),
-            Some(site_ctl().fetched(&page("Big", 1 << 20)).rate(None)),
-        )
-        .ooni(Some("consistent"), b("http-failure"), Some(false))
-        .verdict(Blocked, &["http.timeout"]),
-        row(
             "http.blockpage: a national blockpage body",
             HTTP,
             obs()

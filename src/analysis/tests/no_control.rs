@@ -83,7 +83,7 @@ fn without_a_control_only_self_evident_signs_block() {
         .ooni(None, Value::Null, None)
         .verdict(Blocked, &["dns.injection"]),
         row(
-            "no control + an answer from an address that is not the resolver",
+            "no control + a second answer, from another address, with other addresses",
             HTTP,
             http_ok().datagram({
                 let mut d = datagram(HOST, "A", 1, 1, 0.001, &[OTHER]);

@@ -281,8 +281,9 @@ fn traps_are_never_blocked() {
                 .get_slow(HTTP, "93.184.215.14:80", &page("Small", 4000), 300),
             Some(site_ctl().fetched(&page("Small", 4000))),
         )
+        // Still arriving when the timeout cut it: a slow transfer, not a stall.
         .ooni(Some("consistent"), b("http-failure"), Some(false))
-        .verdict(Blocked, &["http.timeout"]),
+        .verdict(Unknown, &[]),
         row(
             "a redirect loop on both sides",
             HTTP,

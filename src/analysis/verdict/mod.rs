@@ -9,9 +9,16 @@
 //!   makes the site `down`, never blocked; without a control it is `unknown`.
 //! - A failure at an address the evidence already calls forged is the DNS method's doing, not a
 //!   second method, unless the control reached that very endpoint.
-//! - Answers that differ from the control's are forged only when nothing vindicates them (TLS
-//!   validating the name at one of them) and they led to a failure or to another page; a page
-//!   that matches the control's makes them a CDN's.
+//! - Answers that differ from the control's are forged only on positive evidence: a bogon, a
+//!   known forged answer, an injected answer, a certificate not valid for the name where the
+//!   control's is, or a known blockpage served from them. With nothing for or against them
+//!   (no shared address or ASN, no TLS evidence) a CDN's answers cannot be told from forged
+//!   ones: `unknown`, and what failed or differed at them is not blamed either. A page that
+//!   matches the control's makes them a CDN's. Answers for a name the control finds does not
+//!   exist are a resolver rewriting NXDOMAIN: the site is `down`.
+//! - Failures at a redirect hop (past the input's host) count only on the hosts the control's
+//!   fetch went through (the input's, the one it ended on); pages are compared only when the
+//!   probe's final URL is the control's.
 //! - Once a hop's page was fetched, failures on its other addresses are not evidence (one IPv6
 //!   address unreachable from a v4-only network is normal).
 //! - After a redirect to a known warning page, the hops that follow are the censor's page, not
@@ -22,9 +29,9 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use super::dns::{bogon_kind, list, DnsState, Lookup};
+use super::dns::{list, Agreement, DnsState, Lookup, Standing};
 use super::http_diff::HttpDiff;
-use super::index::{depth_of, request_host, same_host, ControlDns, Fetch, Index};
+use super::index::{depth_of, request_host, same_host, unreachable, ControlDns, Fetch, Index};
 use super::{Method, Status, Verdict};
 use crate::failure::Failure;
 
@@ -44,6 +51,8 @@ struct Evidence {
     content: bool,
     /// A response of the chain is a known blockpage (or a redirect to one).
     blockpage: bool,
+    /// The addresses that served a known blockpage.
+    blockpage_addrs: BTreeSet<IpAddr>,
 }
 
 fn push(list: &mut Vec<String>, s: String) {
@@ -77,7 +86,9 @@ struct Judge<'i, 'a> {
     detour: Option<usize>,
 }
 
-pub fn compute(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) -> Verdict {
+/// `diff` is the comparison as the verdict weighs it (`HttpDiff::for_verdict`).
+pub fn compute(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<HttpDiff>) -> Verdict {
+    let diff = diff.as_ref();
     let mut j = Judge {
         ix,
         lookups,
@@ -108,17 +119,10 @@ impl<'i, 'a> Judge<'i, 'a> {
         self.lookups.iter().find(|l| same_host(&l.host, host))
     }
 
-    fn control_addrs(&self, host: &str) -> &'i [IpAddr] {
-        match self.ix.control_dns_for(host) {
-            Some(ControlDns::Resolved(a)) => a,
-            _ => &[],
-        }
-    }
-
-    /// Whether the evidence already calls `ip` a wrong answer for `host`.
-    fn suspect(&self, host: &str, ip: IpAddr) -> bool {
+    /// What the DNS evidence says about `ip` as an address of `host`.
+    fn standing(&self, host: &str, ip: IpAddr) -> Standing {
         self.lookup(host)
-            .is_some_and(|l| l.suspect(ip, self.control_addrs(host)))
+            .map_or(Standing::Genuine, |l| l.standing(ip))
     }
 
     fn past_detour(&self, depth: usize) -> bool {
@@ -138,6 +142,9 @@ impl<'i, 'a> Judge<'i, 'a> {
             for r in &l.injection {
                 self.ev.block(Method::DnsInjection, r.clone());
             }
+            for r in &l.foreign {
+                self.ev.note(r.clone());
+            }
             for ip in &l.bogons {
                 self.ev.block(
                     Method::DnsBogon,
@@ -145,7 +152,7 @@ impl<'i, 'a> Judge<'i, 'a> {
                         "The resolver {} answered {} with {ip}, a {} address.",
                         l.resolver,
                         l.host,
-                        bogon_kind(*ip)
+                        crate::bogon::kind(*ip).unwrap_or("reserved")
                     ),
                 );
             }
@@ -175,7 +182,7 @@ impl<'i, 'a> Judge<'i, 'a> {
 
     fn dns_failure(&mut self, l: &Lookup<'a>, f: &Failure) {
         let what = format!("The lookup of {} at {} failed with {f}", l.host, l.resolver);
-        if steps::unreachable(f) || matches!(f, Failure::Unknown(_)) {
+        if unreachable(f) || matches!(f, Failure::Unknown(_)) {
             self.ev
                 .unknown(format!("{what}: the probe's own network or setup failed."));
             return;
@@ -192,10 +199,14 @@ impl<'i, 'a> Judge<'i, 'a> {
             (Some(ControlDns::NoSuchName(cf) | ControlDns::Failed(cf)), _) => self.ev.down(
                 format!("{what}, and the control cannot resolve it either ({cf})."),
             ),
-            (None, Some(Fetch::Ok { .. })) => self.ev.block(
+            (None, Some(Fetch::Ok { .. })) if self.ix.control_visited(&l.host) => self.ev.block(
                 method,
                 format!("{what} while the control fetched the page through the same redirects."),
             ),
+            (None, Some(Fetch::Ok { .. })) => self.ev.unknown(format!(
+                "{what}; the control's fetch never went to {}, so it says nothing about that host.",
+                l.host
+            )),
             (None, Some(Fetch::Failed(cf))) => self.ev.down(format!(
                 "{what}, and the control's fetch failed too ({cf})."
             )),
@@ -203,7 +214,7 @@ impl<'i, 'a> Judge<'i, 'a> {
         }
     }
 
-    /// Answers that differ from the control's, judged by where they led.
+    /// Answers that differ from the control's, judged by the evidence for and against them.
     fn dns_differences(&mut self) {
         let final_host = self
             .ix
@@ -211,60 +222,28 @@ impl<'i, 'a> Judge<'i, 'a> {
             .and_then(request_host)
             .unwrap_or_default();
         for l in self.lookups {
-            let theirs = self.control_addrs(&l.host);
+            let theirs = &l.control_addrs;
             match &l.state {
-                DnsState::Consistent(super::dns::Agreement::Tls) if !theirs.is_empty() => {
+                DnsState::Consistent(Agreement::Tls) if !theirs.is_empty() => {
+                    let at: Vec<IpAddr> = (l.vindicated.iter().copied())
+                        .filter(|a| l.addrs.contains(a))
+                        .collect();
                     self.ev.note(format!(
                         "The answers for {} ({}) differ from the control's ({}), but TLS validated {} at {}: a CDN's or GeoDNS answers.",
                         l.host,
                         list(&l.addrs),
                         list(theirs),
                         l.host,
-                        list(&l.vindicated.iter().copied().filter(|a| l.addrs.contains(a)).collect::<Vec<_>>())
+                        list(&at)
                     ));
                 }
-                DnsState::Ghost(cf) => self.ev.block(
-                    Method::DnsForged,
-                    format!(
-                        "The resolver {} answered {} with {} although the control finds no such name ({cf}), and TLS does not vindicate them.",
-                        l.resolver,
-                        l.host,
-                        list(&l.addrs)
-                    ),
-                ),
-                DnsState::Inconsistent => {
-                    let base = format!(
-                        "The answers for {} ({}) differ from the control's ({}) and TLS does not vindicate them",
-                        l.host,
-                        list(&l.addrs),
-                        list(theirs)
-                    );
-                    let hop_failed = self.ix.hops.iter().any(|h| {
-                        same_host(&h.host, &l.host)
-                            && h.request.is_none_or(|tx| tx.failure.is_some())
-                    });
-                    let led_elsewhere = same_host(&final_host, &l.host) && !self.ev.content;
-                    // Bogons and known forged answers are named by their own methods.
-                    let explained = l.addrs.iter().all(|a| {
-                        l.bogons.contains(a)
-                            || l.fingerprint.as_ref().is_some_and(|(v, _)| *v == a.to_string())
-                    });
-                    if explained {
-                        self.ev.note(format!("{base}."));
-                    } else if self.ev.content && !hop_failed {
-                        self.ev.note(format!(
-                            "{base}, but the page matched the control's: taken as a CDN's or GeoDNS answers."
-                        ));
-                    } else if (hop_failed || led_elsewhere)
-                        && self.fetch().is_some_and(|f| matches!(f, Fetch::Ok { .. }))
-                    {
-                        let led = if hop_failed { "a failure" } else { "another page" };
-                        self.ev
-                            .block(Method::DnsForged, format!("{base}; they led to {led}."));
-                    } else {
-                        self.ev.note(format!("{base}."));
-                    }
-                }
+                DnsState::Ghost(cf) => self.ev.down(format!(
+                    "The control finds no such name as {} ({cf}), but the resolver {} answered it with {}: the name does not exist, and the resolver rewrites NXDOMAIN (to a search or advertising page, as many ISPs' resolvers do).",
+                    l.host,
+                    l.resolver,
+                    list(&l.addrs)
+                )),
+                DnsState::Inconsistent => self.inconsistent(l, &final_host),
                 DnsState::ControlFailed(cf) => self.ev.note(format!(
                     "The control could not resolve {} ({cf}), so the probe's answers ({}) are unchecked.",
                     l.host,
@@ -272,6 +251,62 @@ impl<'i, 'a> Judge<'i, 'a> {
                 )),
                 _ => {}
             }
+        }
+    }
+
+    /// Answers the control does not share and no TLS handshake vindicates.
+    fn inconsistent(&mut self, l: &Lookup<'a>, final_host: &str) {
+        let base = format!(
+            "The answers for {} ({}) differ from the control's ({}) and TLS does not vindicate them",
+            l.host,
+            list(&l.addrs),
+            list(&l.control_addrs)
+        );
+        // Bogons and known forged answers are named by their own methods.
+        if l.explained() {
+            self.ev.note(format!("{base}."));
+            return;
+        }
+        let mut against: Vec<String> = Vec::new();
+        for ip in &l.addrs {
+            if l.injected.contains(ip) {
+                against.push(format!("{ip} came in an injected answer"));
+            }
+            if let Some(why) = l.contradicted.get(ip) {
+                against.push(why.clone());
+            }
+            if self.ev.blockpage_addrs.contains(ip) {
+                against.push(format!("{ip} served a known blockpage"));
+            }
+        }
+        if !against.is_empty() {
+            self.ev.block(
+                Method::DnsForged,
+                format!("{base}, and {}.", against.join("; ")),
+            );
+            return;
+        }
+        let hop_failed = self.ix.hops.iter().any(|h| {
+            same_host(&h.host, &l.host) && h.request.is_none_or(|tx| tx.failure.is_some())
+        });
+        let led_elsewhere = same_host(final_host, &l.host) && !self.ev.content;
+        if self.ev.content && !hop_failed {
+            self.ev.note(format!(
+                "{base}, but the page matched the control's: taken as a CDN's or GeoDNS answers."
+            ));
+        } else if (hop_failed || led_elsewhere)
+            && self.ix.control.as_ref().is_some_and(|c| c.fetch_ok())
+        {
+            let led = if hop_failed {
+                "a failure"
+            } else {
+                "another page"
+            };
+            self.ev.unknown(format!(
+                "{base}; they led to {led}, but nothing contradicts them either (no bogon, no known forged answer, no injection, no certificate for another name, no blockpage): a CDN's or GeoDNS answers cannot be told from forged ones."
+            ));
+        } else {
+            self.ev.note(format!("{base}."));
         }
     }
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use base64::Engine as _;
 
 use super::Judge;
+use crate::analysis::dns::Standing;
 use crate::analysis::http_diff::{self, HttpDiff};
 use crate::analysis::index::{location, request_host, Fetch};
 use crate::analysis::Method;
@@ -57,16 +58,21 @@ fn blockpage_reason(tx: &HttpTransaction, r: &HttpResponse, fp: &Fingerprint) ->
 }
 
 impl<'i, 'a> Judge<'i, 'a> {
-    /// The fingerprint a response of the chain matches, unless the match is no evidence: the
-    /// operator's own site being measured, or a redirect within it.
+    /// The fingerprint a response of the chain matches, unless the match is no evidence: a
+    /// response over TLS validated for its host (a censor cannot forge one), the operator's own
+    /// site being measured, or a redirect within it.
     pub(super) fn fingerprint(&self, tx: &HttpTransaction) -> Option<&'i Fingerprint> {
         let r = tx.response.as_ref()?;
+        if self.ix.over_valid_tls(tx) {
+            return None;
+        }
         let body = body_bytes(r);
-        let fp = self
-            .ix
-            .ctx
-            .fingerprints
-            .match_http(r.code, &http_diff::header_list(r), &body)?;
+        let headers = http_diff::header_list(r);
+        let fp =
+            self.ix
+                .ctx
+                .fingerprints
+                .match_http(r.code, &headers, &body, self.ix.ctx.probe_cc)?;
         let hop_host = request_host(tx).unwrap_or_default();
         let own = fp.is_own_host(&self.ix.host) || (fp.is_redirect() && fp.is_own_host(&hop_host));
         (!own).then_some(fp)
@@ -79,24 +85,23 @@ impl<'i, 'a> Judge<'i, 'a> {
         };
         let r = tx.response.as_ref().expect("final responses have one");
         let host = request_host(tx).unwrap_or_default();
-        let ip = tx.address.parse::<SocketAddr>().ok().map(|a| a.ip());
-        if let Some(c) = &self.ix.control {
-            if let Some(reason) = http_diff::throttled(tx, &c.answer.http_request) {
-                if c.fetch_ok() {
-                    self.ev.block(Method::Throttling, reason);
-                }
-            }
+        let standing = tx
+            .address
+            .parse::<SocketAddr>()
+            .map_or(Standing::Genuine, |a| self.standing(&host, a.ip()));
+        if let Some(reason) = self.throttling(self.ix.last(), tx) {
+            self.ev.block(Method::Throttling, reason);
         }
         if self.ev.blockpage {
             return; // a known blockpage says what the final page is
         }
-        let control = self.ix.control.as_ref();
+        let page = format!(
+            "The final response from {} ({})",
+            tx.request.url,
+            describe(r)
+        );
         if self.ix.over_valid_tls(tx) {
-            let what = format!(
-                "The final response from {} ({}) came over TLS validated for {host}",
-                tx.request.url,
-                describe(r)
-            );
+            let what = format!("{page} came over TLS validated for {host}");
             match (r.code >= 500, self.fetch()) {
                 (true, Some(Fetch::Failed(cf))) => self
                     .ev
@@ -117,31 +122,37 @@ impl<'i, 'a> Judge<'i, 'a> {
             }
             return;
         }
-        let Some(c) = control else {
+        let Some(c) = self.ix.control.as_ref() else {
             self.ev.unknown(format!(
-                "The final response from {} ({}) came over cleartext HTTP; without a control it cannot be checked against the site's.",
-                tx.request.url,
-                describe(r)
+                "{page} came over cleartext HTTP; without a control it cannot be checked against the site's."
             ));
             return;
         };
+        if standing == Standing::Ghost {
+            self.ev.note(format!(
+                "{page} came from the rewriting resolver's answer for a name that does not exist."
+            ));
+            return;
+        }
         let ch = &c.answer.http_request;
         let theirs = format!(
             "{}, {} bytes, title \"{}\"",
             ch.status_code, ch.body_length, ch.title
         );
+        if let Some(cdn) = http_diff::control_challenge(ch) {
+            self.ev.unknown(format!(
+                "{page} cannot be compared with the control's: the control got {cdn}'s challenge page ({theirs}) instead of the site's."
+            ));
+            return;
+        }
         if let Fetch::Failed(cf) = &c.fetch {
             if r.code >= 500 {
                 self.ev.down(format!(
-                    "The final response from {} is a server error ({}), and the control's fetch failed too ({cf}).",
-                    tx.request.url,
-                    describe(r)
+                    "{page} is a server error, and the control's fetch failed too ({cf})."
                 ));
             } else {
                 self.ev.unknown(format!(
-                    "The probe got {} from {}, but the control's fetch failed ({cf}): nothing to compare with.",
-                    describe(r),
-                    tx.request.url
+                    "{page}: the control's fetch failed ({cf}), nothing to compare with."
                 ));
             }
             return;
@@ -149,9 +160,7 @@ impl<'i, 'a> Judge<'i, 'a> {
         if let Some(cdn) = http_diff::server_side_challenge(r) {
             self.ev.content = true;
             self.ev.accessible.push(format!(
-                "The final response from {} ({}) is {cdn}'s challenge page where the control got ({theirs}): the site's CDN answered, a server-side difference, not interference.",
-                tx.request.url,
-                describe(r)
+                "{page} is {cdn}'s challenge page where the control got ({theirs}): the site's CDN answered, a server-side difference, not interference."
             ));
             return;
         }
@@ -159,28 +168,45 @@ impl<'i, 'a> Judge<'i, 'a> {
         if !d.is_diff() {
             self.ev.content = true;
             self.ev.accessible.push(format!(
-                "The final response from {} ({}) matches the control's ({theirs}): status code and {} agree.",
-                tx.request.url,
-                describe(r),
+                "{page} matches the control's ({theirs}): status code and {} agree.",
                 d.agreeing()
             ));
             return;
         }
-        if ip.is_some_and(|ip| self.suspect(&host, ip)) {
+        let differs = format!("{page} differs from the control's ({theirs})");
+        let not_comparable = match standing {
             // The DNS evidence explains why the page is another one.
-            self.ev.note(format!(
-                "The final response from {} ({}) differs from the control's ({theirs}).",
-                tx.request.url,
-                describe(r)
+            Standing::Forged => {
+                self.ev.note(format!("{differs}."));
+                return;
+            }
+            Standing::Unverified => Some(format!(
+                "it came from an address that nothing ties to {host} or against it"
+            )),
+            _ if d.status_code_match.is_none() => Some(format!(
+                "the control's own answer is not a page to compare with (status {})",
+                ch.status_code
+            )),
+            _ if r.code >= 500 => Some(format!(
+                "a server error where the control got {} is the server's difference, not one a censor is known for",
+                ch.status_code
+            )),
+            _ if self.ix.same_page_as_control(tx) == Some(false) => Some(format!(
+                "the control's fetch ended on another page ({})",
+                c.final_url.as_ref().map_or("?", |u| u.as_str())
+            )),
+            _ => None,
+        };
+        if let Some(why) = not_comparable {
+            self.ev.unknown(format!(
+                "{differs}, but {why}: the difference is not evidence of interference."
             ));
             return;
         }
         self.ev.block(
             Method::HttpDiff,
             format!(
-                "The final response from {} ({}) differs from the control's ({theirs}) by OONI's rules (status code {}, body length {}, uncommon headers {}, title {}).",
-                tx.request.url,
-                describe(r),
+                "{differs} by OONI's rules (status code {}, body length {}, uncommon headers {}, title {}).",
                 word(d.status_code_match),
                 word(d.body_length_match),
                 word(d.headers_match),
@@ -211,6 +237,9 @@ impl<'i, 'a> Judge<'i, 'a> {
                 continue;
             }
             self.ev.blockpage = true;
+            if let Ok(a) = tx.address.parse::<SocketAddr>() {
+                self.ev.blockpage_addrs.insert(a.ip());
+            }
             self.ev
                 .block(Method::HttpBlockpage, blockpage_reason(tx, r, fp));
         }

@@ -4,7 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::Judge;
-use crate::analysis::index::{tcp_addr, Fetch, Hop};
+use crate::analysis::dns::Standing;
+use crate::analysis::index::{ipv6_unreachable, tcp_addr, unreachable, Fetch, Hop};
 use crate::analysis::{http_diff, Method};
 use crate::failure::Failure;
 use crate::observation::{HttpTransaction, TlsHandshake};
@@ -35,11 +36,6 @@ fn http_method(f: &Failure) -> Option<Method> {
         Failure::Eof => Some(Method::HttpEof),
         _ => None,
     }
-}
-
-/// No route from the probe: its own network (or a filter that names no method).
-pub(super) fn unreachable(f: &Failure) -> bool {
-    matches!(f, Failure::NetworkUnreachable | Failure::HostUnreachable)
 }
 
 impl<'a> Judge<'_, 'a> {
@@ -90,9 +86,7 @@ impl<'a> Judge<'_, 'a> {
                     .failure
                     .clone()
                     .unwrap_or_else(|| Failure::Unknown("no failure recorded".into()));
-                if addr.is_ipv6()
-                    && matches!(f, Failure::NetworkUnreachable | Failure::HostUnreachable)
-                {
+                if ipv6_unreachable(addr.ip(), &f) {
                     v6_unreachable += 1;
                     continue;
                 }
@@ -156,11 +150,17 @@ impl<'a> Judge<'_, 'a> {
             .control
             .as_ref()
             .and_then(|c| c.tls(addr, &h.server_name));
-        match ctl {
-            Some(Ok(())) => self.ev.block(
+        if let Some(Ok(())) = ctl {
+            self.ev.block(
                 Method::TlsMitm,
                 format!("{what}, where the control's certificate for {addr} validates."),
-            ),
+            );
+            return;
+        }
+        if self.accounted(hop, &what, addr.ip()) {
+            return;
+        }
+        match ctl {
             Some(Err(cf)) => match self.fetch() {
                 Some(Fetch::Ok { .. }) => self.ev.unknown(format!(
                     "{what}; the control's handshake with {addr} fails too ({cf}), though it fetched the page elsewhere."
@@ -169,10 +169,10 @@ impl<'a> Judge<'_, 'a> {
                     "{what}; the control's handshake fails too ({cf}): the site's certificate is broken for everyone."
                 )),
             },
-            None if self.suspect(&hop.host, addr.ip()) => {
-                self.attributed(&what, addr.ip())
-            }
-            None => match self.fetch() {
+            _ => match self.fetch() {
+                Some(Fetch::Ok { .. }) if !self.ix.control_visited(&hop.host) => {
+                    self.never_visited(&what, &hop.host)
+                }
                 Some(Fetch::Ok { .. }) => self.ev.block(
                     Method::TlsMitm,
                     format!("{what}, where the control fetched the page over validated TLS."),
@@ -189,6 +189,36 @@ impl<'a> Judge<'_, 'a> {
                 )),
             },
         }
+    }
+
+    /// A failure at a redirect hop's host that the control's fetch never went to.
+    fn never_visited(&mut self, what: &str, host: &str) {
+        self.ev.unknown(format!(
+            "{what}; the control's fetch never went to {host}, so nothing says the site works there."
+        ));
+    }
+
+    /// Whether the DNS evidence accounts for a failure at `ip` (then it is not the step's
+    /// doing): a forged address, a rewritten NXDOMAIN, or an address nothing ties to the site.
+    fn accounted(&mut self, hop: &Hop<'a>, what: &str, ip: IpAddr) -> bool {
+        match self.standing(&hop.host, ip) {
+            Standing::Genuine => return false,
+            Standing::Forged => self.attributed(what, ip),
+            Standing::Ghost => self.ev.note(format!(
+                "{what}; the control finds no such name as {}, so {ip} is the rewriting resolver's answer, not a site's.",
+                hop.host
+            )),
+            Standing::Unverified => match self.fetch() {
+                Some(Fetch::Failed(cf)) => self
+                    .ev
+                    .down(format!("{what}; the control's fetch failed too ({cf}).")),
+                _ => self.ev.unknown(format!(
+                    "{what}; {ip} is not among the control's addresses for {} and nothing ties it to the site or against it, so the failure cannot be blamed.",
+                    hop.host
+                )),
+            },
+        }
+        true
     }
 
     /// A failure at an address the DNS evidence already calls wrong.
@@ -221,17 +251,24 @@ impl<'a> Judge<'_, 'a> {
             ));
             return;
         }
+        if let Some(Ok(())) = ctl {
+            if self.standing(&hop.host, ip) != Standing::Ghost {
+                match method {
+                    Some(m) => self
+                        .ev
+                        .block(m, format!("{what}, where the control {control_did}.")),
+                    None => self.ev.unknown(format!(
+                        "{what}, where the control {control_did}; this failure names no blocking method."
+                    )),
+                }
+                return;
+            }
+        }
+        if self.accounted(hop, &what, ip) {
+            return;
+        }
         match ctl {
-            Some(Ok(())) => match method {
-                Some(m) => self
-                    .ev
-                    .block(m, format!("{what}, where the control {control_did}.")),
-                None => self.ev.unknown(format!(
-                    "{what}, where the control {control_did}; this failure names no blocking method."
-                )),
-            },
             Some(Err(cf)) => match self.fetch() {
-                Some(Fetch::Ok { .. }) if self.suspect(&hop.host, ip) => self.attributed(&what, ip),
                 Some(Fetch::Ok { .. }) => self.ev.unknown(format!(
                     "{what}; the control's attempt failed too ({cf}), though it fetched the page elsewhere."
                 )),
@@ -239,8 +276,10 @@ impl<'a> Judge<'_, 'a> {
                     .ev
                     .down(format!("{what}; the control's attempt failed too ({cf}).")),
             },
-            None if self.suspect(&hop.host, ip) => self.attributed(&what, ip),
-            None => match (self.fetch(), method) {
+            _ => match (self.fetch(), method) {
+                (Some(Fetch::Ok { .. }), _) if !self.ix.control_visited(&hop.host) => {
+                    self.never_visited(&what, &hop.host)
+                }
                 (Some(Fetch::Ok { .. }), Some(m)) => self
                     .ev
                     .block(m, format!("{what}, where the control fetched the page.")),
@@ -277,15 +316,32 @@ impl<'a> Judge<'_, 'a> {
             }
             return;
         }
-        if f == Failure::Timeout {
-            if let Some(c) = &self.ix.control {
-                if let Some(reason) = http_diff::throttled(tx, &c.answer.http_request) {
-                    if c.fetch_ok() {
-                        self.ev.block(Method::Throttling, reason);
-                        return;
-                    }
-                }
+        if let Some(t) = http_diff::transfer(tx).filter(|t| t.still_arriving()) {
+            // Cut off while the body was still arriving: a slow transfer, not a stall.
+            if let Some(reason) = self.throttling(hop, tx) {
+                self.ev.block(Method::Throttling, reason);
+            } else {
+                let rate = self
+                    .ix
+                    .control
+                    .as_ref()
+                    .and_then(|c| c.answer.http_request.x_transfer_rate);
+                let against = match rate {
+                    Some(r) => format!("the control's {r:.0} bytes/s"),
+                    None => "a control that gives no transfer rate".to_string(),
+                };
+                self.ev.unknown(format!(
+                    "The body of {} was still arriving when the timeout cut it off ({} bytes in {:.1} s, {:.0} bytes/s): a slow transfer, not a stall, which against {against} does not meet the throttling thresholds (below a tenth of the control's rate and {:.0} bytes/s, over {} bytes and {:.0} s, from an address of the site's).",
+                    tx.request.url,
+                    t.bytes,
+                    t.seconds,
+                    t.rate(),
+                    http_diff::THROTTLE_MAX_RATE,
+                    http_diff::THROTTLE_MIN_BYTES,
+                    http_diff::THROTTLE_MIN_SECONDS
+                ));
             }
+            return;
         }
         let got = match &tx.response {
             Some(r) => format!(" ({} body bytes received)", r.x_body_length),
@@ -298,5 +354,16 @@ impl<'a> Judge<'_, 'a> {
             tx.t - tx.t0
         );
         self.step_failure(hop, ip, http_method(&f), &f, what, None, "fetched the page");
+    }
+
+    /// Why the transfer of `tx` is throttling, when it is: a far slower transfer than the
+    /// control's from an address of the site's, where the control fetched the page.
+    pub(super) fn throttling(&self, hop: &Hop<'a>, tx: &HttpTransaction) -> Option<String> {
+        let c = self.ix.control.as_ref().filter(|c| c.fetch_ok())?;
+        let ip = tx.address.parse::<SocketAddr>().ok()?.ip();
+        if self.standing(&hop.host, ip) != Standing::Genuine {
+            return None;
+        }
+        http_diff::throttled(tx, &c.answer.http_request)
     }
 }
