@@ -429,3 +429,110 @@ async fn no_network_is_said_once_and_nothing_is_blocked() {
     assert!(out.stdout.contains("unknown: 3"), "{}", out.stdout);
     drop(silent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_site_on_a_cdn_edge_is_vindicated_by_its_certificate() {
+    // The probe's resolver sends it to a CDN edge (127.0.0.9) that the control never resolves.
+    // The page is plain http, so only OONI's E001 check (the helper's TLS handshake on :443 at
+    // the probe's address) can show the address is genuine. Port 443 needs root.
+    const EDGE: &str = "127.0.0.9";
+    let trusted = Ca::new("Vantage Test CA");
+    let work = Workdir::new();
+    let ca_file = work.write("ca.pem", &trusted.pem);
+    let edge_tls = match tokio::net::TcpListener::bind((ip(EDGE), 443)).await {
+        Ok(l) => l,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED an_http_site_on_a_cdn_edge_is_vindicated_by_its_certificate: cannot listen on {EDGE}:443 ({e}); run as root");
+            return;
+        }
+        Err(e) => panic!("CI must run this test as root: cannot listen on {EDGE}:443: {e}"),
+    };
+    drop(edge_tls);
+    let name = "cdn-http.test";
+    let site = Site::new(name, Tls::Plain, page("A CDN'd site", 3000));
+    let real = serve_on(
+        SocketAddr::new(ip(SITES), 0),
+        site.clone(),
+        &trusted,
+        &trusted,
+    )
+    .await;
+    let front = SocketAddr::new(ip(MIDDLEBOX), real.port());
+    censor::middlebox(
+        front,
+        real,
+        Middlebox {
+            rules: vec![],
+            exempt: ip(CONTROL_SOURCE),
+        },
+        &trusted,
+    )
+    .await;
+    // The edge: the same page over http on the site's port, and a valid certificate on :443.
+    let edge_page = Site::new(name, Tls::Plain, page("A CDN'd site", 2500));
+    serve_on(
+        SocketAddr::new(ip(EDGE), real.port()),
+        edge_page,
+        &trusted,
+        &trusted,
+    )
+    .await;
+    let edge_cert = Site::new(name, Tls::Valid, page("A CDN'd site", 2500));
+    serve_on(
+        SocketAddr::new(ip(EDGE), 443),
+        edge_cert,
+        &trusted,
+        &trusted,
+    )
+    .await;
+
+    let real_dns = FakeDns::start(HashMap::from([(
+        name.to_string(),
+        Answer::Addrs(vec![ip(MIDDLEBOX)]),
+    )]))
+    .await;
+    let probe_dns = censor::dns(
+        real_dns.addr,
+        HashMap::from([(name.to_string(), DnsLie::Addrs(vec![ip(EDGE)]))]),
+    )
+    .await;
+    let helper = Helper::start(&[
+        "--resolver",
+        &real_dns.addr.to_string(),
+        "--ca-file",
+        ca_file.to_str().unwrap(),
+        "--allow-private",
+        "--source",
+        CONTROL_SOURCE,
+    ])
+    .await;
+    let url = site.url(front);
+    let targets = work.write("t.txt", &format!("{url}\n"));
+    let args = run_args(
+        &work,
+        &targets,
+        &FakeDns { addr: probe_dns },
+        &ca_file,
+        &["--control", &helper.url(), "--testbed-net", "127.0.0.0/24"],
+    );
+    let out = vantage(&args, &work.out()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = out.record(&url);
+    let tk = &r["test_keys"];
+    assert_eq!(
+        tk["queries"][0]["answers"][0]["ipv4"], EDGE,
+        "the probe went to the edge"
+    );
+    let e001 = &tk["control"]["tls_handshake"][format!("{EDGE}:443")];
+    assert_eq!(
+        e001["x_certificate_valid"], true,
+        "the helper checked the edge's certificate: {}",
+        tk["control"]
+    );
+    assert_eq!(tk["blocking"], false, "{}", tk["x_verdict"]);
+    assert_eq!(
+        tk["x_verdict"]["status"], "accessible",
+        "{}",
+        tk["x_verdict"]
+    );
+}
