@@ -1,6 +1,7 @@
 //! The `vantage` command: parses the command line, sets up logging, and maps outcomes to exit
 //! statuses (0 the run finished, 2 bad usage or configuration, 1 the probe itself failed).
 
+use std::fmt::Display;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -34,46 +35,56 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match cli.command {
+    let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Helper(args) => serve_helper(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Exit(code, message)) => {
+            eprintln!("vantage: {message}");
+            ExitCode::from(code)
+        }
     }
 }
 
-fn serve_helper(args: HelperArgs) -> ExitCode {
-    let config = match args.resolve(config::system_resolver) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("vantage: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let tls = match vantage::probe::tls::TlsContext::new(config.ca_file.as_deref()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("vantage: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("vantage: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(async {
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("vantage: cannot listen on {}: {e}", config.listen);
-                return ExitCode::from(1);
-            }
-        };
-        let addr = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+/// What ends a command early: its exit status and what to tell the user.
+struct Exit(u8, String);
+
+/// Bad usage or configuration.
+fn usage(e: impl Display) -> Exit {
+    Exit(2, e.to_string())
+}
+
+/// The probe itself failed.
+fn fatal(e: impl Display) -> Exit {
+    Exit(1, e.to_string())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| fatal(format!("cannot start the async runtime: {e}")))
+}
+
+fn run(args: RunArgs) -> Result<(), Exit> {
+    let config = args.resolve(config::system_resolver).map_err(usage)?;
+    let summary = runtime()?
+        .block_on(runner::run(config))
+        .map_err(|e| Exit(e.exit_code(), e.to_string()))?;
+    for line in summary.lines() {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn serve_helper(args: HelperArgs) -> Result<(), Exit> {
+    let config = args.resolve(config::system_resolver).map_err(usage)?;
+    let tls = vantage::probe::tls::TlsContext::new(config.ca_file.as_deref()).map_err(usage)?;
+    runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| fatal(format!("cannot listen on {}: {e}", config.listen)))?;
+        let addr = listener.local_addr().map_err(fatal)?;
         // Tests and scripts read this line to learn the port when listening on :0.
         println!("vantage helper listening on {addr}");
         let router = helper::router(
@@ -90,41 +101,8 @@ fn serve_helper(args: HelperArgs) -> ExitCode {
             },
             tls,
         );
-        match helper::serve(listener, router).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("vantage: helper stopped: {e}");
-                ExitCode::from(1)
-            }
-        }
+        helper::serve(listener, router)
+            .await
+            .map_err(|e| fatal(format!("helper stopped: {e}")))
     })
-}
-
-fn run(args: RunArgs) -> ExitCode {
-    let config = match args.resolve(config::system_resolver) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("vantage: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("vantage: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match runtime.block_on(runner::run(config)) {
-        Ok(summary) => {
-            for line in summary.lines() {
-                println!("{line}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("vantage: {e}");
-            ExitCode::from(e.exit_code())
-        }
-    }
 }
