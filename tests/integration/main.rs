@@ -7,4 +7,5 @@ mod bad_input;
 mod control;
 mod crash;
 mod engine;
+mod netns;
 mod verdicts;
