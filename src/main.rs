@@ -1,14 +1,17 @@
 //! The `vantage` command: parses the command line, sets up logging, and maps outcomes to exit
 //! statuses (0 the run finished, 2 bad usage or configuration, 1 the probe itself failed).
 
-use std::fmt::Display;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use vantage::config::{self, HelperArgs, RunArgs};
-use vantage::{helper, runner};
+use vantage::daemon::{DaemonArgs, StatusArgs};
+use vantage::exit::{fatal, usage, Exit};
+use vantage::report::ReportArgs;
+use vantage::ship::ShipArgs;
+use vantage::{daemon, helper, report, runner, ship};
 
 /// Censorship-measurement probe: DNS, TCP, TLS and HTTP measurements with the raw evidence,
 /// written as OONI-compatible JSON lines.
@@ -25,6 +28,14 @@ enum Command {
     Run(RunArgs),
     /// Serve as the control: measure what probes ask about from this (uncensored) host.
     Helper(HelperArgs),
+    /// Measure on schedules until stopped, shipping records to the fleet store if configured.
+    Daemon(DaemonArgs),
+    /// Say what the daemon ran, when, and what is due.
+    Status(StatusArgs),
+    /// Summarize a results directory: what is blocked, what changed, optionally as HTML.
+    Report(ReportArgs),
+    /// Ship the records not shipped yet to a ClickHouse fleet store, once.
+    Ship(ShipArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +49,10 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Helper(args) => serve_helper(args),
+        Command::Daemon(args) => daemon::daemon_main(args),
+        Command::Status(args) => daemon::status_main(args),
+        Command::Report(args) => report::report_main(args),
+        Command::Ship(args) => ship::ship_main(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,19 +61,6 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
-}
-
-/// What ends a command early: its exit status and what to tell the user.
-struct Exit(u8, String);
-
-/// Bad usage or configuration.
-fn usage(e: impl Display) -> Exit {
-    Exit(2, e.to_string())
-}
-
-/// The probe itself failed.
-fn fatal(e: impl Display) -> Exit {
-    Exit(1, e.to_string())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
