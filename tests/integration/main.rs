@@ -5,7 +5,10 @@ mod harness;
 
 mod bad_input;
 mod control;
+mod daemon;
 mod crash;
 mod engine;
 mod netns;
+mod report;
+mod ship;
 mod verdicts;

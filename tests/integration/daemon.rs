@@ -1,0 +1,1 @@
+//! `vantage daemon` (issue 5; being built).

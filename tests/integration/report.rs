@@ -1,0 +1,1 @@
+//! `vantage report` (issue 5; being built).

@@ -1,0 +1,1 @@
+//! `vantage ship` (issue 5; being built).
