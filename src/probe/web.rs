@@ -106,9 +106,8 @@ impl Prober {
     pub async fn measure_with(
         &self,
         url: &Url,
-        endpoints: Option<oneshot::Sender<Vec<SocketAddr>>>,
+        mut announce: Option<oneshot::Sender<Vec<SocketAddr>>>,
     ) -> Measured {
-        let mut endpoints = endpoints;
         let clock = Clock::start();
         let deadline = Instant::now() + self.settings.deadline;
         let mut obs = Observations::default();
@@ -139,14 +138,14 @@ impl Prober {
                 }
             };
             let addrs = cap_per_family(&answer.addrs, self.settings.max_addrs_per_family);
-            if let Some(tx) = endpoints.take() {
+            if let Some(tx) = announce.take() {
                 let _ = tx.send(addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
             }
             if addrs.is_empty() {
                 break;
             }
             let token = AtomicBool::new(false);
-            let endpoints = addrs.iter().enumerate().map(|(i, ip)| {
+            let attempts = addrs.iter().enumerate().map(|(i, ip)| {
                 self.endpoint(
                     SocketAddr::new(*ip, port),
                     &current,
@@ -158,7 +157,7 @@ impl Prober {
                     &token,
                 )
             });
-            let results = join_all(endpoints).await;
+            let results = join_all(attempts).await;
             next_tx += addrs.len() as u64;
             let mut fetched = None;
             for e in results {
@@ -188,7 +187,7 @@ impl Prober {
         if Instant::now() >= deadline {
             obs.x_deadline_exceeded = true;
         }
-        if let Some(tx) = endpoints.take() {
+        if let Some(tx) = announce.take() {
             let _ = tx.send(Vec::new());
         }
         Measured {
