@@ -1,0 +1,102 @@
+//! How far each results file has been shipped: `DIR/.shipped.json`, per destination
+//! (`scheme://host:port/path database.table`, never credentials) and per file (relative to DIR),
+//! the byte offset just past the last whole line that ClickHouse acknowledged.
+//!
+//! The file is replaced atomically (write a temp file, fsync, rename, fsync the directory) and
+//! only after ClickHouse acknowledged the batch, so a crash loses no progress that was not
+//! shipped; a crash between the insert and the rename re-inserts that batch on the next start,
+//! which the table's ReplacingMergeTree (and `FINAL` on read) turns into no duplicate.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const STATE_FILE: &str = ".shipped.json";
+
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub version: u32,
+    /// destination -> file (relative to the results dir, `/`-separated) -> offset.
+    pub destinations: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl State {
+    /// Reads the state; a missing file is an empty state, an unreadable one an error (shipping
+    /// everything again would be safe but is better decided by a person).
+    pub fn load(dir: &Path) -> io::Result<State> {
+        let path = dir.join(STATE_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is damaged ({e}); remove it to ship everything again (nothing is duplicated)", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State {
+                version: 1,
+                ..State::default()
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the state file atomically and durably.
+    pub fn save(&self, dir: &Path) -> io::Result<()> {
+        let path = dir.join(STATE_FILE);
+        let tmp: PathBuf = dir.join(format!("{STATE_FILE}.tmp"));
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(self).expect("state serializes"))?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, &path)?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    pub fn offset(&self, dest: &str, file: &str) -> u64 {
+        self.destinations
+            .get(dest)
+            .and_then(|f| f.get(file))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn set(&mut self, dest: &str, file: &str, offset: u64) {
+        self.destinations
+            .entry(dest.to_string())
+            .or_default()
+            .insert(file.to_string(), offset);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::load(dir.path()).unwrap();
+        assert_eq!(s.offset("d", "2026-11-23/a.jsonl"), 0);
+        s.set("d", "2026-11-23/a.jsonl", 42);
+        s.save(dir.path()).unwrap();
+        let back = State::load(dir.path()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.offset("d", "2026-11-23/a.jsonl"), 42);
+        assert_eq!(back.offset("other", "2026-11-23/a.jsonl"), 0);
+        assert!(!dir.path().join(".shipped.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_damaged_state_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(STATE_FILE), b"{nope").unwrap();
+        let e = State::load(dir.path()).unwrap_err();
+        assert!(e.to_string().contains(".shipped.json"), "{e}");
+    }
+}
