@@ -1,10 +1,21 @@
 //! `vantage report`: what is blocked and since when, on the terminal or as an HTML page.
-//! (Being built: issue 5.)
+//!
+//! `load` streams a results directory (or `clickhouse` the fleet store) into the pure
+//! aggregation of `summary` (one cell per run and target); `terminal` and `html` render it.
+//! Exit status: 0 reported; 1 nothing to report or cannot read or write; 2 bad usage.
+
+pub mod clickhouse;
+pub mod html;
+pub mod load;
+pub mod summary;
+pub mod terminal;
 
 use clap::Args;
 use std::path::PathBuf;
 
 use crate::exit::{fatal, Exit};
+use load::Warnings;
+use summary::Collector;
 
 /// Flags of `vantage report`.
 #[derive(Args, Debug, Clone)]
@@ -15,9 +26,74 @@ pub struct ReportArgs {
     /// Also write a self-contained HTML page here.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Read the fleet store instead of a results directory: ClickHouse's HTTP interface, e.g.
+    /// http://127.0.0.1:8123/ (password from VANTAGE_CLICKHOUSE_PASSWORD).
+    #[arg(long, value_name = "URL")]
+    pub clickhouse: Option<String>,
+    /// ClickHouse database.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "vantage",
+        requires = "clickhouse"
+    )]
+    pub database: String,
+    /// ClickHouse table.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "measurements",
+        requires = "clickhouse"
+    )]
+    pub table: String,
+    /// ClickHouse user.
+    #[arg(long = "clickhouse-user", value_name = "USER", requires = "clickhouse")]
+    pub clickhouse_user: Option<String>,
 }
 
 /// Prints the report (and writes the page).
-pub fn report_main(_args: ReportArgs) -> Result<(), Exit> {
-    Err(fatal("vantage report is not built yet"))
+pub fn report_main(args: ReportArgs) -> Result<(), Exit> {
+    let mut collector = Collector::default();
+    let mut warnings = Warnings::stderr();
+    let source = match &args.clickhouse {
+        Some(url) => {
+            let src = clickhouse::Source {
+                url: url.clone(),
+                database: args.database.clone(),
+                table: args.table.clone(),
+                user: args.clickhouse_user.clone(),
+                password: std::env::var("VANTAGE_CLICKHOUSE_PASSWORD").ok(),
+            };
+            clickhouse::load(&src, &mut collector, &mut warnings)?;
+            format!(
+                "ClickHouse {} {}.{}",
+                clickhouse::display_url(url),
+                args.database,
+                args.table
+            )
+        }
+        None => {
+            let files = load::load_dir(&args.results, &mut collector, &mut warnings)?;
+            format!("{} ({files} files)", args.results.display())
+        }
+    };
+    warnings.finish();
+    if collector.is_empty() {
+        return Err(fatal(format!("nothing to report: no records in {source}")));
+    }
+    let summary = collector.finish();
+    print_out(&terminal::render(&summary, &source));
+    if let Some(path) = &args.html {
+        let page = html::render(&summary, &source);
+        std::fs::write(path, page)
+            .map_err(|e| fatal(format!("cannot write {}: {e}", path.display())))?;
+        print_out(&format!("\nHTML report written to {}\n", path.display()));
+    }
+    Ok(())
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

@@ -1,1 +1,593 @@
-//! `vantage report` (issue 5; being built).
+//! `vantage report`: a results directory of several runs written by hand (records with the keys
+//! the report reads, in the shape `run` writes), read by the real binary: the terminal summary
+//! (changes since the previous run, since when, history), the HTML page (blocked table, SVG
+//! charts, hostile strings escaped, nothing external), malformed and torn lines skipped with a
+//! warning, exit statuses, and the ClickHouse source against a fake ClickHouse on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use std::collections::HashMap;
+
+use crate::harness::web::{page, serve};
+use crate::harness::{binary, run_args, vantage, Answer, Ca, FakeDns, Site, Tls, Workdir};
+
+const R1: &str = "20261120T100000Z_webconnectivity_ZZ_AS0_n1_aaaaaaaaaaaaaaaa";
+const R2: &str = "20261121T100000Z_webconnectivity_ZZ_AS0_n1_bbbbbbbbbbbbbbbb";
+const R3: &str = "20261122T100000Z_webconnectivity_ZZ_AS0_n1_0000000000000000";
+const HOSTILE_REASON: &str =
+    "the page matched the blockpage <script>alert(1)</script> of \"ISP\" & co";
+const HOSTILE_INPUT: &str = "https://x.example/\"><img src=http://evil.example/p.png>";
+
+/// A record in the shape `vantage run` writes, with the keys the report reads.
+fn record(run: &str, input: &str, time: &str, category: Option<&str>, status: &str) -> Value {
+    record_with(run, input, time, category, status, &[], &[], 0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_with(
+    run: &str,
+    input: &str,
+    time: &str,
+    category: Option<&str>,
+    status: &str,
+    methods: &[&str],
+    reasons: &[&str],
+    repeat: u32,
+) -> Value {
+    let mut annotations =
+        json!({"engine_name": "vantage", "platform": "linux", "architecture": "x86_64"});
+    if let Some(c) = category {
+        annotations["category_code"] = json!(c);
+    }
+    if repeat > 0 {
+        annotations["repeat"] = json!(repeat.to_string());
+    }
+    let (methods, reasons): (Vec<&str>, Vec<&str>) = match status {
+        "blocked" if methods.is_empty() => (vec!["tcp.reset"], vec!["the connection was reset"]),
+        _ if reasons.is_empty() => (methods.to_vec(), vec!["the probe got the site's page"]),
+        _ => (methods.to_vec(), reasons.to_vec()),
+    };
+    json!({
+        "schema_version": 1,
+        "data_format_version": "0.2.0",
+        "measurement_uid": format!("{}_ZZ_webconnectivity_0123456789abcdef", time.replace(['-', ' ', ':'], "")),
+        "report_id": run,
+        "software_name": "vantage",
+        "software_version": "0.1.0",
+        "test_name": "web_connectivity",
+        "test_version": "0.1.0",
+        "input": input,
+        "measurement_start_time": time,
+        "test_start_time": time,
+        "test_runtime": 0.5,
+        "probe_cc": "ZZ",
+        "probe_asn": "AS0",
+        "probe_ip": "127.0.0.1",
+        "resolver_ip": "127.0.0.1",
+        "annotations": annotations,
+        "extensions": {"dnst": 0, "httpt": 0, "tcpconnect": 0, "tlshandshake": 0},
+        "test_keys": {
+            "agent": "redirect",
+            "queries": [{"hostname": "x.example", "answers": [], "failure": null}],
+            "tcp_connect": [],
+            "tls_handshakes": [],
+            "requests": [],
+            "control": null,
+            "control_failure": null,
+            "dns_consistency": "consistent",
+            "blocking": if status == "blocked" { json!("tcp_ip") } else { json!(false) },
+            "accessible": status == "accessible",
+            "x_verdict": {"status": status, "methods": methods, "reasons": reasons}
+        }
+    })
+}
+
+fn lines(records: &[Value]) -> String {
+    records.iter().map(|r| format!("{r}\n")).collect()
+}
+
+/// Three runs. blocked.example: accessible, then blocked twice (since run 2; 2 of 3 repeats
+/// in run 3, with a hostile reason); always.example blocked in every run; new.example blocked
+/// only in run 3; unblocked.example blocked then accessible; down.example down in run 3.
+/// Run 3's file sits in an earlier-named day directory: runs are ordered by time, not by path.
+fn results_dir(work: &Workdir) -> (PathBuf, PathBuf, PathBuf) {
+    let out = work.out();
+    let t1 = "2026-11-20 10:00:00";
+    let t2 = "2026-11-21 10:00:00";
+    let t3 = "2026-11-22 10:00:00";
+    let mut run1 = Vec::new();
+    let mut run2 = Vec::new();
+    let mut run3 = Vec::new();
+    for (run, t, v) in [
+        (R1, t1, &mut run1),
+        (R2, t2, &mut run2),
+        (R3, t3, &mut run3),
+    ] {
+        v.push(record(
+            run,
+            "https://always.example/",
+            t,
+            Some("NEWS"),
+            "blocked",
+        ));
+        v.push(record(
+            run,
+            "https://fine.example/",
+            t,
+            Some("SRCH"),
+            "accessible",
+        ));
+        v.push(record(
+            run,
+            HOSTILE_INPUT,
+            t,
+            Some("<b>CAT</b>"),
+            "accessible",
+        ));
+    }
+    run1.push(record(
+        R1,
+        "https://blocked.example/",
+        t1,
+        Some("NEWS"),
+        "accessible",
+    ));
+    run2.push(record_with(
+        R2,
+        "https://blocked.example/",
+        t2,
+        Some("NEWS"),
+        "blocked",
+        &["dns.injection"],
+        &["two answers to one query disagree"],
+        0,
+    ));
+    for (i, status) in ["blocked", "accessible", "blocked"].iter().enumerate() {
+        run3.push(record_with(
+            R3,
+            "https://blocked.example/",
+            &format!("2026-11-22 10:00:0{}", i + 1),
+            Some("NEWS"),
+            status,
+            if *status == "blocked" {
+                &["dns.injection", "http.blockpage"]
+            } else {
+                &[]
+            },
+            if *status == "blocked" {
+                &[HOSTILE_REASON]
+            } else {
+                &[]
+            },
+            i as u32 + 1,
+        ));
+    }
+    for (run, t, v, st) in [
+        (R1, t1, &mut run1, "accessible"),
+        (R2, t2, &mut run2, "accessible"),
+        (R3, t3, &mut run3, "blocked"),
+    ] {
+        v.push(record(run, "https://new.example/", t, Some("HUMR"), st));
+    }
+    for (run, t, v, st) in [
+        (R1, t1, &mut run1, "blocked"),
+        (R2, t2, &mut run2, "blocked"),
+        (R3, t3, &mut run3, "accessible"),
+    ] {
+        v.push(record(
+            run,
+            "https://unblocked.example/",
+            t,
+            Some("HUMR"),
+            st,
+        ));
+    }
+    for (run, t, v, st) in [
+        (R1, t1, &mut run1, "accessible"),
+        (R2, t2, &mut run2, "accessible"),
+        (R3, t3, &mut run3, "down"),
+    ] {
+        v.push(record(run, "https://down.example/", t, None, st));
+    }
+    let write = |day: &str, run: &str, text: String| {
+        let dir = out.join(day);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{run}.jsonl"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    write("2026-11-20", R1, lines(&run1));
+    // Run 2: a line that is not JSON and one that lacks the verdict, in the middle.
+    let mut text2 = lines(&run2[..2]);
+    text2.push_str("this is not json\n");
+    text2.push_str("{\"report_id\":\"x\",\"input\":\"https://y/\"}\n");
+    text2.push_str(&lines(&run2[2..]));
+    let f2 = write("2026-11-21", R2, text2);
+    // Run 3: a torn last line (a killed writer).
+    let mut text3 = lines(&run3);
+    text3.push_str(
+        "{\"report_id\":\"20261122T100000Z_webconnectivity_ZZ_AS0_n1_0000000000000000\",\"inp",
+    );
+    let f3 = write("2026-11-19", R3, text3);
+    (out, f2, f3)
+}
+
+fn report(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(binary())
+        .arg("report")
+        .args(args)
+        .env("VANTAGE_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+fn check_terminal(stdout: &str) {
+    assert!(
+        stdout.contains("3 runs from 2026-11-20 10:00:00 to 2026-11-22 10:00:03 UTC, 7 targets"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("last run: {R3}")), "{stdout}");
+    // What changed since run 2.
+    let changes = stdout
+        .split("Changes since the previous run")
+        .nth(1)
+        .unwrap()
+        .split("Targets (")
+        .next()
+        .unwrap();
+    assert!(changes.contains(R2), "{changes}");
+    let l = line_with(changes, "new.example");
+    assert!(
+        l.contains("newly blocked:") && l.contains("accessible -> blocked"),
+        "{l}"
+    );
+    let l = line_with(changes, "unblocked.example");
+    assert!(
+        l.contains("unblocked:") && l.contains("blocked -> accessible"),
+        "{l}"
+    );
+    let l = line_with(changes, "down.example");
+    assert!(
+        l.contains("newly down:") && l.contains("accessible -> down"),
+        "{l}"
+    );
+    for steady in ["always.example", "https://blocked.example/", "fine.example"] {
+        assert!(
+            !changes.contains(steady),
+            "{steady} did not change:\n{changes}"
+        );
+    }
+    // Per target: status now, since when, streak, history, methods; blocked first.
+    let stdout = stdout.split("Targets (").nth(1).unwrap();
+    let l = line_with(stdout, "https://blocked.example/");
+    assert!(l.contains("blocked 2/3"), "{l}");
+    assert!(l.contains("2026-11-21 10:00:00"), "since run 2: {l}");
+    assert!(l.contains(". B B"), "{l}");
+    assert!(l.contains("[dns.injection, http.blockpage]"), "{l}");
+    let l = line_with(stdout, "https://always.example/");
+    assert!(
+        l.contains("2026-11-20 10:00:00") && l.contains("B B B"),
+        "{l}"
+    );
+    let l = line_with(stdout, "https://new.example/");
+    assert!(
+        l.contains("2026-11-22 10:00:00") && l.contains(". . B"),
+        "{l}"
+    );
+    let l = line_with(stdout, "https://unblocked.example/");
+    assert!(
+        l.trim_start().starts_with("accessible") && l.contains("B B ."),
+        "{l}"
+    );
+    let l = line_with(stdout, "https://down.example/");
+    assert!(
+        l.trim_start().starts_with("down") && l.contains(". . d"),
+        "{l}"
+    );
+    assert!(
+        stdout.contains("B blocked, . accessible, d down, ? unknown"),
+        "{stdout}"
+    );
+    let targets = stdout.split("TARGET  [METHODS]").nth(1).unwrap();
+    let first_accessible = targets.find("\n  accessible").unwrap();
+    let last_blocked = targets.rfind("\n  blocked").unwrap();
+    assert!(last_blocked < first_accessible, "blocked first:\n{targets}");
+}
+
+#[test]
+fn terminal_summary_changes_since_when_and_warnings() {
+    let work = Workdir::new();
+    let (out, f2, f3) = results_dir(&work);
+    let (code, stdout, stderr) = report(&["--results", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    check_terminal(&stdout);
+    for (file, line) in [(&f2, 3), (&f2, 4), (&f3, 10)] {
+        let want = format!("{}:{line}: skipped", file.display());
+        assert!(stderr.contains(&want), "want {want:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("partial last line"), "{stderr}");
+}
+
+fn external_references(page: &str) -> Vec<String> {
+    let lower = page.to_ascii_lowercase();
+    let mut found = Vec::new();
+    // Attributes this page could fetch through (text that merely reads "src=" is escaped and
+    // has no quote after it), and the elements a hostile string would need.
+    for attr in [
+        "src=\"", "src='", "href=\"", "href='", "url(", "@import", "<link", "<script", "<img",
+        "<iframe", "<object", "<embed",
+    ] {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(attr) {
+            found.push(page[from + i..(from + i + 60).min(page.len())].to_string());
+            from += i + attr.len();
+        }
+    }
+    found
+}
+
+#[test]
+fn html_page_is_self_contained_and_escaped() {
+    let work = Workdir::new();
+    let (out, _, _) = results_dir(&work);
+    let page_path = work.path("report.html");
+    let (code, stdout, stderr) = report(&[
+        "--results",
+        out.to_str().unwrap(),
+        "--html",
+        page_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    check_terminal(&stdout);
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains("<svg") && page.contains("</svg>"));
+    assert!(page.contains("aria-label=\"Blocked share per run\""));
+    assert!(page.contains("aria-label=\"Blocked share per category\""));
+    // The blocked table: one row per blocked target, with since-when, methods and evidence.
+    let rows: Vec<&str> = page.split("<tr class=\"blocked-row\">").skip(1).collect();
+    assert_eq!(rows.len(), 3, "blocked rows");
+    let row = rows
+        .iter()
+        .find(|r| r.contains("https://blocked.example/"))
+        .unwrap();
+    assert!(row.contains("2026-11-21 10:00:00"), "{row}");
+    assert!(
+        row.contains("dns.injection") && row.contains("http.blockpage"),
+        "{row}"
+    );
+    assert!(row.contains("2/3 blocked"), "{row}");
+    assert!(
+        row.contains("&lt;script&gt;alert(1)&lt;/script&gt; of &quot;ISP&quot; &amp; co"),
+        "{row}"
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.contains("https://always.example/") && r.contains("2026-11-20 10:00:00")));
+    assert!(rows
+        .iter()
+        .any(|r| r.contains("https://new.example/") && r.contains("2026-11-22 10:00:00")));
+    // Hostile strings are text, never markup; nothing is fetched from anywhere.
+    assert!(!page.contains("<script>alert(1)"), "unescaped reason");
+    assert!(page.contains("&lt;b&gt;CAT&lt;/b&gt;"), "category escaped");
+    assert!(page.contains("x.example/&quot;&gt;&lt;img src=http://evil.example/p.png&gt;"));
+    assert!(
+        external_references(&page).is_empty(),
+        "{:?}",
+        external_references(&page)
+    );
+    for scheme in ["\"http://", "\"https://", "'http://", "'https://"] {
+        assert!(!page.contains(scheme), "{scheme} in page");
+    }
+    assert!(page.contains("Content-Security-Policy"));
+}
+
+#[test]
+fn nothing_to_report_and_bad_usage() {
+    let work = Workdir::new();
+    let empty = work.path("empty");
+    std::fs::create_dir_all(empty.join("2026-11-20")).unwrap();
+    std::fs::write(empty.join("2026-11-20/x.jsonl"), "garbage\n").unwrap();
+    let (code, _, stderr) = report(&["--results", empty.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("nothing to report"), "{stderr}");
+    assert!(stderr.contains("x.jsonl:1: skipped"), "{stderr}");
+    let missing = work.path("missing");
+    let (code, _, stderr) = report(&["--results", missing.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot read results directory"), "{stderr}");
+    let (code, _, stderr) = report(&["--no-such-flag"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = report(&["--clickhouse", "http://127.0.0.1:1/", "--table", "t; DROP"]);
+    assert_eq!(code, 2, "{stderr}");
+    // An unwritable page is a failure, after the terminal report.
+    let (out, _, _) = results_dir(&work);
+    let (code, _, stderr) = report(&[
+        "--results",
+        out.to_str().unwrap(),
+        "--html",
+        work.path("no/such/dir/r.html").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+}
+
+/// A fake ClickHouse on 127.0.0.1: answers one query with `rows` (JSONEachRow) and hands back
+/// the request it got.
+async fn fake_clickhouse(rows: String) -> (String, tokio::task::JoinHandle<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            req.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&req);
+            if let Some(h) = text.find("\r\n\r\n") {
+                let len = text[..h]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if req.len() >= h + 4 + len || n == 0 {
+                    break;
+                }
+            }
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            rows.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        // In two pieces, cutting a row, as a stream would.
+        let (a, b) = rows.as_bytes().split_at(rows.len() / 2);
+        s.write_all(a).await.unwrap();
+        s.flush().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        s.write_all(b).await.unwrap();
+        String::from_utf8_lossy(&req).into_owned()
+    });
+    (url, task)
+}
+
+fn as_row(r: &Value) -> Value {
+    let v = &r["test_keys"]["x_verdict"];
+    json!({
+        "report_id": r["report_id"],
+        "input": r["input"],
+        "category_code": r["annotations"]["category_code"].as_str().unwrap_or(""),
+        "measurement_start_time": r["measurement_start_time"],
+        "status": v["status"],
+        "methods": v["methods"],
+        "record": if v["status"] == "blocked" { r.to_string() } else { String::new() },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_source_gives_the_same_report() {
+    let work = Workdir::new();
+    let (out, _, _) = results_dir(&work);
+    let mut rows = String::new();
+    for file in crate::harness::jsonl_files(&out) {
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            if let Ok(r) = serde_json::from_str::<Value>(line) {
+                if r["test_keys"]["x_verdict"].is_object() {
+                    rows.push_str(&format!("{}\n", as_row(&r)));
+                }
+            }
+        }
+    }
+    let (url, server) = fake_clickhouse(rows).await;
+    let page = work.path("ch.html");
+    let args: Vec<String> = [
+        "report",
+        "--clickhouse",
+        &url,
+        "--clickhouse-user",
+        "reader",
+        "--html",
+        page.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let got = vantage(&args, Path::new("/nonexistent")).await;
+    assert_eq!(got.code, 0, "{}", got.stderr);
+    check_terminal(&got.stdout);
+    assert!(
+        got.stdout.contains("ClickHouse http://127.0.0.1:"),
+        "{}",
+        got.stdout
+    );
+    let request = server.await.unwrap();
+    assert!(request.starts_with("POST /"), "{request}");
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("x-clickhouse-user: reader"),
+        "{request}"
+    );
+    assert!(
+        request.contains("FROM vantage.measurements FINAL FORMAT JSONEachRow"),
+        "{request}"
+    );
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+}
+
+/// Records written by the real `vantage run` are what the report reads: two runs against the
+/// fake internet without a control, the first treating 127.0.0.0/8 as routable (unknown: plain
+/// HTTP and no control), the second not (the loopback answer is a bogon: blocked by
+/// `dns.bogon`, with its evidence).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_the_records_run_writes() {
+    let ca = Ca::new("Vantage Test CA");
+    let site = Site::new("ok.test", Tls::Plain, page("OK", 100));
+    let addr = serve(site.clone(), &ca, &ca).await;
+    let dns = FakeDns::start(HashMap::from([
+        (
+            "ok.test".to_string(),
+            Answer::Addrs(vec!["127.0.0.1".parse().unwrap()]),
+        ),
+        ("gone.test".to_string(), Answer::NxDomain),
+    ]))
+    .await;
+    let work = Workdir::new();
+    let ca_file = work.write("ca.pem", &ca.pem);
+    let url = site.url(addr);
+    let list = work.write("list.txt", &format!("{url}\nhttp://gone.test/\n"));
+    for extra in [&["--testbed-net", "127.0.0.0/8"][..], &[]] {
+        let run = vantage(&run_args(&work, &list, &dns, &ca_file, extra), &work.out()).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        // Keep the runs' start times apart.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let out = work.out();
+    let html = work.path("run.html");
+    let (code, stdout, stderr) = report(&[
+        "--results",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("skipped"), "{stderr}");
+    assert!(stdout.contains("2 runs from"), "{stdout}");
+    assert!(stdout.contains(", 2 targets"), "{stdout}");
+    let changes = line_with(&stdout, "newly blocked:");
+    assert!(
+        changes.contains(&url) && changes.contains("unknown -> blocked"),
+        "{stdout}"
+    );
+    let l = line_with(stdout.split("Targets (").nth(1).unwrap(), &url);
+    assert!(
+        l.trim_start().starts_with("blocked") && l.contains("? B"),
+        "{l}"
+    );
+    assert!(l.contains("[dns.bogon]"), "{l}");
+    let page = std::fs::read_to_string(html).unwrap();
+    let row = page.split("<tr class=\"blocked-row\">").nth(1).unwrap();
+    assert!(
+        row.contains(&url) && row.contains("dns.bogon") && row.contains("<li>"),
+        "{row}"
+    );
+}

@@ -1,0 +1,256 @@
+//! Reading a results directory: every `DIR/*/*.jsonl`, streamed line by line. Only whole lines
+//! count (a file being written, or cut by a killed run, may end mid-line); a line that is not a
+//! record the report can read is skipped with a warning naming `FILE:LINE`. Of each record only
+//! what the report needs is decoded ([`Entry`]); the rest is skipped by the parser.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::summary::{Collector, Entry};
+use crate::analysis::Status;
+use crate::exit::{fatal, Exit};
+
+/// Warnings about skipped lines: the first few are printed in full, all are counted.
+pub struct Warnings {
+    pub skipped: usize,
+    shown: usize,
+    limit: usize,
+    out: Box<dyn FnMut(&str)>,
+}
+
+impl Warnings {
+    /// Prints up to `limit` warnings through `out`.
+    pub fn new(limit: usize, out: Box<dyn FnMut(&str)>) -> Warnings {
+        Warnings {
+            skipped: 0,
+            shown: 0,
+            limit,
+            out,
+        }
+    }
+    pub fn stderr() -> Warnings {
+        Warnings::new(20, Box::new(|m| eprintln!("vantage: warning: {m}")))
+    }
+    pub fn skip(&mut self, place: &str, why: &str) {
+        self.skipped += 1;
+        if self.shown < self.limit {
+            self.shown += 1;
+            (self.out)(&format!("{place}: skipped: {why}"));
+        }
+    }
+    /// Says how many were skipped in all, when some were not shown.
+    pub fn finish(&mut self) {
+        if self.skipped > self.shown {
+            let m = format!(
+                "skipped {} unreadable lines in all ({} not shown)",
+                self.skipped,
+                self.skipped - self.shown
+            );
+            (self.out)(&m);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawRecord {
+    report_id: String,
+    input: String,
+    measurement_start_time: String,
+    #[serde(default)]
+    annotations: Option<RawAnnotations>,
+    test_keys: RawKeys,
+}
+
+#[derive(Deserialize)]
+struct RawAnnotations {
+    #[serde(default)]
+    category_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawKeys {
+    x_verdict: RawVerdict,
+}
+
+#[derive(Deserialize)]
+struct RawVerdict {
+    status: Status,
+    #[serde(default)]
+    methods: Vec<String>,
+    #[serde(default)]
+    reasons: Vec<String>,
+}
+
+/// `YYYY-MM-DD hh:mm:ss`, the only shape that sorts right as text.
+pub fn valid_time(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 19
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b' ',
+            13 | 16 => c == b':',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Decodes one record line into what the report reads.
+pub fn parse_record(line: &[u8]) -> Result<Entry, String> {
+    let r: RawRecord = serde_json::from_slice(line).map_err(|e| format!("not a record ({e})"))?;
+    entry(
+        r.report_id,
+        r.input,
+        r.annotations.and_then(|a| a.category_code),
+        r.measurement_start_time,
+        r.test_keys.x_verdict.status,
+        r.test_keys.x_verdict.methods,
+        r.test_keys.x_verdict.reasons,
+    )
+}
+
+/// Checks and assembles an entry (from a file's record or a database row).
+pub fn entry(
+    run: String,
+    input: String,
+    category: Option<String>,
+    time: String,
+    status: Status,
+    methods: Vec<String>,
+    reasons: Vec<String>,
+) -> Result<Entry, String> {
+    if run.is_empty() || input.is_empty() {
+        return Err("empty report_id or input".into());
+    }
+    if !valid_time(&time) {
+        return Err("measurement_start_time is not YYYY-MM-DD hh:mm:ss".into());
+    }
+    Ok(Entry {
+        run,
+        input,
+        category: category.filter(|c| !c.is_empty()),
+        time,
+        status,
+        methods,
+        reasons,
+    })
+}
+
+/// `DIR/*/*.jsonl`, sorted.
+pub fn jsonl_files(dir: &Path) -> Result<Vec<PathBuf>, Exit> {
+    let days = std::fs::read_dir(dir).map_err(|e| {
+        fatal(format!(
+            "cannot read results directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let mut files = Vec::new();
+    for day in days.flatten() {
+        let path = day.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            continue;
+        };
+        files.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file()),
+        );
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Streams every record of `dir` into `into`.
+pub fn load_dir(dir: &Path, into: &mut Collector, warn: &mut Warnings) -> Result<usize, Exit> {
+    let files = jsonl_files(dir)?;
+    for file in &files {
+        let f = match File::open(file) {
+            Ok(f) => f,
+            Err(e) => {
+                warn.skip(&file.display().to_string(), &format!("cannot open ({e})"));
+                continue;
+            }
+        };
+        load_file(file, BufReader::with_capacity(1 << 16, f), into, warn);
+    }
+    Ok(files.len())
+}
+
+fn load_file(name: &Path, mut r: impl BufRead, into: &mut Collector, warn: &mut Warnings) {
+    let mut line = Vec::new();
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        number += 1;
+        let place = || format!("{}:{number}", name.display());
+        match r.read_until(b'\n', &mut line) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                warn.skip(&place(), &format!("read error ({e})"));
+                return;
+            }
+        }
+        if line.last() != Some(&b'\n') {
+            warn.skip(&place(), "partial last line (no newline)");
+            return;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse_record(&line) {
+            Ok(e) => into.add(e),
+            Err(why) => warn.skip(&place(), &why),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert!(valid_time("2026-11-23 10:00:00"));
+        assert!(!valid_time("2026-11-23T10:00:00"));
+        assert!(!valid_time("2026-11-23 10:00"));
+    }
+
+    #[test]
+    fn parses_what_the_report_reads() {
+        let line = br#"{"report_id":"r","input":"https://a/","measurement_start_time":"2026-11-23 10:00:00","annotations":{"category_code":"NEWS","repeat":"2"},"test_keys":{"queries":[{"x":1}],"x_verdict":{"status":"blocked","methods":["dns.bogon"],"reasons":["why"]}}}"#;
+        let e = parse_record(line).unwrap();
+        assert_eq!(e.status, Status::Blocked);
+        assert_eq!(e.category.as_deref(), Some("NEWS"));
+        assert_eq!(e.reasons, ["why"]);
+        assert!(parse_record(br#"{"report_id":"r"}"#).is_err());
+        assert!(parse_record(br#"{"report_id":"r","input":"x","measurement_start_time":"2026-11-23 10:00:00","test_keys":{"x_verdict":{"status":"weird"}}}"#).is_err());
+    }
+
+    #[test]
+    fn torn_and_malformed_lines_are_skipped_and_counted() {
+        let good = r#"{"report_id":"r","input":"https://a/","measurement_start_time":"2026-11-23 10:00:00","test_keys":{"x_verdict":{"status":"accessible"}}}"#;
+        let text = format!("{good}\nnot json\n\n{good}\n{{\"report_id\":\"r\",\"inp");
+        let mut c = Collector::default();
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+        let s2 = seen.clone();
+        let mut w = Warnings::new(10, Box::new(move |m| s2.borrow_mut().push(m.to_string())));
+        load_file(Path::new("f.jsonl"), text.as_bytes(), &mut c, &mut w);
+        assert_eq!(c.measurements, 2);
+        assert_eq!(w.skipped, 2);
+        let seen = seen.borrow();
+        assert!(
+            seen[0].starts_with("f.jsonl:2: skipped: not a record"),
+            "{seen:?}"
+        );
+        assert!(
+            seen[1].starts_with("f.jsonl:5: skipped: partial"),
+            "{seen:?}"
+        );
+    }
+}
