@@ -40,12 +40,23 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("VANTAGE_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The daemon logs what it does (info); the one-shot commands only warnings. JSON lines
+    // with `vantage daemon --log-format json` (for journald or a log shipper).
+    let (default_level, json) = match &cli.command {
+        Command::Daemon(a) => ("info", a.log_format == "json"),
+        _ => ("warn", false),
+    };
+    let filter =
+        EnvFilter::try_from_env("VANTAGE_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Helper(args) => serve_helper(args),

@@ -1,15 +1,21 @@
 //! `vantage run`: one pass over the target lists. Targets stream in from a reader thread,
 //! `parallel` of them are measured at once, each finished record goes through a bounded channel
 //! to the one writer thread, and the run ends with a summary per verdict.
+//!
+//! `run_pass` is the reusable core (the daemon calls it): it can be stopped (no new targets,
+//! in-flight ones get a grace period and are then abandoned, so nothing is half-written),
+//! measures each target `repeats` times (round after round over the lists, the round number in
+//! `annotations.repeat`), keeps measurements of one host:port apart by `spacing`, and skips
+//! (input, repeat) pairs already written (resuming a cycle after a crash).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::analysis::{self, Status};
@@ -72,6 +78,9 @@ pub struct Summary {
     pub with_control: u64,
     pub control_asked: bool,
     pub seconds: f64,
+    /// The pass was stopped before every target was measured (its in-flight work finished
+    /// within the grace period or was abandoned).
+    pub interrupted: bool,
 }
 
 /// What the writer learns from one record, for the summary.
@@ -116,33 +125,166 @@ impl Summary {
 
 /// Runs one pass over the configured lists.
 pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
-    let started = Instant::now();
-    let list = targets::open(&config.targets)?;
-    let tls = TlsContext::new(config.ca_file.as_deref())?;
-    let tls_for_control = tls.clone();
     let now = OffsetDateTime::now_utc();
     let run_id = record::report_id(now, &config.probe_cc, &config.probe_asn);
     sink::repair_torn_tails(&config.out);
     let date = now
         .format(time::macros::format_description!("[year]-[month]-[day]"))
         .expect("dates format");
+    // Open the lists before creating the file, so a bad list leaves no empty file behind.
+    targets::open(&config.targets)?;
+    TlsContext::new(config.ca_file.as_deref())?;
     let jsonl = JsonlSink::create(&config.out, &date, &run_id)?;
     let path = jsonl.path().to_path_buf();
+    let summary = run_pass(
+        &config,
+        jsonl,
+        Pass {
+            run_id,
+            started: now,
+            progress: true,
+            ..Pass::default()
+        },
+    )
+    .await?;
+    if summary.measured == 0 {
+        let _ = std::fs::remove_file(&path);
+        return Err(RunError::NoTargets(summary.bad_lines));
+    }
+    Ok(summary)
+}
 
+/// Spawned targets waiting for their host:port's spacing, per listener slot (bounds memory
+/// when a list holds many URLs of one host).
+pub const QUEUED_PER_LISTENER: usize = 4;
+
+/// When each host:port was last measured, to keep measurements of one host:port apart: the
+/// next may start only `spacing` after the previous one ended (a censor that saw a trigger may
+/// keep blocking the client/server/port tuple for minutes, which would poison the next
+/// measurement). Measurements of one host:port are therefore serialized. The daemon shares one
+/// across all passes, so consecutive cycles and different schedules are spaced too.
+#[derive(Debug, Default)]
+pub struct Spacer {
+    keys: Mutex<HashMap<String, SpacerKey>>,
+}
+
+type SpacerKey = Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>;
+
+impl Spacer {
+    pub fn new() -> Spacer {
+        Spacer::default()
+    }
+
+    fn key_lock(&self, key: &str, spacing: Duration) -> SpacerKey {
+        let mut keys = self.keys.lock().expect("spacer lock");
+        // Forget keys nobody holds whose spacing has passed, so the map stays small.
+        if keys.len() > 4096 {
+            let now = tokio::time::Instant::now();
+            keys.retain(|_, v| {
+                Arc::strong_count(v) > 1
+                    || match v.try_lock() {
+                        Ok(end) => end.is_some_and(|e| e + spacing > now),
+                        Err(_) => true,
+                    }
+            });
+        }
+        keys.entry(key.to_string()).or_default().clone()
+    }
+}
+
+/// Options of one pass beyond the run settings. `Pass::default()` is `vantage run`'s pass.
+#[derive(Debug)]
+pub struct Pass {
+    pub run_id: String,
+    pub started: OffsetDateTime,
+    /// When it turns true: take no new targets; in-flight ones get `grace`, then are abandoned.
+    pub stop: Option<watch::Receiver<bool>>,
+    pub grace: Duration,
+    /// Measurements of each target in this pass (rounds over the lists). 0 is taken as 1.
+    pub repeats: u32,
+    /// Time between the end of one measurement of a host:port and the start of the next;
+    /// zero for none.
+    pub spacing: Duration,
+    /// Where last measurements are remembered (a fresh one when `None`).
+    pub spacer: Option<Arc<Spacer>>,
+    /// (input, repeat) pairs already written: not measured again.
+    pub skip: HashSet<(String, u32)>,
+    /// Extra run-wide annotations (e.g. the schedule's name).
+    pub annotations: BTreeMap<String, String>,
+    /// Write `annotations.repeat` in each record.
+    pub annotate_repeat: bool,
+    /// Show progress on a terminal.
+    pub progress: bool,
+}
+
+impl Default for Pass {
+    fn default() -> Pass {
+        Pass {
+            run_id: String::new(),
+            started: OffsetDateTime::UNIX_EPOCH,
+            stop: None,
+            grace: Duration::from_secs(10),
+            repeats: 1,
+            spacing: Duration::ZERO,
+            spacer: None,
+            skip: HashSet::new(),
+            annotations: BTreeMap::new(),
+            annotate_repeat: false,
+            progress: false,
+        }
+    }
+}
+
+/// Waits until `stop` turns true (forever when there is none or its sender is gone).
+async fn stopped(stop: &mut Option<watch::Receiver<bool>>) {
+    match stop {
+        Some(rx) => {
+            if rx.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// The host:port a URL connects to first (the spacing key).
+pub fn host_port(url: &url::Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+/// One pass over the configured lists into `jsonl` (new or opened for append).
+pub async fn run_pass(
+    config: &RunConfig,
+    jsonl: JsonlSink,
+    pass: Pass,
+) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let repeats = pass.repeats.max(1);
+    targets::open(&config.targets)?;
+    let tls = TlsContext::new(config.ca_file.as_deref())?;
+    let tls_for_control = tls.clone();
+    let path = jsonl.path().to_path_buf();
+
+    let mut annotations: BTreeMap<String, String> = [
+        ("engine_name", "vantage"),
+        ("platform", std::env::consts::OS),
+        ("architecture", std::env::consts::ARCH),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    annotations.extend(pass.annotations.clone());
     let run = Arc::new(RunInfo {
-        report_id: run_id,
-        test_start_time: now,
+        report_id: pass.run_id.clone(),
+        test_start_time: pass.started,
         probe_cc: config.probe_cc.clone(),
         probe_asn: config.probe_asn.clone(),
         resolver_ip: config.resolver.ip().to_string(),
-        annotations: [
-            ("engine_name", "vantage"),
-            ("platform", std::env::consts::OS),
-            ("architecture", std::env::consts::ARCH),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
+        annotations,
     });
     let prober = Arc::new(Prober::new(
         ProbeSettings {
@@ -168,27 +310,39 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
         Arc::new(RateLimiter::new(config.rate)),
     ));
 
-    let progress = ProgressBar::new_spinner();
+    let progress = if pass.progress {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
     progress.set_style(
         ProgressStyle::with_template("{spinner} {pos} measured ({per_sec}) {elapsed} {msg}")
             .expect("valid template"),
     );
 
-    // Reader thread: streams targets, reports bad lines.
-    let (target_tx, mut target_rx) = mpsc::channel::<Target>(config.parallel);
+    // Reader thread: streams targets round after round, reports bad lines (first round only).
+    let (target_tx, mut target_rx) = mpsc::channel::<(Target, u32)>(config.parallel);
     let pb = progress.clone();
+    let lists = config.targets.clone();
     let reader = std::thread::spawn(move || {
         let mut bad = 0u64;
-        for entry in list {
-            match entry {
-                Entry::Target(t) => {
-                    if target_tx.blocking_send(t).is_err() {
-                        break;
+        'rounds: for round in 1..=repeats {
+            let Ok(list) = targets::open(&lists) else {
+                break;
+            };
+            for entry in list {
+                match entry {
+                    Entry::Target(t) => {
+                        if target_tx.blocking_send((t, round)).is_err() {
+                            break 'rounds;
+                        }
                     }
-                }
-                Entry::Bad(b) => {
-                    bad += 1;
-                    pb.suspend(|| eprintln!("{b}"));
+                    Entry::Bad(b) => {
+                        if round == 1 {
+                            bad += 1;
+                            pb.suspend(|| eprintln!("{b}"));
+                        }
+                    }
                 }
             }
         }
@@ -231,24 +385,101 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
     let testbed_nets = Arc::new(config.testbed_nets.clone());
     let slots = Arc::new(Semaphore::new(config.parallel));
     let listeners = Arc::new(Semaphore::new(config.parallel * LISTENERS_PER_SLOT));
+    let spacing = pass.spacing;
+    let spacer = (!spacing.is_zero()).then(|| pass.spacer.clone().unwrap_or_default());
+    let queued = Arc::new(Semaphore::new(
+        config.parallel * LISTENERS_PER_SLOT * QUEUED_PER_LISTENER,
+    ));
     let mut tasks = JoinSet::new();
-    while let Some(target) = target_rx.recv().await {
+    let mut stop = pass.stop.clone();
+    let mut interrupted = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = stopped(&mut stop) => None,
+            t = target_rx.recv() => Some(t),
+        };
+        let (target, repeat) = match next {
+            None => {
+                interrupted = true;
+                break;
+            }
+            Some(None) => break,
+            Some(Some(t)) => t,
+        };
         if record_tx.is_closed() {
             break; // the writer failed: measuring more would lose the results
         }
+        if pass.skip.contains(&(target.url.to_string(), repeat)) {
+            continue;
+        }
         // A target holds a listener slot from start to record (its DNS sockets may outlive its
-        // network work), and a work slot only while it connects and fetches.
-        let listening = listeners
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("never closed");
-        let permit = slots.clone().acquire_owned().await.expect("never closed");
+        // network work), and a work slot only while it connects and fetches. Without spacing
+        // both are taken here, in list order; with spacing the task takes them once its
+        // host:port may be measured, so a target waiting for its spacing holds neither.
+        type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+        let (admitted, queue_slot): (Option<Permits>, Option<OwnedSemaphorePermit>) =
+            if spacer.is_some() {
+                let q = tokio::select! {
+                    biased;
+                    _ = stopped(&mut stop) => {
+                        interrupted = true;
+                        break;
+                    }
+                    p = queued.clone().acquire_owned() => p.expect("never closed"),
+                };
+                (None, Some(q))
+            } else {
+                let both = async {
+                    let l = listeners.clone().acquire_owned().await;
+                    let w = slots.clone().acquire_owned().await;
+                    (l.expect("never closed"), w.expect("never closed"))
+                };
+                let p = tokio::select! {
+                    biased;
+                    _ = stopped(&mut stop) => {
+                        interrupted = true;
+                        break;
+                    }
+                    p = both => p,
+                };
+                (Some(p), None)
+            };
         while tasks.try_join_next().is_some() {}
         let (prober, run, record_tx) = (prober.clone(), run.clone(), record_tx.clone());
         let (fingerprints, testbed_nets) = (fingerprints.clone(), testbed_nets.clone());
         let control = control.clone();
+        let spacer = spacer.clone();
+        let (slots, listeners) = (slots.clone(), listeners.clone());
+        let mut task_stop = pass.stop.clone();
+        let annotate_repeat = pass.annotate_repeat;
         tasks.spawn(async move {
+            // Spacing: hold this host:port's lock for the whole measurement.
+            let mut spaced = None;
+            let (listening, permit) = match admitted {
+                Some(p) => p,
+                None => {
+                    let wait = async {
+                        let spacer = spacer.expect("spacing without a spacer");
+                        let lock = spacer.key_lock(&host_port(&target.url), spacing);
+                        let guard = lock.lock_owned().await;
+                        if let Some(end) = *guard {
+                            tokio::time::sleep_until(end + spacing).await;
+                        }
+                        let l = listeners.acquire_owned().await.expect("never closed");
+                        let w = slots.acquire_owned().await.expect("never closed");
+                        (guard, l, w)
+                    };
+                    tokio::select! {
+                        biased;
+                        _ = stopped(&mut task_stop) => return, // never started: nothing lost
+                        (guard, l, w) = wait => {
+                            spaced = Some(guard);
+                            (l, w)
+                        }
+                    }
+                }
+            };
             let start = OffsetDateTime::now_utc();
             let (endpoints_tx, endpoints_rx) = oneshot::channel::<Vec<std::net::SocketAddr>>();
             let ask = async {
@@ -260,6 +491,9 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
             let (measured, answer) =
                 tokio::join!(prober.measure_with(&target.url, Some(endpoints_tx)), ask);
             drop(permit);
+            if let Some(mut guard) = spaced {
+                *guard = Some(tokio::time::Instant::now());
+            }
             let (control_answer, control_failure) = match answer {
                 None => (None, None),
                 Some(Ok(a)) => (Some(a), None),
@@ -286,7 +520,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
                     || observations.tcp_connect.iter().any(|t| t.status.success),
                 control: control_answer.is_some(),
             };
-            let record = Record::new(
+            let mut record = Record::new(
                 &run,
                 Measurement {
                     input: target.url.as_str(),
@@ -300,27 +534,57 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
                     analysis,
                 },
             );
+            if annotate_repeat {
+                record
+                    .annotations
+                    .insert("repeat".into(), repeat.to_string());
+            }
             // A closed channel means the writer failed; its error is reported below.
             let _ = record_tx.send((record.to_line(), tally)).await;
             drop(listening);
+            drop(queue_slot);
         });
     }
-    while let Some(r) = tasks.join_next().await {
-        if let Err(e) = r {
-            tracing::error!("measurement task failed: {e}");
+    // Stop reading: the reader thread ends at its next send.
+    drop(target_rx);
+    if !interrupted {
+        // Every target is dispatched; a stop now still cuts the wait for those in flight.
+        tokio::select! {
+            _ = drain(&mut tasks) => {}
+            _ = stopped(&mut stop) => interrupted = true,
+        }
+    }
+    if interrupted {
+        let n = tasks.len();
+        let finished = tokio::time::timeout(pass.grace, drain(&mut tasks)).await;
+        if finished.is_err() {
+            tracing::warn!(
+                "abandoning {} measurement(s) still in flight after the {:?} grace period",
+                tasks.len(),
+                pass.grace
+            );
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        } else if n > 0 {
+            tracing::info!("{n} in-flight measurement(s) finished within the grace period");
         }
     }
     drop(record_tx);
     let bad_lines = reader.join().unwrap_or(0);
     let mut summary = writer.join().expect("writer thread panicked")?;
     progress.finish_and_clear();
-    if summary.measured == 0 {
-        let _ = std::fs::remove_file(&path);
-        return Err(RunError::NoTargets(bad_lines));
-    }
     summary.path = path;
     summary.bad_lines = bad_lines;
     summary.control_asked = config.control.is_some();
     summary.seconds = started.elapsed().as_secs_f64();
+    summary.interrupted = interrupted;
     Ok(summary)
+}
+
+async fn drain(tasks: &mut JoinSet<()>) {
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r {
+            tracing::error!("measurement task failed: {e}");
+        }
+    }
 }

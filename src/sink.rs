@@ -59,6 +59,28 @@ impl JsonlSink {
         })
     }
 
+    /// Opens an existing `path` for appending (resuming an interrupted cycle), creating it if
+    /// it is missing. Cut a torn tail first (`repair_file`) so appended lines stay whole.
+    pub fn append(path: &Path) -> Result<JsonlSink, SinkError> {
+        let err = |path: &Path, source| SinkError {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| err(path, e))?;
+        Ok(JsonlSink {
+            path: path.to_path_buf(),
+            file,
+            last_sync: Instant::now(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -110,6 +132,14 @@ pub fn repair_torn_tails(dir: &Path) -> Vec<PathBuf> {
         }
     }
     repaired
+}
+
+/// Cuts a partial last line of one file; true when it had one. A missing file needs nothing.
+pub fn repair_file(path: &Path) -> io::Result<bool> {
+    match repair_one(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        r => r,
+    }
 }
 
 fn repair_one(path: &Path) -> io::Result<bool> {
@@ -177,5 +207,19 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("run.jsonl"), "{err}");
+    }
+
+    #[test]
+    fn append_continues_a_repaired_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d/cycle.jsonl");
+        assert!(!repair_file(&path).unwrap(), "missing is fine");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"{\"a\":1}\n{\"b\"").unwrap();
+        assert!(repair_file(&path).unwrap());
+        let mut s = JsonlSink::append(&path).unwrap();
+        s.write_line(b"{\"c\":3}\n").unwrap();
+        s.finish().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}\n{\"c\":3}\n");
     }
 }

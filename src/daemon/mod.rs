@@ -1,10 +1,30 @@
 //! `vantage daemon` and `vantage status`: scheduled measurement for unattended vantage points.
-//! (Being built: issue 5.)
+//!
+//! One task per schedule. A cycle is one pass over the schedule's lists (each target measured
+//! `repeats` times, measurements of one host:port spaced) into its own file. Cycles run one at
+//! a time across all schedules (one link, one rate cap); a cycle still running when the next is
+//! due is reported ("overran its interval") and the next starts when it ends, never stacked.
+//! The state (`state.rs`) records the cycle in progress, so after a crash the daemon resumes
+//! it, measuring only the (input, repeat) pairs not yet in its file. SIGTERM or SIGINT: no new
+//! work, in-flight measurements get `grace`, the file is flushed, exit 0.
+
+pub mod config;
+pub mod schedule;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
-use std::path::PathBuf;
+use time::OffsetDateTime;
+use tokio::sync::watch;
 
-use crate::exit::{fatal, Exit};
+use crate::exit::{fatal, usage, Exit};
+use crate::runner::{self, Pass, Spacer};
+use crate::sink::{self, JsonlSink};
+use config::{DaemonConfig, Schedule, When};
+use state::{Current, CycleRecord, ScheduleState};
 
 /// Flags of `vantage daemon`.
 #[derive(Args, Debug, Clone)]
@@ -26,11 +46,464 @@ pub struct StatusArgs {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub fn daemon_main(_args: DaemonArgs) -> Result<(), Exit> {
-    Err(fatal("vantage daemon is not built yet"))
+pub fn daemon_main(args: DaemonArgs) -> Result<(), Exit> {
+    if !matches!(args.log_format.as_str(), "human" | "json") {
+        return Err(usage(format!(
+            "invalid --log-format {:?}: want human or json",
+            args.log_format
+        )));
+    }
+    let config = config::load(&args.config, crate::config::system_resolver).map_err(usage)?;
+    std::fs::create_dir_all(&config.state).map_err(|e| {
+        fatal(format!(
+            "cannot create state directory {}: {e}",
+            config.state.display()
+        ))
+    })?;
+    state::claim(&config.state).map_err(fatal)?;
+    let rt = tokio::runtime::Runtime::new()
+        .map_err(|e| fatal(format!("cannot start the async runtime: {e}")))?;
+    let state_dir = config.state.clone();
+    let outcome = rt.block_on(serve(config));
+    state::release(&state_dir);
+    outcome
+}
+
+async fn serve(config: DaemonConfig) -> Result<(), Exit> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate()).map_err(fatal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(fatal)?;
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!("{name}: stopping (no new measurements, grace period for those in flight)");
+        let _ = stop_tx.send(true);
+    });
+    tracing::info!(
+        config = %config.path.display(),
+        schedules = config.schedules.len(),
+        "vantage daemon started"
+    );
+
+    let shipper = match &config.clickhouse {
+        Some(ch) => match crate::ship::Shipper::new(
+            ch.clone(),
+            config.results.clone(),
+            config.vantage_point.clone(),
+        ) {
+            Ok(s) => Some(tokio::spawn(s.run(stop_rx.clone()))),
+            Err(e) => {
+                return Err(usage(format!(
+                    "{}: [clickhouse]: {e}",
+                    config.path.display()
+                )))
+            }
+        },
+        None => None,
+    };
+
+    let config = Arc::new(config);
+    let cycle_lock = Arc::new(tokio::sync::Mutex::new(()));
+    // One memory of when each host:port was last measured, for every schedule.
+    let spacer = Arc::new(Spacer::new());
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, _) in config.schedules.iter().enumerate() {
+        let (config, lock, stop) = (config.clone(), cycle_lock.clone(), stop_rx.clone());
+        let spacer = spacer.clone();
+        tasks.spawn(async move {
+            let name = config.schedules[i].name.clone();
+            schedule_loop(&config, &config.schedules[i], lock, spacer, stop)
+                .await
+                .map_err(|e| format!("schedule {name}: {e}"))
+        });
+    }
+    let mut failed = None;
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!("{e}");
+                failed.get_or_insert(e);
+            }
+            Err(e) => {
+                failed.get_or_insert(format!("schedule task failed: {e}"));
+            }
+        }
+        if failed.is_some() {
+            break;
+        }
+    }
+    if let Some(e) = failed {
+        return Err(fatal(e));
+    }
+    if let Some(s) = shipper {
+        // The shipper makes a last pass when stopped; don't wait past the grace period for it.
+        if tokio::time::timeout(config.grace, s).await.is_err() {
+            tracing::warn!("the shipper did not finish within the grace period");
+        }
+    }
+    tracing::info!("vantage daemon stopped");
+    Ok(())
+}
+
+/// Longest sleep before the wall clock is read again, in seconds.
+const WAKE_EVERY: f64 = 30.0;
+
+/// Waits until `stop` turns true.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Runs one schedule's cycles until stopped. Errors are faults of the daemon (state unwritable).
+async fn schedule_loop(
+    config: &DaemonConfig,
+    sched: &Schedule,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    spacer: Arc<Spacer>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let dir = &config.state;
+    let save = |st: &ScheduleState| {
+        state::save(dir, st).map_err(|e| format!("cannot write state in {}: {e}", dir.display()))
+    };
+    let mut st = state::load(dir, &sched.name).map_err(|e| e.to_string())?;
+    st.name = sched.name.clone();
+    // A due time saved under an older, longer interval gives way to the configured one.
+    if let (Some(due), Some(last)) = (st.next_due, st.history.last()) {
+        let latest = schedule::next_due_base(sched, Some(last.started), last.ended)
+            + sched.jitter.as_secs_f64();
+        if due > latest {
+            st.next_due = Some(latest);
+        }
+    }
+    let log = &sched.name;
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let fingerprint = match state::fingerprint(&sched.run.targets, sched.repeats) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(schedule = %log, "cannot read its target lists: {e}; retrying in 60 s");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => continue,
+                    _ = stopped(&mut stop) => return Ok(()),
+                }
+            }
+        };
+        let resume = match st.current.take() {
+            Some(cur) if cur.fingerprint == fingerprint => Some(cur),
+            Some(cur) => {
+                tracing::warn!(
+                    schedule = %log,
+                    "its target lists changed since cycle {} was interrupted; starting a new cycle",
+                    cur.run_id
+                );
+                let measured = state::written(&cur.file)
+                    .map(|w| w.len() as u64)
+                    .unwrap_or(0);
+                push_history(
+                    &mut st,
+                    CycleRecord {
+                        run_id: cur.run_id,
+                        file: cur.file,
+                        started: cur.started,
+                        ended: state::now(),
+                        measured,
+                        overran: false,
+                    },
+                );
+                save(&st)?;
+                None
+            }
+            None => None,
+        };
+        let resuming = resume.is_some();
+        let (mut cur, guard) = match resume {
+            Some(cur) => {
+                let guard = tokio::select! {
+                    g = lock.clone().lock_owned() => g,
+                    _ = stopped(&mut stop) => { st.current = Some(cur); return Ok(()); }
+                };
+                (cur, guard)
+            }
+            None => {
+                let due = match st.next_due {
+                    Some(d) => d,
+                    None => {
+                        let last = st.history.last().map(|c| c.started);
+                        let d = schedule::next_due_base(sched, last, state::now())
+                            + schedule::jitter(sched.jitter);
+                        st.next_due = Some(d);
+                        save(&st)?;
+                        d
+                    }
+                };
+                let wait = (due - state::now()).max(0.0);
+                if wait > 0.0 {
+                    tracing::info!(schedule = %log, "next cycle due at {}", schedule::human(due));
+                }
+                // Sleep in short steps against the wall clock: a board without a real-time
+                // clock boots with a stale time that NTP later corrects.
+                loop {
+                    let left = due - state::now();
+                    if left <= 0.0 {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs_f64(left.min(WAKE_EVERY))) => {}
+                        _ = stopped(&mut stop) => return Ok(()),
+                    }
+                }
+                let guard = tokio::select! {
+                    g = lock.clone().lock_owned() => g,
+                    _ = stopped(&mut stop) => return Ok(()),
+                };
+                let now = OffsetDateTime::now_utc();
+                let run_id =
+                    crate::record::report_id(now, &sched.run.probe_cc, &sched.run.probe_asn);
+                let date = now
+                    .format(time::macros::format_description!("[year]-[month]-[day]"))
+                    .expect("dates format");
+                let file = config.results.join(date).join(format!("{run_id}.jsonl"));
+                let cur = Current {
+                    run_id,
+                    file,
+                    started: state::now(),
+                    fingerprint: fingerprint.clone(),
+                    resumed: 0,
+                };
+                st.current = Some(cur.clone());
+                save(&st)?;
+                (cur, guard)
+            }
+        };
+
+        // Resume: cut a torn tail, then skip what is already written.
+        if let Err(e) = sink::repair_file(&cur.file) {
+            tracing::warn!(schedule = %log, "{}: cannot check its last line: {e}", cur.file.display());
+        }
+        let skip = state::written(&cur.file).unwrap_or_default();
+        if resuming {
+            cur.resumed += 1;
+            tracing::info!(
+                schedule = %log,
+                run_id = %cur.run_id,
+                already = skip.len(),
+                "resuming an interrupted cycle"
+            );
+        } else {
+            tracing::info!(schedule = %log, run_id = %cur.run_id, "cycle started");
+        }
+        st.current = Some(cur.clone());
+        save(&st)?;
+        let already = skip.len() as u64;
+        let started_at = OffsetDateTime::from_unix_timestamp(cur.started as i64)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc());
+        let outcome = match JsonlSink::append(&cur.file) {
+            Ok(jsonl) => {
+                runner::run_pass(
+                    &sched.run,
+                    jsonl,
+                    Pass {
+                        run_id: cur.run_id.clone(),
+                        started: started_at,
+                        stop: Some(stop.clone()),
+                        grace: config.grace,
+                        repeats: sched.repeats,
+                        spacing: sched.spacing,
+                        spacer: Some(spacer.clone()),
+                        skip,
+                        annotations: [
+                            ("schedule".to_string(), sched.name.clone()),
+                            ("vantage_point".to_string(), config.vantage_point.clone()),
+                        ]
+                        .into_iter()
+                        .collect(),
+                        annotate_repeat: true,
+                        progress: false,
+                    },
+                )
+                .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        drop(guard);
+        let ended = state::now();
+        let measured = match &outcome {
+            Ok(s) => {
+                if s.interrupted {
+                    tracing::info!(
+                        schedule = %log,
+                        run_id = %cur.run_id,
+                        written = already + s.measured,
+                        "cycle interrupted; it resumes at the next start"
+                    );
+                    save(&st)?;
+                    return Ok(());
+                }
+                already + s.measured
+            }
+            Err(e) => {
+                tracing::error!(schedule = %log, run_id = %cur.run_id, "cycle failed: {e}");
+                state::written(&cur.file)
+                    .map(|w| w.len() as u64)
+                    .unwrap_or(already)
+            }
+        };
+        let due_after = schedule::next_due_base(sched, Some(cur.started), cur.started);
+        let overran = ended > due_after;
+        let next = if overran {
+            st.overruns += 1;
+            let every = match &sched.when {
+                When::Every(d) => humantime::format_duration(*d).to_string(),
+                When::Cron(_) => "cron".to_string(),
+            };
+            tracing::warn!(
+                schedule = %log,
+                run_id = %cur.run_id,
+                "cycle overran its interval ({every}): took {:.1} s, the next was due at {}; \
+                 starting the next now instead of stacking",
+                ended - cur.started,
+                schedule::human(due_after)
+            );
+            match &sched.when {
+                When::Every(_) => ended,
+                // Cron: the next matching time after the end.
+                When::Cron(_) => {
+                    schedule::next_due_base(sched, None, ended) + schedule::jitter(sched.jitter)
+                }
+            }
+        } else {
+            due_after + schedule::jitter(sched.jitter)
+        };
+        tracing::info!(
+            schedule = %log,
+            run_id = %cur.run_id,
+            measured,
+            seconds = format!("{:.1}", ended - cur.started),
+            file = %cur.file.display(),
+            "cycle finished"
+        );
+        st.current = None;
+        st.cycles += 1;
+        st.next_due = Some(next);
+        push_history(
+            &mut st,
+            CycleRecord {
+                run_id: cur.run_id,
+                file: cur.file,
+                started: cur.started,
+                ended,
+                measured,
+                overran,
+            },
+        );
+        save(&st)?;
+    }
+}
+
+fn push_history(st: &mut ScheduleState, c: CycleRecord) {
+    st.history.push(c);
+    if st.history.len() > state::HISTORY {
+        let extra = st.history.len() - state::HISTORY;
+        st.history.drain(..extra);
+    }
 }
 
 /// Prints what ran, when, and what is due.
-pub fn status_main(_args: StatusArgs) -> Result<(), Exit> {
-    Err(fatal("vantage status is not built yet"))
+pub fn status_main(args: StatusArgs) -> Result<(), Exit> {
+    // The resolver does not matter here; don't fail on a host without one.
+    let config = config::load(&args.config, || Ok(([127, 0, 0, 1], 53).into())).map_err(usage)?;
+    for line in status_lines(&config, state::now()).map_err(fatal)? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> {
+    let mut out = vec![format!(
+        "vantage daemon: {} schedule(s), results in {}, state in {}",
+        config.schedules.len(),
+        config.results.display(),
+        config.state.display()
+    )];
+    let running = state::running_daemon(&config.state);
+    out.push(match running {
+        Some(pid) => format!("daemon: running (pid {pid})"),
+        None => "daemon: not running".into(),
+    });
+    for s in &config.schedules {
+        let st = state::load(&config.state, &s.name).map_err(|e| e.to_string())?;
+        let when = match &s.when {
+            When::Every(d) => format!("every {}", humantime::format_duration(*d)),
+            When::Cron(c) => format!("cron {c}"),
+        };
+        out.push(format!(
+            "schedule {} ({when}, jitter {}, repeats {}, spacing {}, rate {}/s)",
+            s.name,
+            humantime::format_duration(s.jitter),
+            s.repeats,
+            humantime::format_duration(s.spacing),
+            s.run.rate
+        ));
+        match st.history.last() {
+            Some(c) => out.push(format!(
+                "  last cycle: {} to {} ({:.0} s), {} measured{} -> {}",
+                schedule::human(c.started),
+                schedule::human(c.ended),
+                c.ended - c.started,
+                c.measured,
+                if c.overran {
+                    ", overran its interval"
+                } else {
+                    ""
+                },
+                c.file.display()
+            )),
+            None => out.push("  last cycle: none yet".into()),
+        }
+        out.push(format!(
+            "  cycles: {}, overruns: {}",
+            st.cycles, st.overruns
+        ));
+        match &st.current {
+            Some(c) => {
+                let written = state::written(&c.file).map(|w| w.len()).unwrap_or(0);
+                out.push(format!(
+                    "  {}: {} since {}, {written} written so far -> {}",
+                    if running.is_some() {
+                        "in progress"
+                    } else {
+                        "unfinished (resumes when the daemon starts)"
+                    },
+                    c.run_id,
+                    schedule::human(c.started),
+                    c.file.display()
+                ))
+            }
+            None => out.push("  in progress: nothing".into()),
+        }
+        out.push(match st.next_due {
+            _ if st.current.is_some() => "  next due: when the cycle in progress ends".into(),
+            Some(d) if d <= now => format!("  next due: now (was due {})", schedule::human(d)),
+            Some(d) => format!(
+                "  next due: {} (in {})",
+                schedule::human(d),
+                humantime::format_duration(Duration::from_secs((d - now) as u64))
+            ),
+            None => "  next due: at the daemon's next start".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Where the state of `name` lives (for tests and tools).
+pub fn state_file(config: &DaemonConfig, name: &str) -> PathBuf {
+    state::path(&config.state, name)
 }

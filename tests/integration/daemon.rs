@@ -1,1 +1,440 @@
-//! `vantage daemon` (issue 5; being built).
+//! `vantage daemon` and `vantage status` on the fake internet: a daemon killed with SIGKILL and
+//! restarted neither loses nor re-measures finished work; SIGTERM flushes and exits 0; two
+//! schedules at a tiny interval never overlap and an overrun is reported; bad configs are
+//! refused naming the file and line. Everything is on 127.0.0.1 and bounded in time.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::web::{page, serve};
+use crate::harness::{
+    binary, jsonl_files, read_records, Answer, Ca, FakeDns, Reply, Site, Tls, Workdir,
+};
+
+/// The fake internet of these tests: a fast site, a stalling one and a slow one.
+struct Net {
+    _ca: Ca,
+    dns: FakeDns,
+    fast: String,
+    stall: String,
+    slow: String,
+}
+
+async fn net() -> Net {
+    let ca = Ca::new("Vantage Test CA");
+    let fast = Site::new("fast.test", Tls::Plain, page("Fast", 2_000));
+    let stall = Site::new("stall.test", Tls::Plain, Reply::Stall);
+    let slow = Site::new(
+        "slow.test",
+        Tls::Plain,
+        Reply::Slow {
+            size: 3_000,
+            chunk: 1_000,
+            every: Duration::from_millis(600),
+        },
+    );
+    let (fa, sa, la) = (
+        serve(fast.clone(), &ca, &ca).await,
+        serve(stall.clone(), &ca, &ca).await,
+        serve(slow.clone(), &ca, &ca).await,
+    );
+    let lo = Answer::Addrs(vec!["127.0.0.1".parse().unwrap()]);
+    let dns = FakeDns::start(HashMap::from([
+        ("fast.test".to_string(), lo.clone()),
+        ("stall.test".to_string(), lo.clone()),
+        ("slow.test".to_string(), lo),
+    ]))
+    .await;
+    Net {
+        fast: fast.url(fa),
+        stall: stall.url(sa),
+        slow: slow.url(la),
+        dns,
+        _ca: ca,
+    }
+}
+
+/// Writes `daemon.toml` (results and state in the workdir, loopback resolver, test CA).
+fn write_config(work: &Workdir, net: &Net, run_extra: &str, schedules: &str) -> PathBuf {
+    let ca = work.write("ca.pem", &net._ca.pem);
+    work.write(
+        "daemon.toml",
+        &format!(
+            "results = \"results\"\nvantage_point = \"test-vp\"\ngrace = \"1s\"\n\n[run]\n\
+             resolver = \"{}\"\nca_file = \"{}\"\nrate = 0\ndns_wait = \"50ms\"\n{run_extra}\n\
+             {schedules}",
+            net.dns.addr,
+            ca.display()
+        ),
+    )
+}
+
+fn start(config: &Path, log: &Path) -> tokio::process::Child {
+    start_with(config, log, &[])
+}
+
+fn start_with(config: &Path, log: &Path, extra: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(binary())
+        .args(["daemon", "--config"])
+        .arg(config)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .env("VANTAGE_LOG", "info")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the daemon starts")
+}
+
+fn lines_on_disk(out: &Path) -> usize {
+    jsonl_files(out)
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        })
+        .sum()
+}
+
+/// Waits until `cond` holds, for at most `limit`.
+async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
+}
+
+fn state(work: &Workdir, name: &str) -> Value {
+    let p = work.out().join(".state").join(format!("{name}.json"));
+    serde_json::from_slice(&std::fs::read(&p).unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn pairs(records: &[Value]) -> Vec<(String, String)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r["input"].as_str().unwrap().to_string(),
+                r["annotations"]["repeat"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_then_restart_neither_loses_nor_remeasures() {
+    let net = net().await;
+    let work = Workdir::new();
+    let mut list = String::new();
+    for i in 0..10 {
+        list.push_str(&format!("{}page{i}\n", net.fast));
+    }
+    for i in 0..3 {
+        list.push_str(&format!("{}page{i}\n", net.stall));
+    }
+    work.write("list.txt", &list);
+    let config = write_config(
+        &work,
+        &net,
+        "timeout = \"4s\"\nparallel = 64",
+        "[[schedule]]\nname = \"cn\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nrepeats = 2\nspacing = \"0s\"\n",
+    );
+    let mut child = start(&config, &work.path("first.log"));
+    // 10 fast targets x 2 repeats finish at once; the 3 x 2 stalled ones are in flight.
+    let fast_done = wait_for(Duration::from_secs(10), || lines_on_disk(&work.out()) >= 20).await;
+    assert!(
+        fast_done,
+        "{}",
+        std::fs::read_to_string(work.path("first.log")).unwrap()
+    );
+    assert_eq!(
+        lines_on_disk(&work.out()),
+        20,
+        "the stalled ones are still in flight"
+    );
+    let before = state(&work, "cn");
+    assert!(
+        before["current"].is_object(),
+        "the cycle in progress is recorded: {before}"
+    );
+    // A second daemon on the same state would measure everything twice: refused.
+    let second = tokio::process::Command::new(binary())
+        .args(["daemon", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("another vantage daemon"), "{err}");
+    let status = tokio::process::Command::new(binary())
+        .args(["status", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("daemon: running"), "{text}");
+    assert!(text.contains("in progress: "), "{text}");
+    child.start_kill().unwrap(); // SIGKILL
+    child.wait().await.unwrap();
+
+    // A kill inside write() can leave a torn line: the restart must cut it.
+    let file = jsonl_files(&work.out()).remove(0);
+    let mut text = std::fs::read(&file).unwrap();
+    text.extend_from_slice(b"{\"schema_version\":1,\"inp");
+    std::fs::write(&file, &text).unwrap();
+
+    let mut child = start(&config, &work.path("second.log"));
+    let finished = wait_for(Duration::from_secs(20), || {
+        state(&work, "cn")["cycles"].as_u64() == Some(1)
+    })
+    .await;
+    let log2 = std::fs::read_to_string(work.path("second.log")).unwrap();
+    assert!(finished, "the resumed cycle finishes:\n{log2}");
+    sigterm(&child);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    assert!(log2.contains("resuming an interrupted cycle"), "{log2}");
+
+    let files = jsonl_files(&work.out());
+    assert_eq!(files.len(), 1, "the cycle kept its one file: {files:?}");
+    let records = read_records(&work.out()); // panics on a partial line
+    let got = pairs(&records);
+    let unique: HashSet<_> = got.iter().cloned().collect();
+    assert_eq!(got.len(), unique.len(), "no (input, repeat) measured twice");
+    assert_eq!(got.len(), 26, "13 targets x 2 repeats, none lost");
+    for r in &records {
+        assert_eq!(r["annotations"]["schedule"], "cn");
+        assert_eq!(
+            r["report_id"], records[0]["report_id"],
+            "one run id per cycle"
+        );
+    }
+    let after = state(&work, "cn");
+    assert!(after["current"].is_null(), "{after}");
+    assert_eq!(after["history"][0]["measured"], 26);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_and_exits_0() {
+    let net = net().await;
+    let work = Workdir::new();
+    let mut list = String::new();
+    for i in 0..5 {
+        list.push_str(&format!("{}page{i}\n{}page{i}\n", net.fast, net.stall));
+    }
+    work.write("list.txt", &list);
+    let config = write_config(
+        &work,
+        &net,
+        "timeout = \"60s\"",
+        "[[schedule]]\nname = \"main\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nspacing = \"0s\"\n",
+    );
+    let log = work.path("daemon.log");
+    let mut child = start_with(&config, &log, &["--log-format", "json"]);
+    assert!(wait_for(Duration::from_secs(10), || lines_on_disk(&work.out()) >= 5).await);
+    let t = Instant::now();
+    sigterm(&child);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("stops within the grace period")
+        .unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "grace is 1 s: {:?}",
+        t.elapsed()
+    );
+    assert!(log.contains("abandoning 5 measurement"), "{log}");
+    for line in log.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+    let records = read_records(&work.out());
+    assert_eq!(records.len(), 5, "the finished ones, whole");
+    assert!(records
+        .iter()
+        .all(|r| r["input"].as_str().unwrap().contains("fast.test")));
+    assert!(
+        state(&work, "main")["current"].is_object(),
+        "the interrupted cycle is kept for the next start"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedules_never_overlap_and_an_overrun_is_reported() {
+    let net = net().await;
+    let work = Workdir::new();
+    work.write("fast.txt", &format!("{}\n", net.fast));
+    // 3 KB at 1 KB per 600 ms: about 1.2 s, longer than the 1 s interval.
+    work.write("slow.txt", &format!("{}\n", net.slow));
+    let config = write_config(
+        &work,
+        &net,
+        "timeout = \"10s\"",
+        "[[schedule]]\nname = \"a\"\ntargets = [\"fast.txt\"]\nevery = \"1s\"\nspacing = \"0s\"\n\n\
+         [[schedule]]\nname = \"b\"\ntargets = [\"slow.txt\"]\nevery = \"1s\"\nspacing = \"0s\"\n",
+    );
+    let log = work.path("daemon.log");
+    let mut child = start(&config, &log);
+    let enough = wait_for(Duration::from_secs(15), || {
+        state(&work, "a")["cycles"].as_u64().unwrap_or(0) >= 3
+            && state(&work, "b")["cycles"].as_u64().unwrap_or(0) >= 3
+    })
+    .await;
+    sigterm(&child);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(enough, "{log}");
+    assert_eq!(status.code(), Some(0), "{log}");
+
+    let mut cycles: Vec<(f64, f64, String)> = Vec::new();
+    for name in ["a", "b"] {
+        for c in state(&work, name)["history"].as_array().unwrap() {
+            cycles.push((
+                c["started"].as_f64().unwrap(),
+                c["ended"].as_f64().unwrap(),
+                name.to_string(),
+            ));
+        }
+    }
+    cycles.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap());
+    for w in cycles.windows(2) {
+        assert!(w[0].1 <= w[1].0, "cycles overlap: {w:?}");
+    }
+    assert!(state(&work, "b")["overruns"].as_u64().unwrap() >= 1);
+    assert!(log.contains("overran its interval"), "{log}");
+
+    let status = tokio::process::Command::new(binary())
+        .args(["status", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}");
+    for want in [
+        "schedule a (every 1s",
+        "schedule b",
+        "last cycle: ",
+        "measured",
+        "next due: ",
+        "overruns: ",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+    assert!(text.contains("overran its interval"), "{text}");
+    assert!(text.contains("daemon: not running"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configs_name_the_file_and_line() {
+    let work = Workdir::new();
+    work.write("list.txt", "https://example.test/\n");
+    let head =
+        "results = \"results\"\n[run]\nresolver = \"127.0.0.1:9\"\n[[schedule]]\nname = \"x\"\n";
+    let cases = [
+        (
+            "targets = [\"list.txt\"]\nevery = \"1h\"\nrepeatz = 2\n",
+            "line 8",
+            "repeatz",
+        ),
+        (
+            "targets = [\"list.txt\"]\ncron = \"every tuesday\"\n",
+            "line 7",
+            "cron",
+        ),
+        (
+            "targets = [\"list.txt\", \"nope.txt\"]\nevery = \"1h\"\n",
+            "line 6",
+            "nope.txt",
+        ),
+    ];
+    for (tail, line, word) in cases {
+        let config = work.write("daemon.toml", &format!("{head}{tail}"));
+        for command in ["daemon", "status"] {
+            let out = tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio::process::Command::new(binary())
+                    .args([command, "--config"])
+                    .arg(&config)
+                    .stdin(Stdio::null())
+                    .output(),
+            )
+            .await
+            .expect("refused at once")
+            .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} {tail}: {err}");
+            assert!(err.contains(&config.display().to_string()), "{err}");
+            assert!(err.contains(line), "{tail}: {err}");
+            assert!(err.contains(word), "{err}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_of_one_host_port_are_spaced() {
+    let net = net().await;
+    let work = Workdir::new();
+    // Two URLs on one host:port, twice each: four measurements, three gaps of 700 ms.
+    work.write("list.txt", &format!("{0}a\n{0}b\n", net.fast));
+    let config = write_config(
+        &work,
+        &net,
+        "timeout = \"5s\"",
+        "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nrepeats = 2\nspacing = \"700ms\"\n",
+    );
+    let log = work.path("daemon.log");
+    let mut child = start(&config, &log);
+    let done = wait_for(Duration::from_secs(15), || {
+        state(&work, "s")["cycles"].as_u64() == Some(1)
+    })
+    .await;
+    sigterm(&child);
+    child.wait().await.unwrap();
+    assert!(done, "{}", std::fs::read_to_string(&log).unwrap());
+    let c = &state(&work, "s")["history"][0];
+    let took = c["ended"].as_f64().unwrap() - c["started"].as_f64().unwrap();
+    assert!(took >= 2.1, "three gaps of 700 ms: took {took:.2} s");
+    assert_eq!(c["measured"], 4);
+    let mut got = pairs(&read_records(&work.out()));
+    got.sort();
+    let want: Vec<(String, String)> = ["a", "b"]
+        .iter()
+        .flat_map(|p| ["1", "2"].map(|r| (format!("{}{p}", net.fast), r.to_string())))
+        .collect();
+    assert_eq!(got, want);
+}

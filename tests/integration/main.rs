@@ -5,8 +5,8 @@ mod harness;
 
 mod bad_input;
 mod control;
-mod daemon;
 mod crash;
+mod daemon;
 mod engine;
 mod netns;
 mod report;
