@@ -6,7 +6,8 @@
 //! due is reported ("overran its interval") and the next starts when it ends, never stacked.
 //! The state (`state.rs`) records the cycle in progress, so after a crash the daemon resumes
 //! it, measuring only the (input, repeat) pairs not yet in its file. SIGTERM or SIGINT: no new
-//! work, in-flight measurements get `grace`, the file is flushed, exit 0.
+//! work, in-flight measurements get `grace`, the file is flushed; only then is the shipper
+//! stopped, so its last pass (at most another `grace`) carries those records too; exit 0.
 
 pub mod config;
 pub mod schedule;
@@ -88,13 +89,16 @@ async fn serve(config: DaemonConfig) -> Result<(), Exit> {
         "vantage daemon started"
     );
 
+    // The shipper has its own stop, sent once the schedules have flushed what was in flight:
+    // stopped with them, its last pass would run before their last records are written.
+    let (ship_stop_tx, ship_stop_rx) = watch::channel(false);
     let shipper = match &config.clickhouse {
         Some(ch) => match crate::ship::Shipper::new(
             ch.clone(),
             config.results.clone(),
             config.vantage_point.clone(),
         ) {
-            Ok(s) => Some(tokio::spawn(s.run(stop_rx.clone()))),
+            Ok(s) => Some(tokio::spawn(s.run(ship_stop_rx))),
             Err(e) => {
                 return Err(usage(format!(
                     "{}: [clickhouse]: {e}",
@@ -139,10 +143,14 @@ async fn serve(config: DaemonConfig) -> Result<(), Exit> {
     if let Some(e) = failed {
         return Err(fatal(e));
     }
+    // Every schedule has returned, its file flushed: now the shipper's last pass sees it all.
+    let _ = ship_stop_tx.send(true);
     if let Some(s) = shipper {
-        // The shipper makes a last pass when stopped; don't wait past the grace period for it.
         if tokio::time::timeout(config.grace, s).await.is_err() {
-            tracing::warn!("the shipper did not finish within the grace period");
+            tracing::warn!(
+                "the shipper's last pass did not finish within the grace period (the next start \
+                 ships the rest)"
+            );
         }
     }
     tracing::info!("vantage daemon stopped");

@@ -1,7 +1,9 @@
 //! `vantage daemon` and `vantage status` on the fake internet: a daemon killed with SIGKILL and
 //! restarted neither loses nor re-measures finished work; SIGTERM flushes and exits 0; two
 //! schedules at a tiny interval never overlap and an overrun is reported; bad configs are
-//! refused naming the file and line. Everything is on 127.0.0.1 and bounded in time.
+//! refused naming the file and line; with a `[clickhouse]` table, every record reaches a real
+//! clickhouse-server exactly once through a SIGKILL and restart of it, including one finished
+//! during SIGTERM's grace period. Everything is on 127.0.0.1 and bounded in time.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -437,4 +439,154 @@ async fn repeats_of_one_host_port_are_spaced() {
         .flat_map(|p| ["1", "2"].map(|r| (format!("{}{p}", net.fast), r.to_string())))
         .collect();
     assert_eq!(got, want);
+}
+
+/// The table the daemon test ships to (not the default: the `[clickhouse]` keys are used).
+const CH_TABLE: &str = "vantage.daemon_e2e";
+/// The environment variable the daemon test names in `password_env`.
+const CH_PASSWORD_ENV: &str = "VANTAGE_TEST_DAEMON_CH_PASSWORD";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_ships_through_a_clickhouse_outage_and_its_last_records_on_sigterm() {
+    tokio::time::timeout(Duration::from_secs(60), daemon_ships_body())
+        .await
+        .expect("the test ends within 60 s");
+}
+
+async fn daemon_ships_body() {
+    use crate::harness::clickhouse::{ClickHouse, PASSWORD, USER};
+    let Some(mut ch) = ClickHouse::start("daemon_ships_through_a_clickhouse_outage").await else {
+        return;
+    };
+    let net = net().await;
+    let work = Workdir::new();
+    // Three fast pages and one slow one (about 1.2 s): at SIGTERM the slow one is in flight,
+    // and its record, written during the grace period, must still be shipped.
+    let fast = 3;
+    let mut list = String::new();
+    for i in 0..fast {
+        list.push_str(&format!("{}page{i}\n", net.fast));
+    }
+    list.push_str(&format!("{}\n", net.slow));
+    work.write("list.txt", &list);
+    let config = write_config(
+        &work,
+        &net,
+        "timeout = \"10s\"",
+        &format!(
+            "[[schedule]]\nname = \"e2e\"\ntargets = [\"list.txt\"]\nevery = \"1s\"\nspacing = \"0s\"\n\n\
+             [clickhouse]\nurl = \"{}\"\ndatabase = \"vantage\"\ntable = \"daemon_e2e\"\n\
+             user = \"{USER}\"\npassword_env = \"{CH_PASSWORD_ENV}\"\n",
+            ch.url()
+        ),
+    );
+    // A longer grace than write_config's 1 s, so the slow measurement finishes in it.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("grace = \"1s\"", "grace = \"5s\"");
+    std::fs::write(&config, text).unwrap();
+    let log = work.path("daemon.log");
+    let mut child = tokio::process::Command::new(binary())
+        .args(["daemon", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .env("VANTAGE_LOG", "info")
+        .env(CH_PASSWORD_ENV, PASSWORD)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the daemon starts");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // Some records measured and some shipped (the shipper polls every 5 s).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lines_on_disk(&work.out()) < 2 * (fast + 1) || rows(&ch).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing measured and shipped in 20 s:\n{}",
+            read_log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shipped_before_kill = rows(&ch).await;
+
+    // ClickHouse dies; the daemon keeps measuring (two more cycles) and sees the outage.
+    ch.kill();
+    let at_kill = lines_on_disk(&work.out());
+    let outage_seen = wait_for(Duration::from_secs(15), || {
+        lines_on_disk(&work.out()) >= at_kill + 2 * (fast + 1)
+            && read_log().contains("shipping failed, next try in")
+    })
+    .await;
+    assert!(outage_seen, "{}", read_log());
+
+    // Back on the same data directory; SIGTERM once a cycle's slow measurement is in flight.
+    ch.spawn().await;
+    let in_flight = wait_for(Duration::from_secs(10), || {
+        let cur = &state(&work, "e2e")["current"];
+        cur["file"].as_str().is_some_and(|f| {
+            std::fs::read_to_string(f)
+                .map(|t| t.lines().count() == fast)
+                .unwrap_or(false)
+        })
+    })
+    .await;
+    assert!(in_flight, "{}", read_log());
+    let t = Instant::now();
+    sigterm(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the daemon stops within 20 s of SIGTERM")
+        .unwrap();
+    let stderr = read_log();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("in-flight measurement(s) finished within the grace period"),
+        "a measurement was in flight at SIGTERM:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains(PASSWORD),
+        "the password is in the log:\n{stderr}"
+    );
+
+    // Nothing lost, nothing duplicated: every line of every file is one row after FINAL.
+    let records = read_records(&work.out());
+    let total = records.len() as u64;
+    let uids: HashSet<String> = records
+        .iter()
+        .map(|r| r["measurement_uid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(uids.len() as u64, total, "uids in the files are unique");
+    assert_eq!(
+        ch.final_counts_in(CH_TABLE).await,
+        (total, total),
+        "rows after FINAL vs lines in the JSONL\n{stderr}"
+    );
+    let stored: HashSet<String> = ch
+        .query(&format!(
+            "SELECT measurement_uid FROM {CH_TABLE} FINAL FORMAT TSV"
+        ))
+        .await
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(stored, uids, "the same uids in ClickHouse as in the files");
+    let raw = rows(&ch).await;
+    eprintln!(
+        "daemon ship test: {shipped_before_kill} rows stored before ClickHouse was killed at \
+         {at_kill} lines; {total} lines in {} files, {raw} rows stored (before merges), {total} \
+         after FINAL; stopped {:.1} s after SIGTERM",
+        jsonl_files(&work.out()).len(),
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Rows stored in the test table (before merges); 0 while ClickHouse or the table is missing.
+async fn rows(ch: &crate::harness::clickhouse::ClickHouse) -> u64 {
+    ch.try_query(&format!("SELECT count() FROM {CH_TABLE}"))
+        .await
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0)
 }

@@ -4,6 +4,7 @@
 
 pub mod ca;
 pub mod censor;
+pub mod clickhouse;
 pub mod dns;
 pub mod web;
 

@@ -1,0 +1,194 @@
+//! A real clickhouse-server (Debian's 18.16, installed by `.ci/run`) on 127.0.0.1 with free
+//! ports and its own data directory, for the shipping tests. Users: `default` (no password) and
+//! `USER` with `PASSWORD`. Without the server, `ClickHouse::start` prints a SKIPPED banner and
+//! returns None (and panics when `CI` is set). The server is SIGKILLed on drop.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use super::client;
+
+pub const SERVER: &str = "/usr/sbin/clickhouse-server";
+/// A user with a password, besides `default` (no password).
+pub const USER: &str = "shipper";
+pub const PASSWORD: &str = "pw-Zq81-never-printed";
+
+/// A clickhouse-server on 127.0.0.1, killed (SIGKILL) on drop.
+pub struct ClickHouse {
+    dir: tempfile::TempDir,
+    http: u16,
+    child: Option<std::process::Child>,
+}
+
+/// A free port on 127.0.0.1 (free again once the listener is dropped).
+pub fn free_port() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+impl ClickHouse {
+    /// Starts a server, or returns None (after a loud banner) when none is installed here.
+    pub async fn start(test: &str) -> Option<ClickHouse> {
+        if !Path::new(SERVER).exists() {
+            let why = format!("{SERVER} is not installed");
+            if std::env::var_os("CI").is_some() {
+                panic!("CI is set, so the ClickHouse test {test} must run, but it cannot: {why}");
+            }
+            let bar = "!".repeat(78);
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n{bar}\n!! SKIPPED: the ClickHouse shipping test {test}: {why}.\n\
+                 !! Run `bash .ci/run` as root to install clickhouse-server.\n{bar}\n"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (free_port(), free_port(), free_port());
+        let ports = [a, b, c].map(|l| l.local_addr().unwrap().port());
+        let d = dir.path().display().to_string();
+        std::fs::write(
+            dir.path().join("config.xml"),
+            format!(
+                "<yandex>\n\
+                 <logger><level>warning</level><log>{d}/log/server.log</log>\
+                 <errorlog>{d}/log/err.log</errorlog><size>10M</size><count>1</count></logger>\n\
+                 <http_port>{}</http_port><tcp_port>{}</tcp_port>\
+                 <interserver_http_port>{}</interserver_http_port>\n\
+                 <listen_host>127.0.0.1</listen_host>\n\
+                 <path>{d}/data/</path><tmp_path>{d}/tmp/</tmp_path>\
+                 <user_files_path>{d}/user_files/</user_files_path>\
+                 <format_schema_path>{d}/format_schemas/</format_schema_path>\n\
+                 <users_config>users.xml</users_config><default_profile>default</default_profile>\
+                 <default_database>default</default_database>\
+                 <mark_cache_size>67108864</mark_cache_size>\
+                 <max_concurrent_queries>50</max_concurrent_queries>\n</yandex>\n",
+                ports[0], ports[1], ports[2]
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("users.xml"),
+            format!(
+                "<yandex><profiles><default></default></profiles><users>\
+                 <default><password></password><networks><ip>127.0.0.1</ip></networks>\
+                 <profile>default</profile><quota>default</quota></default>\
+                 <{USER}><password>{PASSWORD}</password><networks><ip>127.0.0.1</ip></networks>\
+                 <profile>default</profile><quota>default</quota></{USER}>\
+                 </users><quotas><default></default></quotas></yandex>\n"
+            ),
+        )
+        .unwrap();
+        let mut ch = ClickHouse {
+            dir,
+            http: ports[0],
+            child: None,
+        };
+        ch.spawn().await;
+        Some(ch)
+    }
+
+    /// Starts the server on this data directory and waits until it answers.
+    pub async fn spawn(&mut self) {
+        let out = std::fs::File::create(self.dir.path().join("console.log")).unwrap();
+        let child = std::process::Command::new(SERVER)
+            .arg(format!(
+                "--config-file={}",
+                self.dir.path().join("config.xml").display()
+            ))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("clickhouse-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(v) = self.try_query("SELECT 1").await {
+                if v.trim() == "1" {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("clickhouse-server exited ({status}):\n{}", self.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clickhouse-server not ready in 30 s:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        let read = |p: &str| std::fs::read_to_string(self.dir.path().join(p)).unwrap_or_default();
+        format!("{}\n{}", read("console.log"), read("log/err.log"))
+    }
+
+    /// SIGKILL, and wait until it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.http)
+    }
+
+    pub async fn try_query(&self, q: &str) -> Result<String, String> {
+        let resp = client()
+            .post(self.url())
+            .timeout(Duration::from_secs(10))
+            .body(q.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| e.to_string())?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(format!("{status}: {text}"))
+        }
+    }
+
+    pub async fn query(&self, q: &str) -> String {
+        self.try_query(q)
+            .await
+            .unwrap_or_else(|e| panic!("{q}: {e}"))
+            .trim()
+            .to_string()
+    }
+
+    pub async fn number(&self, q: &str) -> u64 {
+        let v = self.query(q).await;
+        v.parse()
+            .unwrap_or_else(|_| panic!("{q}: not a number: {v}"))
+    }
+
+    /// `count()` and `uniqExact(measurement_uid)` of `vantage.measurements` after FINAL.
+    pub async fn final_counts(&self) -> (u64, u64) {
+        self.final_counts_in("vantage.measurements").await
+    }
+
+    /// `count()` and `uniqExact(measurement_uid)` of `table` (`db.name`) after FINAL.
+    pub async fn final_counts_in(&self, table: &str) -> (u64, u64) {
+        let v = self
+            .query(&format!(
+                "SELECT count(), uniqExact(measurement_uid) FROM {table} FINAL"
+            ))
+            .await;
+        let mut it = v.split('\t').map(|x| x.parse::<u64>().unwrap());
+        (it.next().unwrap(), it.next().unwrap())
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
