@@ -21,24 +21,13 @@ pub struct Source {
     pub password: Option<String>,
 }
 
-/// A database or table name: plain identifiers only (they go into the query text).
-fn identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-}
+use crate::ship::clickhouse::valid_identifier as identifier;
 
-/// The URL without credentials, for messages.
+/// The URL without credentials, for messages (the shipper's rule).
 pub fn display_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Err(_) => "(invalid URL)".into(),
-    }
+    url::Url::parse(url)
+        .map(|u| crate::ship::clickhouse::display_url(&u))
+        .unwrap_or_else(|_| "(invalid URL)".into())
 }
 
 pub fn query(database: &str, table: &str) -> String {
@@ -118,7 +107,7 @@ pub fn load(src: &Source, into: &mut Collector, warn: &mut Warnings) -> Result<(
         .enable_all()
         .build()
         .map_err(|e| fatal(format!("cannot start the async runtime: {e}")))?;
-    let shown = display_url(url.as_str());
+    let shown = crate::ship::clickhouse::display_url(&url);
     rt.block_on(async {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))

@@ -15,7 +15,7 @@
 //!   `measurement_uid`, so readers use `FINAL` (or `GROUP BY measurement_uid`), and background
 //!   merges remove the extra copies over time.
 
-mod clickhouse;
+pub mod clickhouse;
 mod row;
 mod state;
 
