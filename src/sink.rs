@@ -108,27 +108,44 @@ impl Sink for JsonlSink {
     }
 }
 
+/// Every results file: `DIR/*/*.jsonl` (regular files only; entries whose name starts with a
+/// dot, at either level, are skipped), sorted. A missing or unreadable directory has none.
+pub fn jsonl_files(dir: &Path) -> Vec<PathBuf> {
+    let visible = |e: &fs::DirEntry| !e.file_name().as_encoded_bytes().starts_with(b".");
+    let mut files = Vec::new();
+    let Ok(days) = fs::read_dir(dir) else {
+        return files;
+    };
+    for day in days.flatten().filter(visible) {
+        if !day.path().is_dir() {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(day.path()) else {
+            continue;
+        };
+        files.extend(
+            entries
+                .flatten()
+                .filter(visible)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file()),
+        );
+    }
+    files.sort();
+    files
+}
+
 /// Truncates a partial last line left in any `DIR/*/*.jsonl` by a process killed mid-write.
 /// Returns the files repaired. Only the last byte of each file is read unless it needs repair.
 pub fn repair_torn_tails(dir: &Path) -> Vec<PathBuf> {
     let mut repaired = Vec::new();
-    let Ok(days) = fs::read_dir(dir) else {
-        return repaired;
-    };
-    for day in days.flatten() {
-        let Ok(files) = fs::read_dir(day.path()) else {
-            continue;
-        };
-        for f in files.flatten() {
-            let path = f.path();
-            if path.extension().is_some_and(|e| e == "jsonl") && repair_one(&path).unwrap_or(false)
-            {
-                tracing::warn!(
-                    "{}: removed a partial last line left by an interrupted run",
-                    path.display()
-                );
-                repaired.push(path);
-            }
+    for path in jsonl_files(dir) {
+        if repair_one(&path).unwrap_or(false) {
+            tracing::warn!(
+                "{}: removed a partial last line left by an interrupted run",
+                path.display()
+            );
+            repaired.push(path);
         }
     }
     repaired
@@ -177,6 +194,24 @@ fn repair_one(path: &Path) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jsonl_files_lists_day_directories_jsonl_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = dir.path().join("2026-11-23");
+        fs::create_dir_all(day.join("sub.jsonl")).unwrap();
+        fs::create_dir_all(dir.path().join(".hidden")).unwrap();
+        fs::write(dir.path().join(".hidden/x.jsonl"), b"").unwrap();
+        fs::write(dir.path().join("top.jsonl"), b"").unwrap();
+        for f in ["b.jsonl", "a.jsonl", "a.txt", ".x.jsonl"] {
+            fs::write(day.join(f), b"").unwrap();
+        }
+        assert_eq!(
+            jsonl_files(dir.path()),
+            [day.join("a.jsonl"), day.join("b.jsonl")]
+        );
+        assert!(jsonl_files(&dir.path().join("missing")).is_empty());
+    }
 
     #[test]
     fn torn_last_line_is_cut_and_whole_lines_kept() {

@@ -8,11 +8,21 @@
 //! it, measuring only the (input, repeat) pairs not yet in its file. SIGTERM or SIGINT: no new
 //! work, in-flight measurements get `grace`, the file is flushed; only then is the shipper
 //! stopped, so its last pass (at most another `grace`) carries those records too; exit 0.
+//!
+//! A cycle resumed after downtime counts as an overrun only for the time it spent measuring
+//! (`Current::active`), not the time the daemon was down. A due time further ahead than the
+//! schedule allows (the clock jumped back after it was computed) is reset to now. One state
+//! directory, one daemon: an exclusive lock on `daemon.pid`, held for the daemon's life.
+//!
+//! Limit: the spacing memory (when each host:port was last measured) lives in memory only. A
+//! restart forgets it, so the first measurement of a host:port after a restart may come sooner
+//! than `spacing` after the last one before it (at most once per host:port per restart).
 
 pub mod config;
 pub mod schedule;
 pub mod state;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,12 +71,12 @@ pub fn daemon_main(args: DaemonArgs) -> Result<(), Exit> {
             config.state.display()
         ))
     })?;
-    state::claim(&config.state).map_err(fatal)?;
+    // Held (locked) for the daemon's whole life; the kernel drops it if the process dies.
+    let claim = state::claim(&config.state).map_err(fatal)?;
     let rt = tokio::runtime::Runtime::new()
         .map_err(|e| fatal(format!("cannot start the async runtime: {e}")))?;
-    let state_dir = config.state.clone();
     let outcome = rt.block_on(serve(config));
-    state::release(&state_dir);
+    claim.release();
     outcome
 }
 
@@ -160,6 +170,9 @@ async fn serve(config: DaemonConfig) -> Result<(), Exit> {
 /// Longest sleep before the wall clock is read again, in seconds.
 const WAKE_EVERY: f64 = 30.0;
 
+/// Wait before retrying a cycle whose file could not be readied.
+const RETRY: Duration = Duration::from_secs(60);
+
 /// Waits until `stop` turns true.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|s| *s).await.is_err() {
@@ -241,7 +254,7 @@ async fn schedule_loop(
                 (cur, guard)
             }
             None => {
-                let due = match st.next_due {
+                let mut due = match st.next_due {
                     Some(d) => d,
                     None => {
                         let last = st.history.last().map(|c| c.started);
@@ -259,7 +272,20 @@ async fn schedule_loop(
                 // Sleep in short steps against the wall clock: a board without a real-time
                 // clock boots with a stale time that NTP later corrects.
                 loop {
-                    let left = due - state::now();
+                    let now = state::now();
+                    if schedule::too_far(sched, due, now) {
+                        tracing::warn!(
+                            schedule = %log,
+                            "next cycle was due at {}, further ahead than the schedule allows \
+                             (the clock jumped back, or was ahead when it was computed); \
+                             starting it now",
+                            schedule::human(due)
+                        );
+                        due = now;
+                        st.next_due = Some(due);
+                        save(&st)?;
+                    }
+                    let left = due - now;
                     if left <= 0.0 {
                         break;
                     }
@@ -285,6 +311,7 @@ async fn schedule_loop(
                     started: state::now(),
                     fingerprint: fingerprint.clone(),
                     resumed: 0,
+                    active: 0.0,
                 };
                 st.current = Some(cur.clone());
                 save(&st)?;
@@ -292,11 +319,27 @@ async fn schedule_loop(
             }
         };
 
-        // Resume: cut a torn tail, then skip what is already written.
-        if let Err(e) = sink::repair_file(&cur.file) {
-            tracing::warn!(schedule = %log, "{}: cannot check its last line: {e}", cur.file.display());
-        }
-        let skip = state::written(&cur.file).unwrap_or_default();
+        // Resume: cut a torn tail, then skip what is already written. If either fails, do not
+        // start: appending after a torn fragment corrupts a record, and an unknown skip set
+        // would measure the whole cycle again. Keep the cycle and retry later.
+        let skip = match prepare_file(&cur.file) {
+            Ok(skip) => skip,
+            Err(e) => {
+                drop(guard);
+                tracing::error!(
+                    schedule = %log,
+                    run_id = %cur.run_id,
+                    "{e}; retrying in {} s",
+                    RETRY.as_secs()
+                );
+                st.current = Some(cur);
+                save(&st)?;
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => continue,
+                    _ = stopped(&mut stop) => return Ok(()),
+                }
+            }
+        };
         if resuming {
             cur.resumed += 1;
             tracing::info!(
@@ -313,6 +356,7 @@ async fn schedule_loop(
         let already = skip.len() as u64;
         let started_at = OffsetDateTime::from_unix_timestamp(cur.started as i64)
             .unwrap_or_else(|_| OffsetDateTime::now_utc());
+        let run_started = state::now();
         let outcome = match JsonlSink::append(&cur.file) {
             Ok(jsonl) => {
                 runner::run_pass(
@@ -352,6 +396,8 @@ async fn schedule_loop(
                         written = already + s.measured,
                         "cycle interrupted; it resumes at the next start"
                     );
+                    cur.active += (state::now() - run_started).max(0.0);
+                    st.current = Some(cur);
                     save(&st)?;
                     return Ok(());
                 }
@@ -365,8 +411,10 @@ async fn schedule_loop(
             }
         };
         let due_after = schedule::next_due_base(sched, Some(cur.started), cur.started);
-        let overran = ended > due_after;
-        let next = if overran {
+        let ran = cur.active + (ended - run_started).max(0.0);
+        let late = ended > due_after;
+        let overran = is_overrun(cur.started, ran, due_after);
+        if overran {
             st.overruns += 1;
             let every = match &sched.when {
                 When::Every(d) => humantime::format_duration(*d).to_string(),
@@ -375,11 +423,19 @@ async fn schedule_loop(
             tracing::warn!(
                 schedule = %log,
                 run_id = %cur.run_id,
-                "cycle overran its interval ({every}): took {:.1} s, the next was due at {}; \
-                 starting the next now instead of stacking",
-                ended - cur.started,
+                "cycle overran its interval ({every}): measured for {ran:.1} s, the next was \
+                 due at {}; starting the next now instead of stacking",
                 schedule::human(due_after)
             );
+        } else if late {
+            tracing::info!(
+                schedule = %log,
+                run_id = %cur.run_id,
+                "the resumed cycle ended after the next was due (the daemon was not running \
+                 for part of it; not an overrun)"
+            );
+        }
+        let next = if late {
             match &sched.when {
                 When::Every(_) => ended,
                 // Cron: the next matching time after the end.
@@ -511,7 +567,51 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
     Ok(out)
 }
 
-/// Where the state of `name` lives (for tests and tools).
-pub fn state_file(config: &DaemonConfig, name: &str) -> PathBuf {
-    state::path(&config.state, name)
+/// Whether a cycle that started at `started` and measured for `ran` seconds (downtime between
+/// its runs excluded) overran the next due time.
+fn is_overrun(started: f64, ran: f64, due_after: f64) -> bool {
+    started + ran > due_after
+}
+
+/// Readies a cycle's file for appending: cuts a torn last line, then reads the (input,
+/// repeat) pairs already in it. Any failure means the cycle must not start now.
+fn prepare_file(file: &std::path::Path) -> Result<HashSet<(String, u32)>, String> {
+    sink::repair_file(file)
+        .map_err(|e| format!("{}: cannot check its last line: {e}", file.display()))?;
+    state::written(file).map_err(|e| format!("{}: cannot read what it holds: {e}", file.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downtime_is_not_an_overrun() {
+        // Hourly; started at 0, measured 600 s, down for 2 h, resumed and measured 600 s more.
+        let due_after = 3600.0;
+        assert!(!is_overrun(0.0, 1200.0, due_after));
+        // Measured longer than the interval while running: an overrun.
+        assert!(is_overrun(0.0, 3700.0, due_after));
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_or_repaired_does_not_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: neither repairable nor readable.
+        let bad = dir.path().join("cycle.jsonl");
+        std::fs::create_dir(&bad).unwrap();
+        let e = prepare_file(&bad).unwrap_err();
+        assert!(e.contains("cycle.jsonl"), "{e}");
+
+        // A torn tail is cut and the whole lines are skipped.
+        let ok = dir.path().join("ok.jsonl");
+        std::fs::write(&ok, b"{\"input\":\"https://a/\"}\n{\"input\":\"https://b").unwrap();
+        let skip = prepare_file(&ok).unwrap();
+        assert_eq!(skip.len(), 1);
+        assert!(std::fs::read(&ok).unwrap().ends_with(b"}\n"));
+        // A missing file (a new cycle) is nothing written.
+        assert!(prepare_file(&dir.path().join("new.jsonl"))
+            .unwrap()
+            .is_empty());
+    }
 }

@@ -27,6 +27,14 @@ pub fn next_due_base(schedule: &Schedule, last_start: Option<f64>, now: f64) -> 
     }
 }
 
+/// Whether `due` lies further ahead of `now` than the schedule can put it: after a forward
+/// clock jump (a board booting with a wrong clock that NTP then corrects back) the due time
+/// computed from the wrong clock would stall the schedule. `every`: more than every + jitter
+/// ahead; cron: later than the next match after now, plus jitter. (One second of slack.)
+pub fn too_far(schedule: &Schedule, due: f64, now: f64) -> bool {
+    due > next_due_base(schedule, Some(now), now) + schedule.jitter.as_secs_f64() + 1.0
+}
+
 /// A random delay in [0, jitter).
 pub fn jitter(jitter: Duration) -> f64 {
     if jitter.is_zero() {
@@ -82,6 +90,29 @@ mod tests {
             human(next_due_base(&s, None, now)),
             "2026-11-23 02:30:00 UTC"
         );
+    }
+
+    #[test]
+    fn a_due_time_from_a_clock_that_ran_ahead_is_too_far() {
+        let mut s = schedule(When::Every(Duration::from_secs(3600)));
+        s.jitter = Duration::from_secs(600);
+        let now = 1_795_392_000.0;
+        // Anything the schedule itself computes is fine: from a last start at or before now.
+        assert!(!too_far(&s, now + 3600.0 + 599.0, now));
+        assert!(!too_far(&s, now - 10.0, now));
+        // Saved while the clock said 2030.
+        assert!(too_far(&s, now + 4.0 * 365.0 * 86400.0, now));
+        assert!(too_far(&s, now + 3600.0 + 700.0, now));
+
+        let c = schedule(When::Cron(Box::new(parse_cron("30 2 * * *").unwrap())));
+        // The next match is 02:30 today; tomorrow's is too far.
+        assert!(!too_far(&c, now + 2.5 * 3600.0, now));
+        assert!(too_far(&c, now + 86400.0 + 2.5 * 3600.0, now));
+        // A yearly cron may legitimately be months ahead.
+        let y = schedule(When::Cron(Box::new(parse_cron("0 0 1 6 *").unwrap())));
+        let june = next_due_base(&y, None, now);
+        assert!(june - now > 100.0 * 86400.0);
+        assert!(!too_far(&y, june, now));
     }
 
     #[test]

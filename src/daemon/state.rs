@@ -40,6 +40,10 @@ pub struct Current {
     /// Times it was resumed after an interruption.
     #[serde(default)]
     pub resumed: u32,
+    /// Seconds spent measuring in its earlier, cleanly stopped runs (not the downtime between
+    /// them): what counts toward an overrun. A run ended by a crash is not counted.
+    #[serde(default)]
+    pub active: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -108,6 +112,9 @@ pub fn fingerprint(lists: &[PathBuf], repeats: u32) -> io::Result<String> {
 }
 
 /// The (input, repeat) pairs whose whole lines are in `file` (repeat 1 when not annotated).
+/// Lines that do not decode (not JSON, not UTF-8, no input) are skipped, not fatal: they must
+/// not hide the pairs on the other lines. An I/O error is returned, and the caller must not
+/// take it as "nothing written" (that measures the whole cycle again).
 pub fn written(file: &Path) -> io::Result<HashSet<(String, u32)>> {
     let mut done = HashSet::new();
     let f = match fs::File::open(file) {
@@ -121,9 +128,14 @@ pub fn written(file: &Path) -> io::Result<HashSet<(String, u32)>> {
         #[serde(default)]
         annotations: std::collections::BTreeMap<String, String>,
     }
-    for line in io::BufReader::new(f).lines() {
-        let line = line?;
-        if let Ok(l) = serde_json::from_str::<Line>(&line) {
+    let mut reader = io::BufReader::new(f);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if let Ok(l) = serde_json::from_slice::<Line>(&line) {
             let repeat = l
                 .annotations
                 .get("repeat")
@@ -135,49 +147,86 @@ pub fn written(file: &Path) -> io::Result<HashSet<(String, u32)>> {
     Ok(done)
 }
 
-/// The pid file that marks a state directory as in use by a running daemon.
+/// The pid file of a state directory: a running daemon holds an exclusive lock on it for its
+/// whole life (the kernel drops the lock when the process dies, however it dies) and writes
+/// its pid into it for `vantage status`.
 pub fn pid_path(dir: &Path) -> PathBuf {
     dir.join("daemon.pid")
 }
 
-/// The pid of another live `vantage` process holding `dir`, if any (Linux: /proc).
+/// The pid written in the pid file (0 when unreadable).
+fn read_pid(f: &mut fs::File) -> u32 {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    let _ = f.rewind();
+    let _ = f.read_to_string(&mut text);
+    text.trim().parse().unwrap_or(0)
+}
+
+/// The pid of the daemon holding `dir`'s lock, if one does (0 when it holds the lock but its
+/// pid is not written yet). Takes a shared lock for an instant; needs only read access.
 pub fn running_daemon(dir: &Path) -> Option<u32> {
-    let pid: u32 = fs::read_to_string(pid_path(dir))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    if pid == std::process::id() {
-        return None;
+    let mut f = fs::File::open(pid_path(dir)).ok()?;
+    match f.try_lock_shared() {
+        Ok(()) => {
+            let _ = f.unlock();
+            None
+        }
+        Err(fs::TryLockError::WouldBlock) => Some(read_pid(&mut f)),
+        Err(fs::TryLockError::Error(_)) => None,
     }
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let text = String::from_utf8_lossy(&cmdline);
-    (text.contains("vantage") && text.contains("daemon")).then_some(pid)
 }
 
-/// Marks `dir` as ours; fails with the other daemon's pid when one is running.
-pub fn claim(dir: &Path) -> Result<(), String> {
-    if let Some(pid) = running_daemon(dir) {
-        return Err(format!(
-            "another vantage daemon (pid {pid}) is using the state directory {}",
-            dir.display()
-        ));
-    }
-    let tmp = dir.join(".daemon.pid.tmp");
-    fs::write(&tmp, format!("{}\n", std::process::id()))
-        .and_then(|_| fs::rename(&tmp, pid_path(dir)))
-        .map_err(|e| format!("cannot write {}: {e}", pid_path(dir).display()))
+/// The exclusive claim of a state directory: the locked pid file. Dropping it releases the
+/// lock (so does the process dying).
+#[derive(Debug)]
+pub struct Claim {
+    file: fs::File,
 }
 
-/// Removes our pid file (on a clean stop).
-pub fn release(dir: &Path) {
+/// Claims `dir` for this process; fails with the other daemon's pid when one holds it.
+pub fn claim(dir: &Path) -> Result<Claim, String> {
     let p = pid_path(dir);
-    if fs::read_to_string(&p)
-        .ok()
-        .and_then(|t| t.trim().parse::<u32>().ok())
-        == Some(std::process::id())
-    {
-        let _ = fs::remove_file(p);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&p)
+        .map_err(|e| format!("cannot open {}: {e}", p.display()))?;
+    // Twice: `vantage status` takes a shared lock for an instant.
+    let mut tries = 0;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if tries < 1 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let pid = read_pid(&mut file);
+                return Err(format!(
+                    "another vantage daemon (pid {pid}) is using the state directory {}",
+                    dir.display()
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", p.display()))
+            }
+        }
+    }
+    file.set_len(0)
+        .and_then(|_| (&file).write_all(format!("{}\n", std::process::id()).as_bytes()))
+        .and_then(|_| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    Ok(Claim { file })
+}
+
+impl Claim {
+    /// Releases the claim on a clean stop: empties the pid file (never removes it: a daemon
+    /// starting now may have opened it already, and a lock on a removed file excludes nobody).
+    pub fn release(self) {
+        let _ = self.file.set_len(0);
     }
 }
 
@@ -207,6 +256,7 @@ mod tests {
             started: 1.0,
             fingerprint: "x".into(),
             resumed: 0,
+            active: 0.0,
         });
         save(dir.path(), &s).unwrap();
         save(dir.path(), &s).unwrap();
@@ -236,5 +286,51 @@ mod tests {
         assert!(w.contains(&("https://a/".into(), 2)));
         assert!(w.contains(&("https://b/".into(), 1)));
         assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn written_skips_lines_that_are_not_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.jsonl");
+        let mut text = b"{\"input\":\"https://a/\"}\n".to_vec();
+        text.extend_from_slice(b"{\"input\":\"\xff\xfe\"}\n\x80\x81 garbage\n");
+        text.extend_from_slice(b"{\"input\":\"https://b/\",\"annotations\":{\"repeat\":\"3\"}}\n");
+        text.extend_from_slice(b"{\"input\":\"https://c/\"}"); // last line, no newline
+        fs::write(&f, text).unwrap();
+        let w = written(&f).unwrap();
+        assert!(w.contains(&("https://a/".into(), 1)), "{w:?}");
+        assert!(w.contains(&("https://b/".into(), 3)), "{w:?}");
+        assert!(w.contains(&("https://c/".into(), 1)), "{w:?}");
+        assert_eq!(w.len(), 3, "{w:?}");
+    }
+
+    #[test]
+    fn written_reports_io_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory opens but does not read.
+        assert!(written(dir.path()).is_err());
+        assert!(written(&dir.path().join("missing.jsonl"))
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn the_claim_is_an_exclusive_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(running_daemon(dir.path()), None);
+        let claim = claim(dir.path()).unwrap();
+        assert_eq!(running_daemon(dir.path()), Some(std::process::id()));
+        // A second claim (another open file description, as another process would have)
+        // is refused while the first is held.
+        let err = super::claim(dir.path()).unwrap_err();
+        assert!(err.contains("another vantage daemon"), "{err}");
+        assert!(err.contains(&std::process::id().to_string()), "{err}");
+        claim.release();
+        assert_eq!(running_daemon(dir.path()), None);
+        // Released: claimable again, pid file kept.
+        let again = super::claim(dir.path()).unwrap();
+        assert!(pid_path(dir.path()).exists());
+        drop(again);
+        assert_eq!(running_daemon(dir.path()), None);
     }
 }

@@ -19,6 +19,9 @@ pub struct Source {
     pub table: String,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// Only this vantage point's rows (`[A-Za-z0-9._-]+`); without it the rows must all come
+    /// from one vantage point.
+    pub vantage_point: Option<String>,
 }
 
 use crate::ship::clickhouse::valid_identifier as identifier;
@@ -30,15 +33,60 @@ pub fn display_url(url: &str) -> String {
         .unwrap_or_else(|_| "(invalid URL)".into())
 }
 
-pub fn query(database: &str, table: &str) -> String {
+/// `[A-Za-z0-9._-]+`: a vantage point name `--vantage-point` accepts (safe to quote in SQL).
+pub fn valid_vantage_point(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The statement; `database`, `table` (plain names) and `vantage_point` (see
+/// `valid_vantage_point`) must be checked first. Times are rendered in UTC, whatever the
+/// server's time zone.
+pub fn query(database: &str, table: &str, vantage_point: Option<&str>) -> String {
+    let filter = match vantage_point {
+        Some(vp) => format!(" WHERE vantage_point = '{vp}'"),
+        None => String::new(),
+    };
     format!(
-        "SELECT report_id, input, category_code, toString(measurement_start_time) AS measurement_start_time, \
-         status, methods, if(status = 'blocked', record, '') AS record FROM {database}.{table} FINAL FORMAT JSONEachRow"
+        "SELECT vantage_point, report_id, input, category_code, \
+         toString(measurement_start_time, 'UTC') AS measurement_start_time, \
+         status, methods, if(status = 'blocked', record, '') AS record \
+         FROM `{database}`.`{table}` FINAL{filter} FORMAT JSONEachRow"
     )
+}
+
+/// Why a URL cannot be used (the shipper's rule: no credentials in it); the message never
+/// holds the URL's userinfo or query.
+fn check_url(raw: &str) -> Result<url::Url, Exit> {
+    let url = url::Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| usage("--clickhouse: not an http(s) URL with a host"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(usage(
+            "--clickhouse: the URL must not hold credentials: use --clickhouse-user and \
+             VANTAGE_CLICKHOUSE_PASSWORD",
+        ));
+    }
+    if url
+        .query_pairs()
+        .any(|(k, _)| k == "password" || k == "user")
+    {
+        return Err(usage(
+            "--clickhouse: the URL must not hold credentials in its query: use \
+             --clickhouse-user and VANTAGE_CLICKHOUSE_PASSWORD",
+        ));
+    }
+    Ok(url)
 }
 
 #[derive(Deserialize)]
 struct Row {
+    #[serde(default)]
+    vantage_point: String,
     report_id: String,
     input: String,
     #[serde(default)]
@@ -65,8 +113,16 @@ struct VerdictReasons {
     reasons: Vec<String>,
 }
 
-fn add_row(line: &[u8], into: &mut Collector) -> Result<(), String> {
+/// Adds one row; `points` collects the vantage points seen.
+fn add_row(
+    line: &[u8],
+    into: &mut Collector,
+    points: &mut std::collections::BTreeSet<String>,
+) -> Result<(), String> {
     let row: Row = serde_json::from_slice(line).map_err(|e| format!("not a row ({e})"))?;
+    if !points.contains(&row.vantage_point) {
+        points.insert(row.vantage_point.clone());
+    }
     let reasons = if row.status == Status::Blocked && !row.record.is_empty() {
         serde_json::from_str::<ReasonsOnly>(&row.record)
             .map(|r| r.test_keys.x_verdict.reasons)
@@ -93,15 +149,14 @@ pub fn load(src: &Source, into: &mut Collector, warn: &mut Warnings) -> Result<(
             "--database and --table take plain names (letters, digits, _)",
         ));
     }
-    let url = url::Url::parse(&src.url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| {
-            usage(format!(
-                "--clickhouse: not an http(s) URL: {}",
-                clean(&src.url)
-            ))
-        })?;
+    let url = check_url(&src.url)?;
+    if let Some(vp) = &src.vantage_point {
+        if !valid_vantage_point(vp) {
+            return Err(usage(
+                "--vantage-point takes a plain name (letters, digits, '.', '_', '-')",
+            ));
+        }
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -112,25 +167,38 @@ pub fn load(src: &Source, into: &mut Collector, warn: &mut Warnings) -> Result<(
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(120))
+            .no_proxy()
             .build()
-            .map_err(|e| fatal(format!("cannot set up the HTTP client: {e}")))?;
-        let mut req = client
-            .post(url.clone())
-            .body(query(&src.database, &src.table));
+            .map_err(|e| {
+                fatal(format!(
+                    "cannot set up the HTTP client: {}",
+                    e.without_url()
+                ))
+            })?;
+        let mut req = client.post(url.clone()).body(query(
+            &src.database,
+            &src.table,
+            src.vantage_point.as_deref(),
+        ));
         if let Some(user) = &src.user {
             req = req.header("X-ClickHouse-User", user);
         }
         if let Some(pw) = &src.password {
             req = req.header("X-ClickHouse-Key", pw);
         }
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| fatal(format!("cannot query ClickHouse at {shown}: {e}")))?;
+        let mut resp = req.send().await.map_err(|e| {
+            fatal(format!(
+                "cannot query ClickHouse at {shown}: {}",
+                chain(&e.without_url())
+            ))
+        })?;
         if !resp.status().is_success() {
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
-            let body: String = body.chars().take(300).collect();
+            let mut body: String = body.chars().take(300).collect();
+            if let Some(pw) = src.password.as_deref().filter(|p| !p.is_empty()) {
+                body = body.replace(pw, "<hidden>");
+            }
             return Err(fatal(format!(
                 "ClickHouse at {shown} answered {status}: {}",
                 clean(body.trim())
@@ -138,11 +206,14 @@ pub fn load(src: &Source, into: &mut Collector, warn: &mut Warnings) -> Result<(
         }
         let mut buf: Vec<u8> = Vec::new();
         let mut number = 0usize;
+        let mut points = std::collections::BTreeSet::new();
         loop {
-            let chunk = resp
-                .chunk()
-                .await
-                .map_err(|e| fatal(format!("reading from ClickHouse at {shown}: {e}")))?;
+            let chunk = resp.chunk().await.map_err(|e| {
+                fatal(format!(
+                    "reading from ClickHouse at {shown}: {}",
+                    chain(&e.without_url())
+                ))
+            })?;
             let Some(chunk) = chunk else { break };
             buf.extend_from_slice(&chunk);
             let mut start = 0;
@@ -150,7 +221,7 @@ pub fn load(src: &Source, into: &mut Collector, warn: &mut Warnings) -> Result<(
                 number += 1;
                 let line = &buf[start..start + nl];
                 if !line.iter().all(u8::is_ascii_whitespace) {
-                    if let Err(why) = add_row(line, into) {
+                    if let Err(why) = add_row(line, into, &mut points) {
                         warn.skip(&format!("ClickHouse row {number}"), &why);
                     }
                 }
@@ -164,8 +235,31 @@ pub fn load(src: &Source, into: &mut Collector, warn: &mut Warnings) -> Result<(
                 "partial last row (no newline)",
             );
         }
+        if src.vantage_point.is_none() && points.len() > 1 {
+            let names: Vec<String> = points.iter().take(10).map(|p| clean(p)).collect();
+            return Err(usage(format!(
+                "rows from {} vantage points ({}): pass --vantage-point",
+                points.len(),
+                names.join(", ")
+            )));
+        }
         Ok(())
     })
+}
+
+/// An error and its sources, joined with ": " (reqwest's own text only names the kind).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
 }
 
 #[cfg(test)]
@@ -190,9 +284,89 @@ mod tests {
         let rec = r#"{"test_keys":{"x_verdict":{"status":"blocked","methods":["tcp.reset"],"reasons":["reset"]}}}"#;
         let line = serde_json::json!({"report_id":"r","input":"https://a/","category_code":"",
             "measurement_start_time":"2026-11-23 10:00:00","status":"blocked","methods":["tcp.reset"],"record":rec});
-        add_row(line.to_string().as_bytes(), &mut c).unwrap();
+        let mut points = std::collections::BTreeSet::new();
+        add_row(line.to_string().as_bytes(), &mut c, &mut points).unwrap();
+        assert_eq!(points.len(), 1);
         let s = c.finish();
         assert_eq!(s.targets[0].evidence.as_ref().unwrap().reasons, ["reset"]);
         assert_eq!(s.targets[0].category, None);
+    }
+
+    #[test]
+    fn the_query_reads_utc_quotes_names_and_filters_one_vantage_point() {
+        let q = query("2024", "m", None);
+        assert!(q.contains("toString(measurement_start_time, 'UTC')"), "{q}");
+        assert!(q.contains("FROM `2024`.`m` FINAL FORMAT"), "{q}");
+        let q = query("vantage", "measurements", Some("vp-1.a_b"));
+        assert!(
+            q.contains("FINAL WHERE vantage_point = 'vp-1.a_b' FORMAT"),
+            "{q}"
+        );
+        assert!(valid_vantage_point("vp-1.a_b"));
+        for bad in ["", "a'b", "a b", "a;b", "тест", "a\\b"] {
+            assert!(!valid_vantage_point(bad), "{bad}");
+        }
+    }
+
+    fn source(url: &str) -> Source {
+        Source {
+            url: url.into(),
+            database: "vantage".into(),
+            table: "measurements".into(),
+            user: None,
+            password: None,
+            vantage_point: None,
+        }
+    }
+
+    fn message(r: Result<(), Exit>) -> String {
+        format!("{:?}", r.expect_err("an error"))
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_and_never_echoed() {
+        for url in [
+            "http://127.0.0.1:1/?password=s3cret",
+            "http://127.0.0.1:1/?user=u&password=s3cret",
+            "http://u:s3cret@127.0.0.1:1/",
+        ] {
+            let m = message(load(
+                &source(url),
+                &mut Collector::default(),
+                &mut Warnings::new(0, Box::new(|_| {})),
+            ));
+            assert!(!m.contains("s3cret") && m.contains("credentials"), "{m}");
+        }
+    }
+
+    #[test]
+    fn errors_reaching_clickhouse_never_carry_the_urls_query() {
+        // A port nothing listens on; the query holds a would-be secret that is not a credential
+        // parameter, so the request is made and fails.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut src = source(&format!("http://127.0.0.1:{port}/?quota_key=s3cret"));
+        src.password = Some("hunter2".into());
+        let m = message(load(
+            &src,
+            &mut Collector::default(),
+            &mut Warnings::new(0, Box::new(|_| {})),
+        ));
+        assert!(m.contains("cannot query ClickHouse"), "{m}");
+        assert!(!m.contains("s3cret") && !m.contains("hunter2"), "{m}");
+    }
+
+    #[test]
+    fn rows_remember_their_vantage_point() {
+        let mut c = Collector::default();
+        let mut points = std::collections::BTreeSet::new();
+        for vp in ["a", "b", "a"] {
+            let line = serde_json::json!({"vantage_point":vp,"report_id":"r","input":"https://a/",
+                "measurement_start_time":"2026-11-23 10:00:00","status":"accessible"});
+            add_row(line.to_string().as_bytes(), &mut c, &mut points).unwrap();
+        }
+        assert_eq!(points.len(), 2);
     }
 }

@@ -163,7 +163,7 @@ fn runs_chart(s: &Summary) -> String {
             );
         }
         // Counted from the last run, which is always labelled.
-        if (n - 1 - i) % label_every == 0 {
+        if (n - 1 - i).is_multiple_of(label_every) {
             let date = r.start.get(5..16).unwrap_or(&r.start);
             let _ = write!(
                 o,

@@ -137,32 +137,15 @@ pub fn entry(
     })
 }
 
-/// `DIR/*/*.jsonl`, sorted.
+/// `DIR/*/*.jsonl`, sorted (`sink::jsonl_files`); an unreadable directory is an error.
 pub fn jsonl_files(dir: &Path) -> Result<Vec<PathBuf>, Exit> {
-    let days = std::fs::read_dir(dir).map_err(|e| {
+    std::fs::read_dir(dir).map_err(|e| {
         fatal(format!(
             "cannot read results directory {}: {e}",
             dir.display()
         ))
     })?;
-    let mut files = Vec::new();
-    for day in days.flatten() {
-        let path = day.path();
-        if !path.is_dir() {
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(&path) else {
-            continue;
-        };
-        files.extend(
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file()),
-        );
-    }
-    files.sort();
-    Ok(files)
+    Ok(crate::sink::jsonl_files(dir))
 }
 
 /// Streams every record of `dir` into `into`.

@@ -49,6 +49,12 @@ pub struct ReportArgs {
     /// ClickHouse user.
     #[arg(long = "clickhouse-user", value_name = "USER", requires = "clickhouse")]
     pub clickhouse_user: Option<String>,
+    /// With --clickhouse: report only this vantage point's rows ([A-Za-z0-9._-]+). Without it
+    /// the rows must all come from one vantage point: rows from several are refused (exit 2,
+    /// "rows from N vantage points: pass --vantage-point"), since streaks and changes compare
+    /// runs of one target and must not mix what different networks saw.
+    #[arg(long = "vantage-point", value_name = "NAME", requires = "clickhouse")]
+    pub vantage_point: Option<String>,
 }
 
 /// Prints the report (and writes the page).
@@ -63,14 +69,19 @@ pub fn report_main(args: ReportArgs) -> Result<(), Exit> {
                 table: args.table.clone(),
                 user: args.clickhouse_user.clone(),
                 password: std::env::var("VANTAGE_CLICKHOUSE_PASSWORD").ok(),
+                vantage_point: args.vantage_point.clone(),
             };
             clickhouse::load(&src, &mut collector, &mut warnings)?;
-            format!(
+            let mut source = format!(
                 "ClickHouse {} {}.{}",
                 clickhouse::display_url(url),
                 args.database,
                 args.table
-            )
+            );
+            if let Some(vp) = &args.vantage_point {
+                source.push_str(&format!(" vantage point {vp}"));
+            }
+            source
         }
         None => {
             let files = load::load_dir(&args.results, &mut collector, &mut warnings)?;

@@ -76,6 +76,15 @@ impl Client {
     /// Runs `query` with `body` as its data (rows for an INSERT); the answer's text.
     /// Without data the statement itself is the body (ClickHouse wants a Content-Length).
     pub async fn execute(&self, query: &str, body: Vec<u8>) -> Result<String, ShipError> {
+        self.execute_status(query, body).await.map_err(|(_, e)| e)
+    }
+
+    /// As `execute`, but a failure also carries the HTTP status when there was an answer.
+    pub async fn execute_status(
+        &self,
+        query: &str,
+        body: Vec<u8>,
+    ) -> Result<String, (Option<reqwest::StatusCode>, ShipError)> {
         let mut url = self.url.clone();
         let body = if body.is_empty() {
             query.as_bytes().to_vec()
@@ -92,17 +101,19 @@ impl Client {
         }
         let shown = display_url(&self.url);
         let resp = req.send().await.map_err(|e| {
-            ShipError(format!(
+            let e = ShipError(format!(
                 "cannot reach ClickHouse at {shown}: {}",
                 chain(&e.without_url())
-            ))
+            ));
+            (None, e)
         })?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| {
-            ShipError(format!(
+            let e = ShipError(format!(
                 "ClickHouse at {shown} broke off its answer: {}",
                 chain(&e.without_url())
-            ))
+            ));
+            (None, e)
         })?;
         if !status.is_success() {
             let mut msg: String = text.trim().chars().take(400).collect();
@@ -112,9 +123,10 @@ impl Client {
                     msg = msg.replace(&p.0, "<hidden>");
                 }
             }
-            return Err(ShipError(format!(
-                "ClickHouse at {shown} answered {status}: {msg}"
-            )));
+            return Err((
+                Some(status),
+                ShipError(format!("ClickHouse at {shown} answered {status}: {msg}")),
+            ));
         }
         Ok(text)
     }

@@ -14,12 +14,21 @@
 //!   saving the offset) is not a duplicate on read: the table is a ReplacingMergeTree ordered by
 //!   `measurement_uid`, so readers use `FINAL` (or `GROUP BY measurement_uid`), and background
 //!   merges remove the extra copies over time.
+//! - One shipper at a time per results directory: a pass holds an exclusive lock on
+//!   `DIR/.shipped.lock` (the daemon's shipper skips a pass while `vantage ship` holds it, and
+//!   `vantage ship` refuses while the daemon's does).
+//! - Before a file is read it is fsynced, so no offset is saved past bytes a power cut could
+//!   take back; a saved offset that no longer ends a line (the file was cut and written again)
+//!   restarts that file from its start.
+//! - A batch ClickHouse refuses (a 4xx other than 401/403) or a file that cannot be read is
+//!   skipped for this pass with a warning naming the file, and tried again on the next pass;
+//!   the other files go on.
 
 pub mod clickhouse;
 mod row;
 mod state;
 
-use std::fs::File;
+use std::fs::{File, TryLockError};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,8 +69,11 @@ pub const PASSWORD_ENV: &str = "VANTAGE_CLICKHOUSE_PASSWORD";
 
 /// At most this many lines per insert...
 pub const BATCH_ROWS: usize = 500;
-/// ...and about this many bytes (a single bigger line goes alone).
-pub const BATCH_BYTES: usize = 4 << 20;
+/// ...and about this many bytes (a single bigger line goes alone): well under the 1 MB body
+/// limit of an nginx TLS front (`client_max_body_size`'s default).
+pub const BATCH_BYTES: usize = 512 << 10;
+/// Held (exclusively) by a shipping pass: `DIR/.shipped.lock`.
+pub const LOCK_FILE: &str = ".shipped.lock";
 /// How long `run` waits between passes once caught up.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Backoff while ClickHouse is unreachable: doubles from the first to the last.
@@ -75,6 +87,20 @@ pub const LAST_PASS: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ShipError(pub String);
+
+/// How shipping one file went wrong.
+enum FileError {
+    /// Only this file, for this pass (a batch refused, a read error): the others go on.
+    Skip(ShipError),
+    /// The whole pass (ClickHouse unreachable or refusing us, the state not saved).
+    Pass(ShipError),
+}
+
+/// A refusal of this batch rather than of us or of the moment: a 4xx other than 401/403
+/// (and 408/429, which pass).
+fn refuses_the_batch(status: reqwest::StatusCode) -> bool {
+    status.is_client_error() && !matches!(status.as_u16(), 401 | 403 | 408 | 429)
+}
 
 /// Ships one results directory as one vantage point.
 pub struct Shipper {
@@ -188,16 +214,57 @@ impl Shipper {
         Ok(())
     }
 
-    /// Ships every record not shipped yet; returns how many rows went out.
+    /// Ships every record not shipped yet; returns how many rows went out. Fails when another
+    /// shipper holds the results directory's lock.
     pub async fn ship_once(&mut self) -> Result<u64, ShipError> {
+        self.try_ship_once().await?.ok_or_else(|| {
+            ShipError(format!(
+                "another shipper is shipping {} (it holds {}); try again when it is done",
+                self.results.display(),
+                self.results.join(LOCK_FILE).display()
+            ))
+        })
+    }
+
+    /// As `ship_once`, but `None` when another shipper holds the lock (nothing done).
+    async fn try_ship_once(&mut self) -> Result<Option<u64>, ShipError> {
+        let lock_path = self.results.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| ShipError(format!("cannot open {}: {e}", lock_path.display())))?;
+        let locked = lock.try_lock();
+        match locked {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(e)) => {
+                return Err(ShipError(format!(
+                    "cannot lock {}: {e}",
+                    lock_path.display()
+                )))
+            }
+        }
+        // Held until `lock` is dropped at the end of the pass (or closed by a crash).
         self.ensure_schema().await?;
         let mut state = State::load(&self.results)
             .map_err(|e| ShipError(format!("cannot read the shipping state: {e}")))?;
         let mut shipped = 0;
-        for (rel, path) in jsonl_files(&self.results) {
-            shipped += self.ship_file(&mut state, &rel, &path).await?;
+        for path in crate::sink::jsonl_files(&self.results) {
+            let rel = relative(&self.results, &path);
+            match self.ship_file(&mut state, &rel, &path).await {
+                Ok(n) => shipped += n,
+                Err(FileError::Pass(e)) => return Err(e),
+                Err(FileError::Skip(e)) => tracing::warn!(
+                    "{}: skipped for this pass (tried again on the next): {e}",
+                    path.display()
+                ),
+            }
         }
-        Ok(shipped)
+        drop(lock);
+        Ok(Some(shipped))
     }
 
     async fn ship_file(
@@ -205,14 +272,18 @@ impl Shipper {
         state: &mut State,
         rel: &str,
         path: &Path,
-    ) -> Result<u64, ShipError> {
-        let io_err = |e: std::io::Error| ShipError(format!("{}: {e}", path.display()));
-        let mut start = state.offset(&self.destination, rel);
+    ) -> Result<u64, FileError> {
+        let io_err = |e: std::io::Error| FileError::Skip(ShipError(format!("cannot read it: {e}")));
+        let saved_start = state.offset(&self.destination, rel);
+        let mut start = saved_start;
         let mut file = File::open(path).map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
         if len == start {
             return Ok(0);
         }
+        // What is shipped must be on disk first: an offset saved past bytes a power cut takes
+        // back would skip whatever is written there next.
+        file.sync_data().map_err(io_err)?;
         if len < start {
             tracing::warn!(
                 "{}: shorter than what was shipped from it ({len} < {start} bytes); shipping it \
@@ -220,13 +291,26 @@ impl Shipper {
                 path.display()
             );
             start = 0;
+        } else if start > 0 {
+            let mut before = [0u8; 1];
+            file.seek(SeekFrom::Start(start - 1)).map_err(io_err)?;
+            file.read_exact(&mut before).map_err(io_err)?;
+            if before[0] != b'\n' {
+                tracing::warn!(
+                    "{}: what was shipped from it ({start} bytes) no longer ends a line (the file \
+                     was cut and written again); shipping it again from the start (rows already \
+                     there are not duplicated)",
+                    path.display()
+                );
+                start = 0;
+            }
         }
         file.seek(SeekFrom::Start(start)).map_err(io_err)?;
         // Only what is there now: a line being appended meanwhile waits for the next pass.
         let mut reader = BufReader::new(file.take(len - start));
         let mut shipped = 0;
         let mut pos = start;
-        let mut saved = state.offset(&self.destination, rel);
+        let mut saved = saved_start;
         let mut body = Vec::new();
         let mut rows = 0usize;
         let mut line = Vec::new();
@@ -265,7 +349,7 @@ impl Shipper {
                 saved = pos;
             }
         }
-        if pos != saved {
+        if rows > 0 || pos != saved {
             shipped += self.flush(state, rel, &mut body, &mut rows, pos).await?;
         }
         Ok(shipped)
@@ -279,7 +363,7 @@ impl Shipper {
         body: &mut Vec<u8>,
         rows: &mut usize,
         end: u64,
-    ) -> Result<u64, ShipError> {
+    ) -> Result<u64, FileError> {
         let n = *rows as u64;
         if n > 0 {
             let query = format!(
@@ -287,17 +371,27 @@ impl Shipper {
                 self.table(),
                 row::COLUMNS
             );
-            self.client.execute(&query, std::mem::take(body)).await?;
+            match self
+                .client
+                .execute_status(&query, std::mem::take(body))
+                .await
+            {
+                Ok(_) => {}
+                Err((Some(status), e)) if refuses_the_batch(status) => {
+                    return Err(FileError::Skip(e))
+                }
+                Err((_, e)) => return Err(FileError::Pass(e)),
+            }
             tracing::debug!("shipped {n} rows from {rel} to {}", self.destination);
         }
         body.clear();
         *rows = 0;
         state.set(&self.destination, rel, end);
         state.save(&self.results).map_err(|e| {
-            ShipError(format!(
+            FileError::Pass(ShipError(format!(
                 "cannot save the shipping state in {}: {e}",
                 self.results.display()
-            ))
+            )))
         })?;
         Ok(n)
     }
@@ -311,11 +405,18 @@ impl Shipper {
                 break;
             }
             let pass = tokio::select! {
-                r = self.ship_once() => r,
+                r = self.try_ship_once() => r,
                 _ = stop.wait_for(|s| *s) => break,
             };
             let wait = match pass {
-                Ok(n) => {
+                Ok(None) => {
+                    tracing::debug!(
+                        "another shipper holds {}; skipping this pass",
+                        self.results.join(LOCK_FILE).display()
+                    );
+                    self.poll
+                }
+                Ok(Some(n)) => {
                     if n > 0 {
                         tracing::info!("shipped {n} rows to {}", self.destination);
                     }
@@ -334,8 +435,12 @@ impl Shipper {
                 _ = stop.wait_for(|s| *s) => break,
             }
         }
-        match tokio::time::timeout(LAST_PASS, self.ship_once()).await {
-            Ok(Ok(n)) => {
+        match tokio::time::timeout(LAST_PASS, self.try_ship_once()).await {
+            Ok(Ok(None)) => tracing::info!(
+                "another shipper holds {}; leaving the last pass to it",
+                self.results.join(LOCK_FILE).display()
+            ),
+            Ok(Ok(Some(n))) => {
                 if n > 0 {
                     tracing::info!("shipped {n} rows to {}", self.destination);
                 }
@@ -346,31 +451,13 @@ impl Shipper {
     }
 }
 
-/// `DIR/*/*.jsonl`, sorted, as (path relative to DIR with `/`, path). Dot files are skipped.
-fn jsonl_files(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut files = Vec::new();
-    let visible = |e: &std::fs::DirEntry| !e.file_name().to_string_lossy().starts_with('.');
-    let Ok(days) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for day in days.flatten().filter(visible) {
-        let Ok(entries) = std::fs::read_dir(day.path()) else {
-            continue;
-        };
-        for f in entries.flatten().filter(visible) {
-            let path = f.path();
-            if path.extension().is_some_and(|x| x == "jsonl") && path.is_file() {
-                let rel = format!(
-                    "{}/{}",
-                    day.file_name().to_string_lossy(),
-                    f.file_name().to_string_lossy()
-                );
-                files.push((rel, path));
-            }
-        }
-    }
-    files.sort();
-    files
+/// `path` relative to `dir`, `/`-separated (the key of its progress in the state).
+fn relative(dir: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Flags of `vantage ship`.
@@ -540,7 +627,181 @@ mod tests {
         std::fs::write(day.join("a.txt"), b"").unwrap();
         std::fs::write(day.join(".x.jsonl"), b"").unwrap();
         std::fs::write(dir.path().join(STATE_FILE), b"{}").unwrap();
-        let rel: Vec<String> = jsonl_files(dir.path()).into_iter().map(|f| f.0).collect();
+        let rel: Vec<String> = crate::sink::jsonl_files(dir.path())
+            .iter()
+            .map(|p| relative(dir.path(), p))
+            .collect();
         assert_eq!(rel, ["2026-11-23/a.jsonl", "2026-11-23/b.jsonl"]);
+    }
+
+    /// A fake ClickHouse on loopback: answers each request with `answer(query, body)`'s status
+    /// and records the INSERT bodies it accepted.
+    struct Fake {
+        url: String,
+        inserted: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    fn fake(answer: fn(&str, &str) -> u16) -> Fake {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let inserted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = inserted.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let mut r = BufReader::new(conn);
+                let mut head = String::new();
+                let mut len = 0usize;
+                loop {
+                    let mut l = String::new();
+                    if r.read_line(&mut l).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    if l == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&l);
+                }
+                let mut body = vec![0u8; len];
+                let _ = r.read_exact(&mut body);
+                let body = String::from_utf8_lossy(&body).into_owned();
+                let target = head.split(' ').nth(1).unwrap_or("").to_string();
+                let query = url::Url::parse(&format!("http://x{target}"))
+                    .unwrap()
+                    .query_pairs()
+                    .find(|(k, _)| k == "query")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let status = answer(&query, &body);
+                if status == 200 && query.starts_with("INSERT") {
+                    seen.lock().unwrap().push(body);
+                }
+                let _ = write!(
+                    r.get_mut(),
+                    "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno"
+                );
+            }
+        });
+        Fake { url, inserted }
+    }
+
+    fn record(uid: &str) -> String {
+        format!(
+            "{{\"measurement_uid\":\"{uid}\",\"report_id\":\"r\",\"input\":\"https://a/\",\
+             \"measurement_start_time\":\"2026-11-23 10:00:00\",\
+             \"test_keys\":{{\"x_verdict\":{{\"status\":\"accessible\"}}}}}}\n"
+        )
+    }
+
+    fn results(files: &[(&str, String)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("2026-11-23")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join("2026-11-23").join(name), text).unwrap();
+        }
+        dir
+    }
+
+    fn uids(f: &Fake) -> Vec<String> {
+        f.inserted
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b.lines().map(String::from).collect::<Vec<_>>())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(&l).unwrap()["measurement_uid"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_skips_only_its_file_for_this_pass() {
+        let f = fake(|q, body| {
+            if q.starts_with("INSERT") && body.contains("poison") {
+                400
+            } else {
+                200
+            }
+        });
+        let dir = results(&[
+            ("a.jsonl", record("poison")),
+            ("b.jsonl", record("b1") + &record("b2")),
+        ]);
+        let mut s = Shipper::new(config(&f.url), dir.path().into(), "vp".into()).unwrap();
+        assert_eq!(s.ship_once().await.unwrap(), 2);
+        assert_eq!(uids(&f), ["b1", "b2"]);
+        let state = State::load(dir.path()).unwrap();
+        assert_eq!(state.offset(s.destination(), "2026-11-23/a.jsonl"), 0);
+        // Tried again on the next pass (and still skipped).
+        assert_eq!(s.ship_once().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_server_error_or_refused_login_fails_the_pass() {
+        for status in [500u16, 401, 403] {
+            let f = fake(match status {
+                500 => |q, _| if q.starts_with("INSERT") { 500 } else { 200 },
+                401 => |q, _| if q.starts_with("INSERT") { 401 } else { 200 },
+                _ => |q, _| if q.starts_with("INSERT") { 403 } else { 200 },
+            });
+            let dir = results(&[("a.jsonl", record("a1"))]);
+            let mut s = Shipper::new(config(&f.url), dir.path().into(), "vp".into()).unwrap();
+            let e = s.ship_once().await.unwrap_err();
+            assert!(e.0.contains(&status.to_string()), "{e}");
+        }
+    }
+
+    #[test]
+    fn batches_fit_an_nginx_front() {
+        const { assert!(BATCH_BYTES <= 512 * 1024 && BATCH_ROWS <= 500) };
+    }
+
+    #[tokio::test]
+    async fn a_file_cut_and_written_again_is_shipped_again_from_its_start() {
+        let f = fake(|_, _| 200);
+        let dir = results(&[("a.jsonl", record("a1") + &record("a2"))]);
+        let mut s = Shipper::new(config(&f.url), dir.path().into(), "vp".into()).unwrap();
+        assert_eq!(s.ship_once().await.unwrap(), 2);
+        // Cut inside the second line and written again past the old offset: the saved offset
+        // no longer ends a line.
+        let path = dir.path().join("2026-11-23/a.jsonl");
+        let first = record("a1").len();
+        let mut text = record("a1");
+        text.push_str(&record("a3x"));
+        text.push_str(&record("a4"));
+        assert_ne!(text.as_bytes()[2 * first - 1], b'\n');
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(s.ship_once().await.unwrap(), 3);
+        assert_eq!(uids(&f), ["a1", "a2", "a1", "a3x", "a4"]);
+        let state = State::load(dir.path()).unwrap();
+        assert_eq!(
+            state.offset(s.destination(), "2026-11-23/a.jsonl"),
+            text.len() as u64
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_shipper_on_the_same_directory_waits_its_turn() {
+        let f = fake(|_, _| 200);
+        let dir = results(&[("a.jsonl", record("a1"))]);
+        let held = File::create(dir.path().join(LOCK_FILE)).unwrap();
+        held.lock().unwrap();
+        let mut s = Shipper::new(config(&f.url), dir.path().into(), "vp".into()).unwrap();
+        let e = s.ship_once().await.unwrap_err();
+        assert!(e.0.contains("another shipper"), "{e}");
+        assert_eq!(s.try_ship_once().await.unwrap(), None);
+        assert!(uids(&f).is_empty());
+        drop(held);
+        assert_eq!(s.ship_once().await.unwrap(), 1);
+        // The lock is free again once a pass is over.
+        let again = File::open(dir.path().join(LOCK_FILE)).unwrap();
+        again.try_lock().unwrap();
     }
 }

@@ -46,9 +46,9 @@ impl State {
     /// Replaces the state file atomically and durably.
     pub fn save(&self, dir: &Path) -> io::Result<()> {
         let path = dir.join(STATE_FILE);
-        let tmp: PathBuf = dir.join(format!("{STATE_FILE}.tmp"));
+        let tmp: PathBuf = dir.join(format!("{STATE_FILE}.{}.tmp", std::process::id()));
         let mut f = fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(self).expect("state serializes"))?;
+        f.write_all(&serde_json::to_vec(self).expect("state serializes"))?;
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, &path)?;
@@ -89,7 +89,13 @@ mod tests {
         assert_eq!(back, s);
         assert_eq!(back.offset("d", "2026-11-23/a.jsonl"), 42);
         assert_eq!(back.offset("other", "2026-11-23/a.jsonl"), 0);
-        assert!(!dir.path().join(".shipped.json.tmp").exists());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [STATE_FILE], "no temp file left");
+        let text = fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();
+        assert!(!text.contains('\n'), "compact JSON: {text}");
     }
 
     #[test]

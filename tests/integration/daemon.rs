@@ -1,9 +1,10 @@
 //! `vantage daemon` and `vantage status` on the fake internet: a daemon killed with SIGKILL and
 //! restarted neither loses nor re-measures finished work; SIGTERM flushes and exits 0; two
 //! schedules at a tiny interval never overlap and an overrun is reported; bad configs are
-//! refused naming the file and line; with a `[clickhouse]` table, every record reaches a real
-//! clickhouse-server exactly once through a SIGKILL and restart of it, including one finished
-//! during SIGTERM's grace period. Everything is on 127.0.0.1 and bounded in time.
+//! refused naming the file and line; a due time saved while the clock ran ahead does not stall
+//! the schedule; with a `[clickhouse]` table, every record reaches a real clickhouse-server
+//! exactly once through a SIGKILL and restart of it, including one finished during SIGTERM's
+//! grace period. Everything is on 127.0.0.1 and bounded in time.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -589,4 +590,64 @@ async fn rows(ch: &crate::harness::clickhouse::ClickHouse) -> u64 {
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_time_from_a_clock_that_ran_ahead_does_not_stall() {
+    let net = net().await;
+    let work = Workdir::new();
+    work.write("list.txt", &format!("{}\n", net.fast));
+    let config = write_config(
+        &work,
+        &net,
+        "timeout = \"5s\"",
+        "[[schedule]]\nname = \"j\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nspacing = \"0s\"\n",
+    );
+    // The last cycle ran while the clock said four years ahead, then NTP set it right.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let ahead = now + 4.0 * 365.0 * 86400.0;
+    let state_dir = work.out().join(".state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    std::fs::write(
+        state_dir.join("j.json"),
+        serde_json::json!({
+            "name": "j",
+            "next_due": ahead,
+            "current": null,
+            "history": [{
+                "run_id": "old", "file": "old.jsonl", "started": ahead - 3600.0,
+                "ended": ahead - 3500.0, "measured": 1, "overran": false
+            }],
+            "cycles": 1,
+            "overruns": 0
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let log = work.path("daemon.log");
+    let mut child = start(&config, &log);
+    let ran = wait_for(Duration::from_secs(15), || {
+        state(&work, "j")["cycles"].as_u64() == Some(2)
+    })
+    .await;
+    sigterm(&child);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(ran, "the cycle runs now, not in four years:\n{log}");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("further ahead than the schedule allows"),
+        "{log}"
+    );
+    let next = state(&work, "j")["next_due"].as_f64().unwrap();
+    assert!(
+        next < now + 2.0 * 3600.0,
+        "next due from the right clock: {next}"
+    );
 }

@@ -415,6 +415,14 @@ fn nothing_to_report_and_bad_usage() {
     assert_eq!(code, 2, "{stderr}");
     let (code, _, stderr) = report(&["--clickhouse", "http://127.0.0.1:1/", "--table", "t; DROP"]);
     assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = report(&[
+        "--clickhouse",
+        "http://127.0.0.1:1/",
+        "--vantage-point",
+        "vp'; DROP",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--vantage-point"), "{stderr}");
     // An unwritable page is a failure, after the terminal report.
     let (out, _, _) = results_dir(&work);
     let (code, _, stderr) = report(&[
@@ -527,11 +535,99 @@ async fn clickhouse_source_gives_the_same_report() {
         "{request}"
     );
     assert!(
-        request.contains("FROM vantage.measurements FINAL FORMAT JSONEachRow"),
+        request.contains("FROM `vantage`.`measurements` FINAL FORMAT JSONEachRow"),
         "{request}"
     );
     let page = std::fs::read_to_string(page).unwrap();
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+}
+
+/// Credentials in the URL are refused (exit 2) and never echoed; an unreachable ClickHouse is
+/// exit 1 without the URL's query.
+#[test]
+fn clickhouse_urls_never_leak_secrets() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port(); // closed again: nothing listens
+    for url in [
+        format!("http://127.0.0.1:{port}/?password=s3cret"),
+        format!("http://reader:s3cret@127.0.0.1:{port}/"),
+    ] {
+        let (code, stdout, stderr) = report(&["--clickhouse", &url]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("credentials"), "{stderr}");
+        assert!(
+            !stderr.contains("s3cret") && !stdout.contains("s3cret"),
+            "{stderr}"
+        );
+    }
+    let url = format!("http://127.0.0.1:{port}/?quota_key=s3cret");
+    let (code, stdout, stderr) = report(&["--clickhouse", &url]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret") && !stdout.contains("s3cret"),
+        "{stderr}"
+    );
+}
+
+/// Rows of several vantage points are not mixed: refused (exit 2) unless one is chosen, and
+/// the choice filters in the query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_rows_of_several_vantage_points_need_a_choice() {
+    let row = |vp: &str| {
+        format!(
+            "{}\n",
+            json!({"vantage_point": vp, "report_id": R1, "input": "https://a.example/",
+                "category_code": "", "measurement_start_time": "2026-11-20 10:00:00",
+                "status": "accessible", "methods": [], "record": ""})
+        )
+    };
+    let (url, server) = fake_clickhouse(row("vp-a") + &row("vp-b")).await;
+    let args: Vec<String> = ["report", "--clickhouse", &url]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let got = vantage(&args, Path::new("/nonexistent")).await;
+    assert_eq!(got.code, 2, "{}", got.stderr);
+    assert!(
+        got.stderr.contains("rows from 2 vantage points") && got.stderr.contains("--vantage-point"),
+        "{}",
+        got.stderr
+    );
+    server.await.unwrap();
+
+    let (url, server) = fake_clickhouse(row("vp-a.1")).await;
+    let args: Vec<String> = [
+        "report",
+        "--clickhouse",
+        &url,
+        "--database",
+        "2024",
+        "--vantage-point",
+        "vp-a.1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let got = vantage(&args, Path::new("/nonexistent")).await;
+    assert_eq!(got.code, 0, "{}", got.stderr);
+    assert!(
+        got.stdout.contains("vantage point vp-a.1"),
+        "{}",
+        got.stdout
+    );
+    let request = server.await.unwrap();
+    assert!(
+        request.contains("FROM `2024`.`measurements` FINAL WHERE vantage_point = 'vp-a.1'"),
+        "{request}"
+    );
+    assert!(
+        request.contains("toString(measurement_start_time, 'UTC')"),
+        "{request}"
+    );
 }
 
 /// Records written by the real `vantage run` are what the report reads: two runs against the

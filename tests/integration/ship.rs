@@ -88,7 +88,7 @@ fn synthetic(template: &Value, n: usize) -> String {
     r["measurement_uid"] = format!("20261123100000.{n:06}_ZZ_webconnectivity_{n:016x}").into();
     r["input"] = format!("https://site{}.example/", n % 37).into();
     r["probe_cc"] = ["CN", "IR", "RU"][n % 3].into();
-    r["test_keys"]["x_verdict"] = if n % 2 == 0 {
+    r["test_keys"]["x_verdict"] = if n.is_multiple_of(2) {
         serde_json::json!({"status": "blocked", "methods": ["dns.bogon", "tls.reset"], "reasons": ["x"]})
     } else {
         serde_json::json!({"status": "accessible", "methods": [], "reasons": []})
@@ -397,4 +397,24 @@ async fn unreachable_clickhouse_is_exit_1_without_the_password() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("credentials"), "{}", out.stderr);
     assert!(!out.stderr.contains(secret), "{}", out.stderr);
+}
+
+/// A second shipper on the same results directory (the daemon's, say) holds the lock:
+/// `vantage ship` says so and exits 1 without touching anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_shipper_on_one_results_dir_is_exit_1() {
+    let work = Workdir::new();
+    let day = work.out().join("2026-11-23");
+    append(
+        &day.join("r.jsonl"),
+        "{\"measurement_uid\":\"u1\",\"input\":\"https://x.example/\"}\n",
+    );
+    let held = std::fs::File::create(work.out().join(".shipped.lock")).unwrap();
+    held.lock().unwrap();
+    let port = free_port().local_addr().unwrap().port(); // nothing listens: not contacted
+    let out = ship(&work.out(), &format!("http://127.0.0.1:{port}/"), &[], None).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("another shipper"), "{}", out.stderr);
+    assert!(!work.out().join(".shipped.json").exists());
+    drop(held);
 }
