@@ -175,6 +175,22 @@ impl Spacer {
         Spacer::default()
     }
 
+    /// Remembers that `key` was last measured until `ended` (by an earlier process: spacing
+    /// must survive a restart, or a restarted daemon would poison its first measurements).
+    pub fn seed(&self, key: &str, ended: tokio::time::Instant) {
+        let lock = self
+            .keys
+            .lock()
+            .expect("spacer lock")
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        let Ok(mut end) = lock.try_lock() else { return };
+        if end.is_none_or(|e| e < ended) {
+            *end = Some(ended);
+        }
+    }
+
     fn key_lock(&self, key: &str, spacing: Duration) -> SpacerKey {
         let mut keys = self.keys.lock().expect("spacer lock");
         // Forget keys nobody holds whose spacing has passed, so the map stays small.

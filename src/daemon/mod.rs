@@ -14,9 +14,8 @@
 //! schedule allows (the clock jumped back after it was computed) is reset to now. One state
 //! directory, one daemon: an exclusive lock on `daemon.pid`, held for the daemon's life.
 //!
-//! Limit: the spacing memory (when each host:port was last measured) lives in memory only. A
-//! restart forgets it, so the first measurement of a host:port after a restart may come sooner
-//! than `spacing` after the last one before it (at most once per host:port per restart).
+//! Spacing survives a restart: the spacing memory (when each host:port was last measured) is
+//! seeded at start from the records of each schedule's cycle in progress and last cycle.
 
 pub mod config;
 pub mod schedule;
@@ -121,8 +120,10 @@ async fn serve(config: DaemonConfig) -> Result<(), Exit> {
 
     let config = Arc::new(config);
     let cycle_lock = Arc::new(tokio::sync::Mutex::new(()));
-    // One memory of when each host:port was last measured, for every schedule.
+    // One memory of when each host:port was last measured, for every schedule, seeded from
+    // what an earlier process measured recently.
     let spacer = Arc::new(Spacer::new());
+    seed_spacer(&config, &spacer);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, _) in config.schedules.iter().enumerate() {
         let (config, lock, stop) = (config.clone(), cycle_lock.clone(), stop_rx.clone());
@@ -614,4 +615,73 @@ mod tests {
             .unwrap()
             .is_empty());
     }
+}
+
+/// Seeds `spacer` with the host:ports measured within the longest spacing before now, read from
+/// each schedule's cycle in progress and its last finished cycle.
+fn seed_spacer(config: &DaemonConfig, spacer: &Spacer) {
+    let window = config
+        .schedules
+        .iter()
+        .map(|s| s.spacing)
+        .max()
+        .unwrap_or_default();
+    if window.is_zero() {
+        return;
+    }
+    let wall_now = chrono::Utc::now().naive_utc();
+    let now = tokio::time::Instant::now();
+    let mut seeded = 0usize;
+    for sched in &config.schedules {
+        let Ok(st) = state::load(&config.state, &sched.name) else {
+            continue;
+        };
+        let files = st
+            .current
+            .iter()
+            .map(|c| c.file.clone())
+            .chain(st.history.last().map(|h| h.file.clone()));
+        for file in files {
+            for (key, ended) in recent_ends(&file) {
+                // `ended` may lie a moment ahead of the clock (it is rounded up).
+                let at = match (ended - wall_now).to_std() {
+                    Ok(ahead) => now + ahead,
+                    Err(_) => match (wall_now - ended).to_std() {
+                        Ok(ago) if ago < window => now.checked_sub(ago).unwrap_or(now),
+                        _ => continue,
+                    },
+                };
+                spacer.seed(&key, at);
+                seeded += 1;
+            }
+        }
+    }
+    if seeded > 0 {
+        tracing::info!("spacing: {seeded} recent measurements of earlier runs remembered");
+    }
+}
+
+/// (host:port, end of measurement) for every whole record in `file`.
+fn recent_ends(file: &std::path::Path) -> Vec<(String, chrono::NaiveDateTime)> {
+    let Ok(text) = std::fs::read(file) else {
+        return Vec::new();
+    };
+    text.split(|b| *b == b'\n')
+        .filter_map(|line| {
+            let r: serde_json::Value = serde_json::from_slice(line).ok()?;
+            let url = url::Url::parse(r["input"].as_str()?).ok()?;
+            let start = chrono::NaiveDateTime::parse_from_str(
+                r["measurement_start_time"].as_str()?,
+                "%Y-%m-%d %H:%M:%S",
+            )
+            .ok()?;
+            let runtime =
+                chrono::Duration::milliseconds((r["test_runtime"].as_f64()? * 1000.0) as i64);
+            // The start time has whole seconds (OONI's format): round the end up, never down.
+            Some((
+                crate::runner::host_port(&url),
+                start + runtime + chrono::Duration::seconds(1),
+            ))
+        })
+        .collect()
 }

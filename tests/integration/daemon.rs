@@ -442,6 +442,51 @@ async fn repeats_of_one_host_port_are_spaced() {
     assert_eq!(got, want);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spacing_survives_a_restart() {
+    // One URL, two repeats 3 s apart. The daemon is killed in the gap and restarted at once:
+    // the resumed second repeat must still wait until 3 s after the first ended.
+    let net = net().await;
+    let work = Workdir::new();
+    work.write("list.txt", &format!("{}\n", net.fast));
+    let config = write_config(
+        &work,
+        &net,
+        "timeout = \"5s\"",
+        "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nrepeats = 2\nspacing = \"3s\"\n",
+    );
+    let log = work.path("daemon.log");
+    let mut first = start(&config, &log);
+    let one = wait_for(Duration::from_secs(15), || lines_on_disk(&work.out()) == 1).await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    assert!(one, "{}", std::fs::read_to_string(&log).unwrap());
+    let log2 = work.path("daemon2.log");
+    let mut second = start(&config, &log2);
+    let two = wait_for(Duration::from_secs(15), || lines_on_disk(&work.out()) == 2).await;
+    sigterm(&second);
+    second.wait().await.unwrap();
+    assert!(two, "{}", std::fs::read_to_string(&log2).unwrap());
+    let records = read_records(&work.out());
+    let at = |r: &Value| {
+        let t = chrono::NaiveDateTime::parse_from_str(
+            r["measurement_start_time"].as_str().unwrap(),
+            "%Y-%m-%d %H:%M:%S",
+        )
+        .unwrap();
+        t.and_utc().timestamp() as f64
+    };
+    let (a, b) = (&records[0], &records[1]);
+    let gap = at(b) - (at(a) + a["test_runtime"].as_f64().unwrap());
+    // Timestamps have 1 s resolution: a true gap of 3 s reads as at least 2 s.
+    assert!(
+        gap >= 2.0,
+        "the restarted daemon forgot the spacing: gap {gap:.2} s"
+    );
+    let log_text = std::fs::read_to_string(&log2).unwrap();
+    assert!(log_text.contains("spacing: 1 recent"), "{log_text}");
+}
+
 /// The table the daemon test ships to (not the default: the `[clickhouse]` keys are used).
 const CH_TABLE: &str = "vantage.daemon_e2e";
 /// The environment variable the daemon test names in `password_env`.
