@@ -582,41 +582,6 @@ fn prepare_file(file: &std::path::Path) -> Result<HashSet<(String, u32)>, String
     state::written(file).map_err(|e| format!("{}: cannot read what it holds: {e}", file.display()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn downtime_is_not_an_overrun() {
-        // Hourly; started at 0, measured 600 s, down for 2 h, resumed and measured 600 s more.
-        let due_after = 3600.0;
-        assert!(!is_overrun(0.0, 1200.0, due_after));
-        // Measured longer than the interval while running: an overrun.
-        assert!(is_overrun(0.0, 3700.0, due_after));
-    }
-
-    #[test]
-    fn a_file_that_cannot_be_read_or_repaired_does_not_resume() {
-        let dir = tempfile::tempdir().unwrap();
-        // A directory where the file should be: neither repairable nor readable.
-        let bad = dir.path().join("cycle.jsonl");
-        std::fs::create_dir(&bad).unwrap();
-        let e = prepare_file(&bad).unwrap_err();
-        assert!(e.contains("cycle.jsonl"), "{e}");
-
-        // A torn tail is cut and the whole lines are skipped.
-        let ok = dir.path().join("ok.jsonl");
-        std::fs::write(&ok, b"{\"input\":\"https://a/\"}\n{\"input\":\"https://b").unwrap();
-        let skip = prepare_file(&ok).unwrap();
-        assert_eq!(skip.len(), 1);
-        assert!(std::fs::read(&ok).unwrap().ends_with(b"}\n"));
-        // A missing file (a new cycle) is nothing written.
-        assert!(prepare_file(&dir.path().join("new.jsonl"))
-            .unwrap()
-            .is_empty());
-    }
-}
-
 /// Seeds `spacer` with the host:ports measured within the longest spacing before now, read from
 /// each schedule's cycle in progress and its last finished cycle.
 fn seed_spacer(config: &DaemonConfig, spacer: &Spacer) {
@@ -684,4 +649,39 @@ fn recent_ends(file: &std::path::Path) -> Vec<(String, chrono::NaiveDateTime)> {
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downtime_is_not_an_overrun() {
+        // Hourly; started at 0, measured 600 s, down for 2 h, resumed and measured 600 s more.
+        let due_after = 3600.0;
+        assert!(!is_overrun(0.0, 1200.0, due_after));
+        // Measured longer than the interval while running: an overrun.
+        assert!(is_overrun(0.0, 3700.0, due_after));
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_or_repaired_does_not_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: neither repairable nor readable.
+        let bad = dir.path().join("cycle.jsonl");
+        std::fs::create_dir(&bad).unwrap();
+        let e = prepare_file(&bad).unwrap_err();
+        assert!(e.contains("cycle.jsonl"), "{e}");
+
+        // A torn tail is cut and the whole lines are skipped.
+        let ok = dir.path().join("ok.jsonl");
+        std::fs::write(&ok, b"{\"input\":\"https://a/\"}\n{\"input\":\"https://b").unwrap();
+        let skip = prepare_file(&ok).unwrap();
+        assert_eq!(skip.len(), 1);
+        assert!(std::fs::read(&ok).unwrap().ends_with(b"}\n"));
+        // A missing file (a new cycle) is nothing written.
+        assert!(prepare_file(&dir.path().join("new.jsonl"))
+            .unwrap()
+            .is_empty());
+    }
 }
