@@ -251,14 +251,17 @@ impl Default for Pass {
     }
 }
 
-/// Waits until `stop` turns true (forever when there is none or its sender is gone).
+/// Waits until `stop` turns true (forever once its sender is gone).
+pub async fn until_stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// `until_stopped`, forever when there is no stop signal.
 async fn stopped(stop: &mut Option<watch::Receiver<bool>>) {
     match stop {
-        Some(rx) => {
-            if rx.wait_for(|s| *s).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
+        Some(rx) => until_stopped(rx).await,
         None => std::future::pending::<()>().await,
     }
 }

@@ -135,6 +135,21 @@ pub fn jsonl_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Replaces `dir/name` with `bytes` atomically and durably: a crash leaves the old file or the
+/// new one, never a mix (temp file named by pid, fsync, rename, fsync of the directory).
+pub fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, dir.join(name))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// Truncates a partial last line left in any `DIR/*/*.jsonl` by a process killed mid-write.
 /// Returns the files repaired. Only the last byte of each file is read unless it needs repair.
 pub fn repair_torn_tails(dir: &Path) -> Vec<PathBuf> {

@@ -31,7 +31,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::exit::{fatal, usage, Exit};
-use crate::runner::{self, Pass, Spacer};
+use crate::runner::{self, until_stopped, Pass, Spacer};
 use crate::sink::{self, JsonlSink};
 use config::{DaemonConfig, Schedule, When};
 use state::{Current, CycleRecord, ScheduleState};
@@ -174,13 +174,6 @@ const WAKE_EVERY: f64 = 30.0;
 /// Wait before retrying a cycle whose file could not be readied.
 const RETRY: Duration = Duration::from_secs(60);
 
-/// Waits until `stop` turns true.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    if stop.wait_for(|s| *s).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
 /// Runs one schedule's cycles until stopped. Errors are faults of the daemon (state unwritable).
 async fn schedule_loop(
     config: &DaemonConfig,
@@ -214,7 +207,7 @@ async fn schedule_loop(
                 tracing::error!(schedule = %log, "cannot read its target lists: {e}; retrying in 60 s");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(60)) => continue,
-                    _ = stopped(&mut stop) => return Ok(()),
+                    _ = until_stopped(&mut stop) => return Ok(()),
                 }
             }
         };
@@ -250,7 +243,7 @@ async fn schedule_loop(
             Some(cur) => {
                 let guard = tokio::select! {
                     g = lock.clone().lock_owned() => g,
-                    _ = stopped(&mut stop) => { st.current = Some(cur); return Ok(()); }
+                    _ = until_stopped(&mut stop) => { st.current = Some(cur); return Ok(()); }
                 };
                 (cur, guard)
             }
@@ -292,12 +285,12 @@ async fn schedule_loop(
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs_f64(left.min(WAKE_EVERY))) => {}
-                        _ = stopped(&mut stop) => return Ok(()),
+                        _ = until_stopped(&mut stop) => return Ok(()),
                     }
                 }
                 let guard = tokio::select! {
                     g = lock.clone().lock_owned() => g,
-                    _ = stopped(&mut stop) => return Ok(()),
+                    _ = until_stopped(&mut stop) => return Ok(()),
                 };
                 let now = OffsetDateTime::now_utc();
                 let run_id =
@@ -337,7 +330,7 @@ async fn schedule_loop(
                 save(&st)?;
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY) => continue,
-                    _ = stopped(&mut stop) => return Ok(()),
+                    _ = until_stopped(&mut stop) => return Ok(()),
                 }
             }
         };

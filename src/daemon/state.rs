@@ -84,18 +84,8 @@ pub fn load(dir: &Path, name: &str) -> io::Result<ScheduleState> {
 /// Writes a schedule's state atomically: a crash leaves the old file or the new one.
 pub fn save(dir: &Path, state: &ScheduleState) -> io::Result<()> {
     fs::create_dir_all(dir)?;
-    let p = path(dir, &state.name);
-    let tmp = dir.join(format!(".{}.json.tmp", state.name));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(state).expect("state serializes"))?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, &p)?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let bytes = serde_json::to_vec_pretty(state).expect("state serializes");
+    crate::sink::replace_file(dir, &format!("{}.json", state.name), &bytes)
 }
 
 /// Fingerprint of what a cycle measures: the lists' paths and contents, and the repeats.

@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -45,17 +45,8 @@ impl State {
 
     /// Replaces the state file atomically and durably.
     pub fn save(&self, dir: &Path) -> io::Result<()> {
-        let path = dir.join(STATE_FILE);
-        let tmp: PathBuf = dir.join(format!("{STATE_FILE}.{}.tmp", std::process::id()));
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(self).expect("state serializes"))?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, &path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        let bytes = serde_json::to_vec(self).expect("state serializes");
+        crate::sink::replace_file(dir, STATE_FILE, &bytes)
     }
 
     pub fn offset(&self, dest: &str, file: &str) -> u64 {

@@ -72,21 +72,7 @@ pub fn read_records(out: &Path) -> Vec<Value> {
 }
 
 pub fn jsonl_files(out: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    if let Ok(days) = std::fs::read_dir(out) {
-        for day in days.flatten() {
-            if let Ok(entries) = std::fs::read_dir(day.path()) {
-                files.extend(
-                    entries
-                        .flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|x| x == "jsonl")),
-                );
-            }
-        }
-    }
-    files.sort();
-    files
+    vantage::sink::jsonl_files(out)
 }
 
 /// Runs `vantage ARGS...` to completion (asynchronously, so in-process servers keep serving)
