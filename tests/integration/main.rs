@@ -9,6 +9,8 @@ mod crash;
 mod daemon;
 mod engine;
 mod netns;
+mod one_record;
+mod panics;
 mod report;
 mod ship;
 mod verdicts;
