@@ -42,6 +42,10 @@ pub struct TestKeys {
     pub observations: Observations,
     pub control: Option<serde_json::Value>,
     pub control_failure: Option<String>,
+    /// Why the measurement itself could not be made (an internal error of the probe), as
+    /// OONI writes a failure; absent when it was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     #[serde(flatten)]
     pub analysis: Analysis,
 }
@@ -120,6 +124,7 @@ impl Record {
                 observations: m.observations,
                 control: m.control,
                 control_failure: m.control_failure,
+                failure: None,
                 analysis: m.analysis,
             },
         }

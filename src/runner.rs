@@ -9,10 +9,12 @@
 //! (input, repeat) pairs already written (resuming a cycle after a crash).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
@@ -400,8 +402,14 @@ pub async fn run_pass(
         None => None,
     };
 
-    let fingerprints = Arc::new(Fingerprints::builtin());
-    let testbed_nets = Arc::new(config.testbed_nets.clone());
+    let shared = Arc::new(Shared {
+        prober,
+        run,
+        control,
+        fingerprints: Fingerprints::builtin(),
+        testbed_nets: config.testbed_nets.clone(),
+        annotate_repeat: pass.annotate_repeat,
+    });
     let slots = Arc::new(Semaphore::new(config.parallel));
     let listeners = Arc::new(Semaphore::new(config.parallel * LISTENERS_PER_SLOT));
     let spacing = pass.spacing;
@@ -465,13 +473,10 @@ pub async fn run_pass(
                 (Some(p), None)
             };
         while tasks.try_join_next().is_some() {}
-        let (prober, run, record_tx) = (prober.clone(), run.clone(), record_tx.clone());
-        let (fingerprints, testbed_nets) = (fingerprints.clone(), testbed_nets.clone());
-        let control = control.clone();
+        let (shared, record_tx) = (shared.clone(), record_tx.clone());
         let spacer = spacer.clone();
         let (slots, listeners) = (slots.clone(), listeners.clone());
         let mut task_stop = pass.stop.clone();
-        let annotate_repeat = pass.annotate_repeat;
         tasks.spawn(async move {
             // Spacing: hold this host:port's lock for the whole measurement.
             let mut spaced = None;
@@ -499,67 +504,9 @@ pub async fn run_pass(
                     }
                 }
             };
-            let start = OffsetDateTime::now_utc();
-            let (endpoints_tx, endpoints_rx) = oneshot::channel::<Vec<std::net::SocketAddr>>();
-            let ask = async {
-                let client = control?;
-                let endpoints = endpoints_rx.await.unwrap_or_default();
-                let request = ControlClient::request_for(target.url.as_str(), &endpoints);
-                Some(client.ask(&request).await)
-            };
-            let (measured, answer) =
-                tokio::join!(prober.measure_with(&target.url, Some(endpoints_tx)), ask);
-            drop(permit);
-            if let Some(mut guard) = spaced {
-                *guard = Some(tokio::time::Instant::now());
-            }
-            let (control_answer, control_failure) = match answer {
-                None => (None, None),
-                Some(Ok(a)) => (Some(a), None),
-                Some(Err(f)) => (None, Some(f)),
-            };
-            let clock = measured.clock;
-            let observations = measured.finish().await;
-            let ctx = analysis::Context {
-                control: control_answer.as_ref(),
-                control_failure: control_failure.as_deref(),
-                testbed_nets: &testbed_nets,
-                fingerprints: &fingerprints,
-                probe_cc: Some(run.probe_cc.as_str()).filter(|cc| *cc != "ZZ"),
-            };
-            let analysis = analysis::analyze(&target.url, &observations, &ctx);
-            let tally = Tally {
-                input: target.url.to_string(),
-                status: analysis.x_verdict.status,
-                methods: analysis.x_verdict.methods.clone(),
-                network: observations
-                    .queries
-                    .iter()
-                    .any(|q| q.raw_response.is_some())
-                    || observations.tcp_connect.iter().any(|t| t.status.success),
-                control: control_answer.is_some(),
-            };
-            let mut record = Record::new(
-                &run,
-                Measurement {
-                    input: target.url.as_str(),
-                    category_code: target.category_code.as_deref(),
-                    start,
-                    runtime: clock.now(),
-                    observations,
-                    control: control_answer
-                        .map(|a| serde_json::to_value(a).expect("answers serialize")),
-                    control_failure,
-                    analysis,
-                },
-            );
-            if annotate_repeat {
-                record
-                    .annotations
-                    .insert("repeat".into(), repeat.to_string());
-            }
+            let (line, tally) = record_for(&shared, &target, repeat, permit, spaced).await;
             // A closed channel means the writer failed; its error is reported below.
-            let _ = record_tx.send((record.to_line(), tally)).await;
+            let _ = record_tx.send((line, tally)).await;
             drop(listening);
             drop(queue_slot);
         });
@@ -598,6 +545,187 @@ pub async fn run_pass(
     summary.seconds = started.elapsed().as_secs_f64();
     summary.interrupted = interrupted;
     Ok(summary)
+}
+
+/// What every measurement of a pass shares.
+struct Shared {
+    prober: Arc<Prober>,
+    run: Arc<RunInfo>,
+    control: Option<Arc<ControlClient>>,
+    fingerprints: Fingerprints,
+    testbed_nets: Vec<ipnet::IpNet>,
+    annotate_repeat: bool,
+}
+
+/// A host:port's spacing lock, held for the whole measurement.
+type Spaced = tokio::sync::OwnedMutexGuard<Option<tokio::time::Instant>>;
+
+/// Measures one target into its record line. Whatever happens inside, a record comes out: a
+/// panic becomes a record of the failed measurement (logged at error level), never a target
+/// without a record.
+async fn record_for(
+    shared: &Shared,
+    target: &Target,
+    repeat: u32,
+    permit: OwnedSemaphorePermit,
+    spaced: Option<Spaced>,
+) -> (Vec<u8>, Tally) {
+    let start = OffsetDateTime::now_utc();
+    let began = Instant::now();
+    let measured = AssertUnwindSafe(measure(shared, target, repeat, start, permit, spaced))
+        .catch_unwind()
+        .await;
+    match measured {
+        Ok(done) => done,
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            tracing::error!(input = %target.url, "internal error while measuring: {message}");
+            let runtime = began.elapsed().as_secs_f64();
+            internal_error(shared, target, repeat, start, runtime, &message)
+        }
+    }
+}
+
+/// The measurement proper: network, control, analysis, record.
+async fn measure(
+    shared: &Shared,
+    target: &Target,
+    repeat: u32,
+    start: OffsetDateTime,
+    permit: OwnedSemaphorePermit,
+    spaced: Option<Spaced>,
+) -> (Vec<u8>, Tally) {
+    let (endpoints_tx, endpoints_rx) = oneshot::channel::<Vec<std::net::SocketAddr>>();
+    let ask = async {
+        let client = shared.control.as_ref()?;
+        let endpoints = endpoints_rx.await.unwrap_or_default();
+        let request = ControlClient::request_for(target.url.as_str(), &endpoints);
+        Some(client.ask(&request).await)
+    };
+    let (measured, answer) = tokio::join!(
+        shared.prober.measure_with(&target.url, Some(endpoints_tx)),
+        ask
+    );
+    drop(permit);
+    if let Some(mut guard) = spaced {
+        *guard = Some(tokio::time::Instant::now());
+    }
+    let (control_answer, control_failure) = match answer {
+        None => (None, None),
+        Some(Ok(a)) => (Some(a), None),
+        Some(Err(f)) => (None, Some(f)),
+    };
+    let clock = measured.clock;
+    let observations = measured.finish().await;
+    let ctx = analysis::Context {
+        control: control_answer.as_ref(),
+        control_failure: control_failure.as_deref(),
+        testbed_nets: &shared.testbed_nets,
+        fingerprints: &shared.fingerprints,
+        probe_cc: Some(shared.run.probe_cc.as_str()).filter(|cc| *cc != "ZZ"),
+    };
+    let analysis = analysis::analyze(&target.url, &observations, &ctx);
+    let tally = Tally {
+        input: target.url.to_string(),
+        status: analysis.x_verdict.status,
+        methods: analysis.x_verdict.methods.clone(),
+        network: observations
+            .queries
+            .iter()
+            .any(|q| q.raw_response.is_some())
+            || observations.tcp_connect.iter().any(|t| t.status.success),
+        control: control_answer.is_some(),
+    };
+    let control = control_answer.map(|a| serde_json::to_value(a).expect("answers serialize"));
+    let record = Record::new(
+        &shared.run,
+        Measurement {
+            input: target.url.as_str(),
+            category_code: target.category_code.as_deref(),
+            start,
+            runtime: clock.now(),
+            observations,
+            control,
+            control_failure,
+            analysis,
+        },
+    );
+    (finish_record(shared, record, repeat), tally)
+}
+
+/// The record of a measurement that ended in an internal error: no observations, verdict
+/// unknown, and the error as its `failure`.
+fn internal_error(
+    shared: &Shared,
+    target: &Target,
+    repeat: u32,
+    start: OffsetDateTime,
+    runtime: f64,
+    message: &str,
+) -> (Vec<u8>, Tally) {
+    let reason = format!("internal error: {message}");
+    let analysis = analysis::Analysis {
+        dns_experiment_failure: None,
+        http_experiment_failure: None,
+        dns_consistency: None,
+        body_length_match: None,
+        body_proportion: None,
+        status_code_match: None,
+        headers_match: None,
+        title_match: None,
+        blocking: serde_json::Value::Null,
+        accessible: None,
+        x_dns_flags: None,
+        x_verdict: analysis::Verdict {
+            status: Status::Unknown,
+            methods: vec![],
+            reasons: vec![reason.clone()],
+        },
+    };
+    let mut record = Record::new(
+        &shared.run,
+        Measurement {
+            input: target.url.as_str(),
+            category_code: target.category_code.as_deref(),
+            start,
+            runtime,
+            observations: Default::default(),
+            control: None,
+            control_failure: None,
+            analysis,
+        },
+    );
+    record.test_keys.failure = Some(crate::failure::Failure::Unknown(reason).to_string());
+    let tally = Tally {
+        input: target.url.to_string(),
+        status: Status::Unknown,
+        methods: vec![],
+        network: false,
+        control: false,
+    };
+    (finish_record(shared, record, repeat), tally)
+}
+
+fn finish_record(shared: &Shared, mut record: Record, repeat: u32) -> Vec<u8> {
+    if shared.annotate_repeat {
+        record
+            .annotations
+            .insert("repeat".into(), repeat.to_string());
+    }
+    record.to_line()
+}
+
+/// A panic's message, cut to a readable length.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    match text.char_indices().nth(300) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text,
+    }
 }
 
 async fn drain(tasks: &mut JoinSet<()>) {

@@ -307,10 +307,11 @@ async fn check(world: &World, case: Case) -> Result<(), TestCaseError> {
     );
     for r in &out.records {
         let internal = r["test_keys"]["failure"].as_str().unwrap_or("");
+        let input = r["input"].as_str().unwrap_or("").to_string();
         prop_assert!(
             !internal.contains("internal error"),
-            "{:.200}: {internal}",
-            r["input"]
+            "{:?}: {internal}",
+            short(&[input])
         );
     }
     let summary = format!("{} measured", want.len());
