@@ -10,6 +10,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use url::Url;
 
+use crate::limits::{self, MAX_STEP};
+
 /// Bad usage or configuration: exit status 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -184,20 +186,22 @@ impl RunArgs {
             None => None,
         };
         let parallel = self.parallel.or(file.parallel).unwrap_or(64);
-        if parallel == 0 {
-            return Err(invalid("--parallel", "0", "must be at least 1"));
-        }
+        let parallel = count_in("--parallel", parallel, limits::MAX_PARALLEL)?;
         let max_addrs = self.max_addrs.or(file.max_addrs).unwrap_or(4);
-        if max_addrs == 0 {
-            return Err(invalid("--max-addrs", "0", "must be at least 1"));
-        }
-        let duration = |what, flag: Option<String>, file: Option<String>, default: &str| {
+        let max_addrs = count_in("--max-addrs", max_addrs, limits::MAX_ADDRS)?;
+        let duration = |what, flag: Option<String>, file: Option<String>, default: &str, max| {
             let v = flag.or(file).unwrap_or_else(|| default.to_string());
-            parse_duration(what, &v)
+            duration_at_most(what, &v, max)
         };
-        let timeout = duration("--timeout", self.timeout, file.timeout, "10s")?;
-        let deadline = duration("--deadline", self.deadline, file.deadline, "60s")?;
-        let dns_wait = duration("--dns-wait", self.dns_wait, file.dns_wait, "500ms")?;
+        let timeout = duration("--timeout", self.timeout, file.timeout, "10s", MAX_STEP)?;
+        let deadline = duration(
+            "--deadline",
+            self.deadline,
+            file.deadline,
+            "60s",
+            limits::MAX_DEADLINE,
+        )?;
+        let dns_wait = duration("--dns-wait", self.dns_wait, file.dns_wait, "500ms", MAX_STEP)?;
         if timeout.is_zero() || deadline.is_zero() {
             return Err(invalid("--timeout/--deadline", "0", "must be positive"));
         }
@@ -282,6 +286,29 @@ pub fn parse_resolver(s: &str) -> Result<SocketAddr, ConfigError> {
 
 pub fn parse_duration(what: &'static str, s: &str) -> Result<Duration, ConfigError> {
     humantime::parse_duration(s).map_err(|e| invalid(what, s, &e.to_string()))
+}
+
+/// A duration of at most `max` (the limit is named in the error).
+pub fn duration_at_most(
+    what: &'static str,
+    s: &str,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    let d = parse_duration(what, s)?;
+    if d > max {
+        let limit = format!("at most {}", humantime::format_duration(max));
+        return Err(invalid(what, s, &limit));
+    }
+    Ok(d)
+}
+
+/// A count from 1 to `max`.
+pub fn count_in(what: &'static str, n: usize, max: usize) -> Result<usize, ConfigError> {
+    match n {
+        0 => Err(invalid(what, "0", "must be at least 1")),
+        n if n > max => Err(invalid(what, &n.to_string(), &format!("at most {max}"))),
+        n => Ok(n),
+    }
 }
 
 fn parse_control(s: &str) -> Result<Url, ConfigError> {
@@ -469,10 +496,8 @@ impl HelperArgs {
             Some(r) => parse_resolver(&r)?,
             None => system_resolver().map_err(ConfigError::NoResolver)?,
         };
-        if self.max_inflight == 0 {
-            return Err(invalid("--max-inflight", "0", "must be at least 1"));
-        }
-        let timeout = parse_duration("--timeout", &self.timeout)?;
+        count_in("--max-inflight", self.max_inflight, limits::MAX_INFLIGHT)?;
+        let timeout = duration_at_most("--timeout", &self.timeout, MAX_STEP)?;
         Ok(HelperConfig {
             listen,
             resolver,

@@ -14,6 +14,7 @@ pub mod exit;
 pub mod failure;
 pub mod fingerprints;
 pub mod helper;
+pub mod limits;
 pub mod observation;
 pub mod probe;
 pub mod rate;

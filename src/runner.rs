@@ -24,6 +24,7 @@ use crate::analysis::{self, Status};
 use crate::config::RunConfig;
 use crate::control::ControlClient;
 use crate::fingerprints::Fingerprints;
+use crate::limits;
 use crate::probe::dns::DnsSettings;
 use crate::probe::http::HttpSettings;
 use crate::probe::tls::{TlsContext, TlsSetupError};
@@ -201,7 +202,7 @@ impl Spacer {
             keys.retain(|_, v| {
                 Arc::strong_count(v) > 1
                     || match v.try_lock() {
-                        Ok(end) => end.is_some_and(|e| e + spacing > now),
+                        Ok(end) => end.is_some_and(|e| limits::after(e, spacing) > now),
                         Err(_) => true,
                     }
             });
@@ -488,7 +489,7 @@ pub async fn run_pass(
                         let lock = spacer.key_lock(&host_port(&target.url), spacing);
                         let guard = lock.lock_owned().await;
                         if let Some(end) = *guard {
-                            tokio::time::sleep_until(end + spacing).await;
+                            tokio::time::sleep_until(limits::after(end, spacing)).await;
                         }
                         let l = listeners.acquire_owned().await.expect("never closed");
                         let w = slots.acquire_owned().await.expect("never closed");

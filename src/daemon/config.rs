@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::{self, ConfigError, RunArgs, RunConfig, RunFile};
+use crate::limits;
 use crate::ship::ClickhouseConfig;
 
 #[derive(Debug, Deserialize)]
@@ -105,7 +106,7 @@ pub fn load(
         .map(|p| rel(&p))
         .unwrap_or_else(|| results.join(".state"));
     let grace = match &file.grace {
-        Some(g) => duration(g).map_err(|m| at(g.span(), m))?,
+        Some(g) => duration("grace", g, limits::MAX_GRACE).map_err(|m| at(g.span(), m))?,
         None => Duration::from_secs(10),
     };
     let (run_span, run) = match file.run {
@@ -150,7 +151,7 @@ pub fn load(
         }
         let when = match (&s.every, &s.cron) {
             (Some(e), None) => {
-                let d = duration(e).map_err(|m| at(e.span(), m))?;
+                let d = duration("every", e, limits::MAX_INTERVAL).map_err(|m| at(e.span(), m))?;
                 if d.is_zero() {
                     return Err(at(e.span(), "`every` must be positive".into()));
                 }
@@ -167,11 +168,11 @@ pub fn load(
             }
         };
         let jitter = match &s.jitter {
-            Some(j) => duration(j).map_err(|m| at(j.span(), m))?,
+            Some(j) => duration("jitter", j, limits::MAX_INTERVAL).map_err(|m| at(j.span(), m))?,
             None => Duration::ZERO,
         };
         let spacing = match &s.spacing {
-            Some(j) => duration(j).map_err(|m| at(j.span(), m))?,
+            Some(j) => duration("spacing", j, limits::MAX_SPACING).map_err(|m| at(j.span(), m))?,
             None => Duration::from_secs(180),
         };
         let repeats = match &s.repeats {
@@ -251,8 +252,9 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-fn duration(s: &Spanned<String>) -> Result<Duration, String> {
-    config::parse_duration("duration", s.get_ref()).map_err(|e| e.to_string())
+/// The duration under `key`, at most `max`.
+fn duration(key: &'static str, s: &Spanned<String>, max: Duration) -> Result<Duration, String> {
+    config::duration_at_most(key, s.get_ref(), max).map_err(|e| e.to_string())
 }
 
 /// A cron expression: the usual five fields (minute hour day month weekday), or six/seven

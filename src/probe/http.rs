@@ -85,7 +85,7 @@ where
         tx.request.headers.headers.remove("Host");
         tx.request.headers.headers_list.retain(|(k, _)| k != "Host");
     }
-    let deadline = started + settings.timeout;
+    let deadline = crate::limits::after(started, settings.timeout);
     let outcome = tokio::time::timeout_at(
         deadline,
         round_trip(io, h2, request, &mut tx, settings, clock, started),

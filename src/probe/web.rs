@@ -109,7 +109,7 @@ impl Prober {
         mut announce: Option<oneshot::Sender<Vec<SocketAddr>>>,
     ) -> Measured {
         let clock = Clock::start();
-        let deadline = Instant::now() + self.settings.deadline;
+        let deadline = crate::limits::after(Instant::now(), self.settings.deadline);
         let mut obs = Observations::default();
         let mut tails = Vec::new();
         let mut resolved: HashMap<String, Resolved> = HashMap::new();
@@ -250,7 +250,7 @@ impl Prober {
         let taken = AtomicBool::new(true);
         let mut url = url.clone();
         let _ = url.set_scheme(if tls { "https" } else { "http" });
-        let deadline = Instant::now() + self.settings.deadline;
+        let deadline = crate::limits::after(Instant::now(), self.settings.deadline);
         let e = self
             .endpoint(
                 addr,
