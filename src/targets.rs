@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::limits::MAX_URL_LEN;
+
 /// One URL to measure, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -83,6 +85,12 @@ pub fn parse_entry(raw: &str) -> Result<Url, String> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("URL carries credentials".into());
+    }
+    let len = url.as_str().len();
+    if len > MAX_URL_LEN {
+        return Err(format!(
+            "URL longer than {MAX_URL_LEN} bytes once percent-encoded ({len} bytes): no request can carry it"
+        ));
     }
     Ok(url)
 }
@@ -289,6 +297,9 @@ mod tests {
 
     #[test]
     fn entries_parse_as_researchers_expect() {
+        // 30 000 bytes that percent-encode to 90 000; and a URL exactly at the limit.
+        let long_encoded = format!("https://a.example/{}", "\"".repeat(30_000));
+        let longest = format!("https://a.example/{}", "x".repeat(MAX_URL_LEN - 18));
         let cases: &[(&str, Result<&str, &str>)] = &[
             ("example.org", Ok("https://example.org/")),
             ("http://Example.ORG", Ok("http://example.org/")),
@@ -306,6 +317,8 @@ mod tests {
             ("not a url", Err("white space")),
             ("https://user:pw@example.org/", Err("credentials")),
             ("intranet", Err("not a domain name")),
+            (&long_encoded, Err("longer than 65534 bytes once percent-encoded")),
+            (&longest, Ok(&longest)),
             ("", Err("empty")),
         ];
         for (input, want) in cases {

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::failure::Failure;
+use crate::limits::MAX_URL_LEN;
 use crate::observation::{
     Clock, HttpHeaders, HttpRequest, HttpResponse, HttpTransaction, MaybeBinary, TransferSample,
 };
@@ -58,7 +59,12 @@ where
 {
     let t0 = clock.now();
     let started = Instant::now();
-    let request = build_request(url, h2);
+    let (request, refused) = match build_request(url, h2) {
+        Ok(r) => (r, None),
+        // The URL cannot be sent (a request target over 64 KiB): a failure of this hop,
+        // recorded with the request that could not be made.
+        Err(e) => (bare_request(url, h2), Some(e)),
+    };
     let mut tx = HttpTransaction {
         network: "tcp".into(),
         address: addr.to_string(),
@@ -85,6 +91,10 @@ where
         tx.request.headers.headers.remove("Host");
         tx.request.headers.headers_list.retain(|(k, _)| k != "Host");
     }
+    if let Some(failure) = refused {
+        tx.failure = Some(failure);
+        return tx;
+    }
     let deadline = crate::limits::after(started, settings.timeout);
     let outcome = tokio::time::timeout_at(
         deadline,
@@ -98,7 +108,8 @@ where
     tx
 }
 
-fn build_request(url: &Url, h2: bool) -> Request<Empty<Bytes>> {
+/// The request for `url`, or the failure of a URL no request can carry.
+fn build_request(url: &Url, h2: bool) -> Result<Request<Empty<Bytes>>, Failure> {
     let mut path = url.path().to_string();
     if let Some(q) = url.query() {
         path.push('?');
@@ -111,15 +122,34 @@ fn build_request(url: &Url, h2: bool) -> Request<Empty<Bytes>> {
     } else {
         path
     };
-    let host = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_string(),
-    };
+    let len = uri.len();
     let mut req = Request::builder()
         .method(Method::GET)
         .uri(uri)
         .body(Empty::<Bytes>::new())
-        .expect("a GET with a parsed URL always builds");
+        .map_err(|e| {
+            Failure::Unknown(if len > MAX_URL_LEN {
+                format!("request URL longer than {MAX_URL_LEN} bytes ({len} bytes): not sent")
+            } else {
+                format!("cannot build the request: {e}")
+            })
+        })?;
+    add_headers(&mut req, url, h2);
+    Ok(req)
+}
+
+/// A request with the probe's headers and no target, standing for one that could not be built.
+fn bare_request(url: &Url, h2: bool) -> Request<Empty<Bytes>> {
+    let mut req = Request::new(Empty::<Bytes>::new());
+    add_headers(&mut req, url, h2);
+    req
+}
+
+fn add_headers(req: &mut Request<Empty<Bytes>>, url: &Url, h2: bool) {
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
     let h = req.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&host) {
         h.insert(http::header::HOST, v);
@@ -136,7 +166,6 @@ fn build_request(url: &Url, h2: bool) -> Request<Empty<Bytes>> {
     if h2 {
         h.remove(http::header::HOST);
     }
-    req
 }
 
 /// Aborts the connection task when the round trip ends, however it ends.
@@ -307,13 +336,24 @@ mod tests {
     #[test]
     fn requests_carry_browser_headers_and_host() {
         let url = Url::parse("http://example.org:8080/a?b=1#frag").unwrap();
-        let r = build_request(&url, false);
+        let r = build_request(&url, false).unwrap();
         assert_eq!(r.uri(), "/a?b=1");
         assert_eq!(r.headers()["host"], "example.org:8080");
         assert_eq!(r.headers()["user-agent"], USER_AGENT);
-        let r2 = build_request(&url, true);
+        let r2 = build_request(&url, true).unwrap();
         assert_eq!(r2.uri(), "http://example.org:8080/a?b=1");
         assert!(r2.headers().get("host").is_none());
+    }
+
+    #[test]
+    fn a_url_no_request_can_carry_is_a_failure() {
+        let fits = format!("http://a.example/{}", "x".repeat(MAX_URL_LEN - 1));
+        let fits = Url::parse(&fits).unwrap();
+        assert!(build_request(&fits, false).is_ok(), "the path alone fits");
+        let err = build_request(&fits, true).unwrap_err().to_string();
+        assert!(err.starts_with("unknown_failure: request URL longer than"), "{err}");
+        let long = Url::parse(&format!("http://a.example/{}", "é".repeat(20_000))).unwrap();
+        assert!(build_request(&long, false).is_err());
     }
 }
 

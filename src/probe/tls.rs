@@ -164,10 +164,14 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     transaction_id: u64,
 ) -> Handshake<S> {
     let t0 = clock.now();
+    let parsed = server_name_of(server_name);
     let mut obs = TlsHandshake {
         network: "tcp".into(),
         address: addr.to_string(),
-        server_name: server_name.to_string(),
+        server_name: match &parsed {
+            Ok(ServerName::IpAddress(ip)) => std::net::IpAddr::from(*ip).to_string(),
+            _ => server_name.to_string(),
+        },
         cipher_suite: None,
         tls_version: None,
         negotiated_protocol: None,
@@ -184,7 +188,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         x_bytes_sent: 0,
         x_bytes_received: 0,
     };
-    let name = match ServerName::try_from(server_name.to_string()) {
+    let name = match parsed {
         Ok(n) => n,
         Err(e) => {
             obs.failure = Some(Failure::Unknown(format!("invalid server name: {e}")));
@@ -271,6 +275,17 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// The server name for a URL's host (`host_str`): a domain is a DNS name (sent as SNI); an IP
+/// literal, IPv6 in brackets included, is an IP address (no SNI; the certificate must name the
+/// address).
+fn server_name_of(host: &str) -> Result<ServerName<'static>, String> {
+    match url::Host::parse(host).map_err(|e| e.to_string())? {
+        url::Host::Domain(d) => ServerName::try_from(d).map_err(|e| e.to_string()),
+        url::Host::Ipv4(ip) => Ok(ServerName::IpAddress(std::net::IpAddr::V4(ip).into())),
+        url::Host::Ipv6(ip) => Ok(ServerName::IpAddress(std::net::IpAddr::V6(ip).into())),
+    }
+}
+
 fn version_name(v: rustls::ProtocolVersion) -> String {
     match v {
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
@@ -329,5 +344,23 @@ fn ip_from_bytes(b: &[u8]) -> String {
         4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).expect("4")).to_string(),
         16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).expect("16")).to_string(),
         _ => hex::encode(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_hosts_become_server_names() {
+        let ip = |s: &str| ServerName::IpAddress(s.parse::<std::net::IpAddr>().unwrap().into());
+        assert_eq!(server_name_of("[::1]").unwrap(), ip("::1"));
+        assert_eq!(server_name_of("[2001:db8::5]").unwrap(), ip("2001:db8::5"));
+        assert_eq!(server_name_of("192.0.2.7").unwrap(), ip("192.0.2.7"));
+        assert_eq!(
+            server_name_of("example.org").unwrap(),
+            ServerName::try_from("example.org").unwrap()
+        );
+        assert!(server_name_of("[::1").is_err());
     }
 }

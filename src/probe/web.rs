@@ -384,6 +384,11 @@ fn redirect_target(tx: &HttpTransaction) -> Option<Result<Url, String>> {
     };
     let base = Url::parse(&tx.request.url).ok()?;
     match base.join(location) {
+        Ok(u) if u.as_str().len() > crate::limits::MAX_URL_LEN => Some(Err(format!(
+            "redirect to a URL longer than {} bytes ({} bytes): not followed",
+            crate::limits::MAX_URL_LEN,
+            u.as_str().len()
+        ))),
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(Ok(u)),
         Ok(u) => Some(Err(format!("redirect to unsupported URL {u}"))),
         Err(e) => Some(Err(format!("invalid redirect Location {location:?}: {e}"))),

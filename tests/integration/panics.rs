@@ -12,16 +12,19 @@ use crate::harness::web::{page, serve, serve_on};
 use crate::harness::{binary, client, run_args, vantage, Answer, Ca, FakeDns, Helper};
 use crate::harness::{Reply, Site, Tls, Workdir};
 
-/// An ok site and a DNS that knows it: (CA, DNS, the site's URL).
-async fn ok_site() -> (Ca, FakeDns, String) {
+/// An ok site and a DNS that knows it, and `more` names, all on 127.0.0.1:
+/// (CA, DNS, the site's URL).
+async fn ok_site(more: &[&str]) -> (Ca, FakeDns, String) {
     let ca = Ca::new("Vantage Test CA");
     let site = Site::new("ok.test", Tls::Plain, page("OK", 100));
     let addr = serve(site.clone(), &ca, &ca).await;
-    let dns = FakeDns::start(HashMap::from([(
-        "ok.test".to_string(),
-        Answer::Addrs(vec!["127.0.0.1".parse().unwrap()]),
-    )]))
-    .await;
+    let lo = Answer::Addrs(vec!["127.0.0.1".parse().unwrap()]);
+    let zone = more
+        .iter()
+        .chain(&["ok.test"])
+        .map(|n| (n.to_string(), lo.clone()))
+        .collect::<HashMap<_, _>>();
+    let dns = FakeDns::start(zone).await;
     (ca, dns, site.url(addr))
 }
 
@@ -31,7 +34,7 @@ fn failure(v: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_over_long_uri_is_recorded_never_lost() {
-    let (ca, dns, ok) = ok_site().await;
+    let (ca, dns, ok) = ok_site(&["long.test"]).await;
     // A 302 (an injected one looks the same) whose Location is 70 KiB long.
     let long = Site::new(
         "long.test",
@@ -71,14 +74,15 @@ async fn an_over_long_uri_is_recorded_never_lost() {
     );
     let r = out.record(&long.url(long_addr));
     let hop = &r["test_keys"]["requests"][0];
-    assert_eq!(hop["response"]["code"], 302, "{hop:.500}");
+    let keys = &r["test_keys"];
+    assert_eq!(hop["response"]["code"], 302, "{:.1500}", keys.to_string());
     assert!(failure(hop).contains("longer than"), "{}", failure(hop));
     assert!(out.stdout.contains("1 bad lines skipped"), "{}", out.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_helper_answers_an_over_long_url_with_a_failure() {
-    let (ca, dns, ok) = ok_site().await;
+    let (ca, dns, ok) = ok_site(&[]).await;
     let work = Workdir::new();
     let ca_file = work.write("ca.pem", &ca.pem);
     let resolver = dns.addr.to_string();
@@ -254,7 +258,7 @@ fn with_closed_stdout(args: &[&str]) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_went_away_is_not_a_crash() {
-    let (ca, dns, ok) = ok_site().await;
+    let (ca, dns, ok) = ok_site(&[]).await;
     let work = Workdir::new();
     let ca_file = work.write("ca.pem", &ca.pem);
     let list = work.write("list.txt", &format!("{ok}\n"));
