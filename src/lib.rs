@@ -23,4 +23,5 @@ pub mod report;
 pub mod runner;
 pub mod ship;
 pub mod sink;
+pub mod stdout;
 pub mod targets;

@@ -84,10 +84,8 @@ fn run(args: RunArgs) -> Result<(), Exit> {
     let summary = runtime()?
         .block_on(runner::run(config))
         .map_err(|e| Exit(e.exit_code(), e.to_string()))?;
-    for line in summary.lines() {
-        println!("{line}");
-    }
-    Ok(())
+    vantage::stdout::print_lines(summary.lines())
+        .map_err(|e| fatal(format!("cannot write to stdout: {e}")))
 }
 
 fn serve_helper(args: HelperArgs) -> Result<(), Exit> {

@@ -478,10 +478,8 @@ fn push_history(st: &mut ScheduleState, c: CycleRecord) {
 pub fn status_main(args: StatusArgs) -> Result<(), Exit> {
     // The resolver does not matter here; don't fail on a host without one.
     let config = config::load(&args.config, || Ok(([127, 0, 0, 1], 53).into())).map_err(usage)?;
-    for line in status_lines(&config, state::now()).map_err(fatal)? {
-        println!("{line}");
-    }
-    Ok(())
+    let lines = status_lines(&config, state::now()).map_err(fatal)?;
+    crate::stdout::print_lines(lines).map_err(|e| fatal(format!("cannot write to stdout: {e}")))
 }
 
 fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> {
