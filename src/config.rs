@@ -201,7 +201,13 @@ impl RunArgs {
             "60s",
             limits::MAX_DEADLINE,
         )?;
-        let dns_wait = duration("--dns-wait", self.dns_wait, file.dns_wait, "500ms", MAX_STEP)?;
+        let dns_wait = duration(
+            "--dns-wait",
+            self.dns_wait,
+            file.dns_wait,
+            "500ms",
+            MAX_STEP,
+        )?;
         if timeout.is_zero() || deadline.is_zero() {
             return Err(invalid("--timeout/--deadline", "0", "must be positive"));
         }

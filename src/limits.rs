@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn adding_any_duration_never_panics() {
         let now = Instant::now();
-        assert_eq!(after(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+        assert_eq!(
+            after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
         assert!(after(now, Duration::MAX) > now + Duration::from_secs(86400 * 365));
         assert!(after(now, Duration::from_secs(u64::MAX / 2)) > now);
     }

@@ -572,17 +572,28 @@ async fn record_for(
     spaced: Option<Spaced>,
 ) -> (Vec<u8>, Tally) {
     let start = OffsetDateTime::now_utc();
+    let annotate = shared.annotate_repeat.then_some(repeat);
+    let measurement = measure(shared, target, annotate, start, permit, spaced);
+    guarded(&shared.run, target, annotate, start, measurement).await
+}
+
+/// Runs `measurement`; when it panics, the record of a measurement that ended in an internal
+/// error stands for it.
+async fn guarded(
+    run: &RunInfo,
+    target: &Target,
+    repeat: Option<u32>,
+    start: OffsetDateTime,
+    measurement: impl std::future::Future<Output = (Vec<u8>, Tally)>,
+) -> (Vec<u8>, Tally) {
     let began = Instant::now();
-    let measured = AssertUnwindSafe(measure(shared, target, repeat, start, permit, spaced))
-        .catch_unwind()
-        .await;
-    match measured {
+    match AssertUnwindSafe(measurement).catch_unwind().await {
         Ok(done) => done,
         Err(payload) => {
             let message = panic_message(payload.as_ref());
             tracing::error!(input = %target.url, "internal error while measuring: {message}");
             let runtime = began.elapsed().as_secs_f64();
-            internal_error(shared, target, repeat, start, runtime, &message)
+            internal_error(run, target, repeat, start, runtime, &message)
         }
     }
 }
@@ -591,7 +602,7 @@ async fn record_for(
 async fn measure(
     shared: &Shared,
     target: &Target,
-    repeat: u32,
+    repeat: Option<u32>,
     start: OffsetDateTime,
     permit: OwnedSemaphorePermit,
     spaced: Option<Spaced>,
@@ -651,15 +662,15 @@ async fn measure(
             analysis,
         },
     );
-    (finish_record(shared, record, repeat), tally)
+    (finish_record(record, repeat), tally)
 }
 
 /// The record of a measurement that ended in an internal error: no observations, verdict
 /// unknown, and the error as its `failure`.
 fn internal_error(
-    shared: &Shared,
+    run: &RunInfo,
     target: &Target,
-    repeat: u32,
+    repeat: Option<u32>,
     start: OffsetDateTime,
     runtime: f64,
     message: &str,
@@ -684,7 +695,7 @@ fn internal_error(
         },
     };
     let mut record = Record::new(
-        &shared.run,
+        run,
         Measurement {
             input: target.url.as_str(),
             category_code: target.category_code.as_deref(),
@@ -704,11 +715,12 @@ fn internal_error(
         network: false,
         control: false,
     };
-    (finish_record(shared, record, repeat), tally)
+    (finish_record(record, repeat), tally)
 }
 
-fn finish_record(shared: &Shared, mut record: Record, repeat: u32) -> Vec<u8> {
-    if shared.annotate_repeat {
+/// The record's line, with `annotations.repeat` when given.
+fn finish_record(mut record: Record, repeat: Option<u32>) -> Vec<u8> {
+    if let Some(repeat) = repeat {
         record
             .annotations
             .insert("repeat".into(), repeat.to_string());
@@ -734,5 +746,38 @@ async fn drain(tasks: &mut JoinSet<()>) {
         if let Err(e) = r {
             tracing::error!("measurement task failed: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_measurement_still_yields_its_record() {
+        let run = RunInfo {
+            report_id: "r".into(),
+            test_start_time: OffsetDateTime::UNIX_EPOCH,
+            probe_cc: "ZZ".into(),
+            probe_asn: "AS0".into(),
+            resolver_ip: "127.0.0.1".into(),
+            annotations: BTreeMap::new(),
+        };
+        let target = Target {
+            url: url::Url::parse("https://example.org/").unwrap(),
+            category_code: Some("NEWS".into()),
+        };
+        let boom = async { panic!("boom {}", 7) };
+        let (line, tally) = guarded(&run, &target, Some(2), OffsetDateTime::now_utc(), boom).await;
+        let r: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(r["input"], "https://example.org/");
+        let keys = &r["test_keys"];
+        assert_eq!(keys["failure"], "unknown_failure: internal error: boom 7");
+        assert_eq!(keys["x_verdict"]["status"], "unknown");
+        assert_eq!(keys["x_verdict"]["reasons"][0], "internal error: boom 7");
+        assert_eq!(r["annotations"]["repeat"], "2");
+        assert_eq!(r["annotations"]["category_code"], "NEWS");
+        assert_eq!(tally.status, Status::Unknown);
+        assert_eq!(tally.input, "https://example.org/");
     }
 }

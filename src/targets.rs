@@ -317,7 +317,10 @@ mod tests {
             ("not a url", Err("white space")),
             ("https://user:pw@example.org/", Err("credentials")),
             ("intranet", Err("not a domain name")),
-            (&long_encoded, Err("longer than 65534 bytes once percent-encoded")),
+            (
+                &long_encoded,
+                Err("longer than 65534 bytes once percent-encoded"),
+            ),
             (&longest, Ok(&longest)),
             ("", Err("empty")),
         ];

@@ -351,7 +351,10 @@ mod tests {
         let fits = Url::parse(&fits).unwrap();
         assert!(build_request(&fits, false).is_ok(), "the path alone fits");
         let err = build_request(&fits, true).unwrap_err().to_string();
-        assert!(err.starts_with("unknown_failure: request URL longer than"), "{err}");
+        assert!(
+            err.starts_with("unknown_failure: request URL longer than"),
+            "{err}"
+        );
         let long = Url::parse(&format!("http://a.example/{}", "é".repeat(20_000))).unwrap();
         assert!(build_request(&long, false).is_err());
     }

@@ -75,8 +75,16 @@ fn sites(ok: &str) -> Vec<Site> {
             redirect(301, format!("/{}", "\"".repeat(24 * 1024))),
         ),
         Site::new("loop.test", Tls::Plain, redirect(307, "/again".into())),
-        Site::new("badloc.test", Tls::Plain, redirect(302, "http://[::1".into())),
-        Site::new("jsloc.test", Tls::Plain, redirect(302, "javascript:x()".into())),
+        Site::new(
+            "badloc.test",
+            Tls::Plain,
+            redirect(302, "http://[::1".into()),
+        ),
+        Site::new(
+            "jsloc.test",
+            Tls::Plain,
+            redirect(302, "javascript:x()".into()),
+        ),
         Site::new("emptyloc.test", Tls::Plain, redirect(302, String::new())),
         Site::new("untrusted.test", Tls::Untrusted, page("Interception", 100)),
         Site::new("expired.test", Tls::Expired, page("Expired", 100)),
@@ -109,7 +117,10 @@ fn control_answers() -> Vec<Vec<u8>> {
     });
     vec![
         json_response(200, b"\0\xffnot json at all"),
-        json_response(200, br#"{"tcp_connect": "no", "http_request": 5, "dns": []}"#),
+        json_response(
+            200,
+            br#"{"tcp_connect": "no", "http_request": 5, "dns": []}"#,
+        ),
         json_response(200, "[".repeat(200_000).as_bytes()),
         json_response(200, huge.to_string().as_bytes()),
         json_response(200, lying.to_string().as_bytes()),
@@ -191,9 +202,39 @@ struct Case {
 }
 
 const NAME_PIECES: &[&str] = &[
-    "a", "ok", "-", "xn--", "xn--zz", "ß", "ı", "ﬁ", "Ⅸ", "ä", "\u{200d}", "\u{301}", "ا", "٣",
-    "１", "。", "．", "_", "🙂", "\u{fe0f}", "\u{ffff}", "Ω", "ǅ", "%41", "..", "[", "]", "*",
-    "\u{feff}", "\u{3000}", "0x7f", "255", "1.2.3.4.5",
+    "a",
+    "ok",
+    "-",
+    "xn--",
+    "xn--zz",
+    "ß",
+    "ı",
+    "ﬁ",
+    "Ⅸ",
+    "ä",
+    "\u{200d}",
+    "\u{301}",
+    "ا",
+    "٣",
+    "１",
+    "。",
+    "．",
+    "_",
+    "🙂",
+    "\u{fe0f}",
+    "\u{ffff}",
+    "Ω",
+    "ǅ",
+    "%41",
+    "..",
+    "[",
+    "]",
+    "*",
+    "\u{feff}",
+    "\u{3000}",
+    "0x7f",
+    "255",
+    "1.2.3.4.5",
 ];
 
 fn line(world_sites: usize) -> impl Strategy<Value = Line> {
@@ -216,7 +257,7 @@ fn line(world_sites: usize) -> impl Strategy<Value = Line> {
 
 fn case(world: &World) -> impl Strategy<Value = Case> {
     (
-        proptest::collection::vec(line(world.sites.len()), 0..7),
+        proptest::collection::vec(line(world.sites.len()), 0..10),
         0usize..8,
         proptest::option::of(0..world.controls.len()),
     )
@@ -330,7 +371,7 @@ fn every_valid_target_yields_exactly_one_record() {
         .unwrap();
     let world = rt.block_on(World::start());
     let mut runner = TestRunner::new(Config {
-        cases: 16,
+        cases: 24,
         max_shrink_iters: 24,
         failure_persistence: None,
         ..Config::default()

@@ -167,7 +167,10 @@ async fn absurd_numbers_exit_2_naming_the_flag() {
         let (code, err) = refused(&args).await;
         assert_eq!(code, Some(2), "{flag} {value}: {err:.1500}");
         assert!(err.contains(flag), "{flag}: {err:.1500}");
-        assert!(err.contains("at most"), "{flag}: the limit is stated: {err}");
+        assert!(
+            err.contains("at most"),
+            "{flag}: the limit is stated: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
     // The config file's keys are held to the same limits.
@@ -179,7 +182,10 @@ async fn absurd_numbers_exit_2_naming_the_flag() {
     assert!(err.contains("parallel"), "{err}");
 
     // The helper's.
-    for (flag, value) in [("--max-inflight", "2305843009213693951"), ("--timeout", huge)] {
+    for (flag, value) in [
+        ("--max-inflight", "2305843009213693951"),
+        ("--timeout", huge),
+    ] {
         let (code, err) = refused(&[
             "helper",
             "--listen",
@@ -198,12 +204,27 @@ async fn absurd_numbers_exit_2_naming_the_flag() {
     let head = "results = \"results\"\n[run]\nresolver = \"127.0.0.1:9\"\n";
     let sched = "[[schedule]]\nname = \"x\"\ntargets = [\"list.txt\"]\n";
     let cases = [
-        (format!("{head}{sched}every = \"1h\"\nspacing = \"{huge}\"\n"), "spacing"),
+        (
+            format!("{head}{sched}every = \"1h\"\nspacing = \"{huge}\"\n"),
+            "spacing",
+        ),
         (format!("{head}{sched}every = \"{huge}\"\n"), "every"),
-        (format!("{head}{sched}every = \"1h\"\njitter = \"{huge}\"\n"), "jitter"),
-        (format!("grace = \"{huge}\"\n{head}{sched}every = \"1h\"\n"), "grace"),
-        (format!("{head}timeout = \"{huge}\"\n{sched}every = \"1h\"\n"), "timeout"),
-        (format!("{head}parallel = 99999999\n{sched}every = \"1h\"\n"), "parallel"),
+        (
+            format!("{head}{sched}every = \"1h\"\njitter = \"{huge}\"\n"),
+            "jitter",
+        ),
+        (
+            format!("grace = \"{huge}\"\n{head}{sched}every = \"1h\"\n"),
+            "grace",
+        ),
+        (
+            format!("{head}timeout = \"{huge}\"\n{sched}every = \"1h\"\n"),
+            "timeout",
+        ),
+        (
+            format!("{head}parallel = 99999999\n{sched}every = \"1h\"\n"),
+            "parallel",
+        ),
     ];
     for (text, key) in cases {
         let config = work.write("daemon.toml", &text);
