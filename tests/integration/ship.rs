@@ -461,7 +461,11 @@ async fn big_line_body() {
         first.stdout,
         first.stderr
     );
-    assert!(first.stdout.contains("1 line set aside"), "{}", first.stdout);
+    assert!(
+        first.stdout.contains("1 line set aside"),
+        "{}",
+        first.stdout
+    );
     assert!(
         first.stderr.contains("big.jsonl:11") && first.stderr.contains("413"),
         "the warning names file:line and the reason:\n{}",
@@ -475,12 +479,23 @@ async fn big_line_body() {
     );
     let state: Value =
         serde_json::from_slice(&std::fs::read(out.join(".shipped.json")).unwrap()).unwrap();
-    let text = state.to_string();
+    let dest = format!("{} vantage.measurements", front.url());
+    let aside = &state["set_aside"][&dest];
+    assert_eq!(aside["count"], 1, "{state}");
+    assert_eq!(aside["lines"][0]["file"], "2026-11-23/big.jsonl", "{state}");
+    assert_eq!(aside["lines"][0]["line"], 11, "{state}");
     assert!(
-        text.contains("big.jsonl") && text.contains("\"set_aside_count\":1"),
-        "{text}"
+        aside["lines"][0]["bytes"].as_u64().unwrap() > 2 << 20,
+        "{state}"
     );
-    let offsets = &state["destinations"][format!("{} vantage.measurements", front.url())];
+    assert!(
+        aside["lines"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("413"),
+        "{state}"
+    );
+    let offsets = &state["destinations"][&dest];
     assert_eq!(
         offsets["2026-11-23/big.jsonl"].as_u64(),
         Some(std::fs::metadata(&file).unwrap().len()),
@@ -497,6 +512,27 @@ async fn big_line_body() {
     );
     assert!(!second.stdout.contains("set aside"), "{}", second.stdout);
     assert!(!second.stderr.contains("big.jsonl:11"), "{}", second.stderr);
+    assert_eq!(
+        ch.number("SELECT count() FROM vantage.measurements").await,
+        total_good
+    );
+
+    // A file holding only a big line, in a pass that has shipped nothing yet: the store is
+    // asked whether it takes inserts at all (an insert of no rows) before the line is blamed.
+    let lone = out.join("2026-11-20").join("lone.jsonl");
+    append(&lone, &big_line);
+    let third = ship(&out, &front.url(), &user, Some(PASSWORD)).await;
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(
+        third.stdout.contains("shipped 0 rows") && third.stdout.contains("1 line set aside"),
+        "{}\n{}",
+        third.stdout,
+        third.stderr
+    );
+    assert!(third.stderr.contains("lone.jsonl:1"), "{}", third.stderr);
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(out.join(".shipped.json")).unwrap()).unwrap();
+    assert_eq!(state["set_aside"][&dest]["count"], 2, "{state}");
     assert_eq!(
         ch.number("SELECT count() FROM vantage.measurements").await,
         total_good
