@@ -44,6 +44,10 @@ pub struct TestKeys {
     pub control_failure: Option<String>,
     #[serde(flatten)]
     pub analysis: Analysis,
+    /// Why the measurement could not be made at all (OONI's failure string); only in such a
+    /// record (`Record::failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// One line of the results file.
@@ -121,8 +125,53 @@ impl Record {
                 control: m.control,
                 control_failure: m.control_failure,
                 analysis: m.analysis,
+                failure: None,
             },
         }
+    }
+
+    /// The record of a measurement of `input` that could not be made: no observations,
+    /// `test_keys.failure` set, verdict unknown with the failure as its reason.
+    pub fn failed(
+        run: &RunInfo,
+        input: &str,
+        category_code: Option<&str>,
+        failure: &crate::failure::Failure,
+    ) -> Record {
+        let failure = failure.as_ooni().into_owned();
+        let analysis = Analysis {
+            dns_experiment_failure: None,
+            http_experiment_failure: None,
+            dns_consistency: None,
+            body_length_match: None,
+            body_proportion: None,
+            status_code_match: None,
+            headers_match: None,
+            title_match: None,
+            blocking: serde_json::Value::Null,
+            accessible: None,
+            x_dns_flags: None,
+            x_verdict: crate::analysis::Verdict {
+                status: crate::analysis::Status::Unknown,
+                methods: Vec::new(),
+                reasons: vec![format!("the measurement could not be made: {failure}")],
+            },
+        };
+        let mut r = Record::new(
+            run,
+            Measurement {
+                input,
+                category_code,
+                start: OffsetDateTime::now_utc(),
+                runtime: 0.0,
+                observations: Observations::default(),
+                control: None,
+                control_failure: None,
+                analysis,
+            },
+        );
+        r.test_keys.failure = Some(failure);
+        r
     }
 
     /// The whole line, newline included.

@@ -86,6 +86,7 @@ pub struct Summary {
 /// What the writer learns from one record, for the summary.
 struct Tally {
     input: String,
+    repeat: u32,
     status: Status,
     methods: Vec<String>,
     network: bool,
@@ -208,6 +209,15 @@ impl Spacer {
     }
 }
 
+/// Told when a measurement starts and when its record is written: the daemon keeps "in
+/// flight" marks with it, to find a measurement that kills the process.
+pub trait InFlight: Send + Sync + std::fmt::Debug {
+    /// Before (`input`, `repeat`) starts being measured; may block on the disk.
+    fn started(&self, input: &str, category_code: Option<&str>, repeat: u32);
+    /// Once its record is written.
+    fn written(&self, input: &str, repeat: u32);
+}
+
 /// Options of one pass beyond the run settings. `Pass::default()` is `vantage run`'s pass.
 #[derive(Debug)]
 pub struct Pass {
@@ -231,6 +241,8 @@ pub struct Pass {
     pub annotate_repeat: bool,
     /// Show progress on a terminal.
     pub progress: bool,
+    /// Told of each measurement's start and record.
+    pub in_flight: Option<Arc<dyn InFlight>>,
 }
 
 impl Default for Pass {
@@ -247,6 +259,7 @@ impl Default for Pass {
             annotations: BTreeMap::new(),
             annotate_repeat: false,
             progress: false,
+            in_flight: None,
         }
     }
 }
@@ -275,6 +288,27 @@ pub fn host_port(url: &url::Url) -> String {
     )
 }
 
+/// What every record of this pass shares.
+pub fn run_info(config: &RunConfig, pass: &Pass) -> RunInfo {
+    let mut annotations: BTreeMap<String, String> = [
+        ("engine_name", "vantage"),
+        ("platform", std::env::consts::OS),
+        ("architecture", std::env::consts::ARCH),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    annotations.extend(pass.annotations.clone());
+    RunInfo {
+        report_id: pass.run_id.clone(),
+        test_start_time: pass.started,
+        probe_cc: config.probe_cc.clone(),
+        probe_asn: config.probe_asn.clone(),
+        resolver_ip: config.resolver.ip().to_string(),
+        annotations,
+    }
+}
+
 /// One pass over the configured lists into `jsonl` (new or opened for append).
 pub async fn run_pass(
     config: &RunConfig,
@@ -287,24 +321,7 @@ pub async fn run_pass(
     let tls = TlsContext::new(config.ca_file.as_deref())?;
     let tls_for_control = tls.clone();
     let path = jsonl.path().to_path_buf();
-
-    let mut annotations: BTreeMap<String, String> = [
-        ("engine_name", "vantage"),
-        ("platform", std::env::consts::OS),
-        ("architecture", std::env::consts::ARCH),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    annotations.extend(pass.annotations.clone());
-    let run = Arc::new(RunInfo {
-        report_id: pass.run_id.clone(),
-        test_start_time: pass.started,
-        probe_cc: config.probe_cc.clone(),
-        probe_asn: config.probe_asn.clone(),
-        resolver_ip: config.resolver.ip().to_string(),
-        annotations,
-    });
+    let run = Arc::new(run_info(config, &pass));
     let prober = Arc::new(Prober::new(
         ProbeSettings {
             dns: DnsSettings {
@@ -371,11 +388,15 @@ pub async fn run_pass(
     // Writer thread: the only one that touches the results file.
     let (record_tx, mut record_rx) = mpsc::channel::<(Vec<u8>, Tally)>(config.parallel * 2);
     let pb = progress.clone();
+    let in_flight = pass.in_flight.clone();
     let writer = std::thread::spawn(move || -> Result<Summary, SinkError> {
         let mut sink: Box<dyn Sink> = Box::new(jsonl);
         let mut summary = Summary::default();
         while let Some((line, tally)) = record_rx.blocking_recv() {
             sink.write_line(&line)?;
+            if let Some(marks) = &in_flight {
+                marks.written(&tally.input, tally.repeat);
+            }
             summary.measured += 1;
             *summary.by_status.entry(tally.status).or_insert(0) += 1;
             for m in &tally.methods {
@@ -472,6 +493,7 @@ pub async fn run_pass(
         let (slots, listeners) = (slots.clone(), listeners.clone());
         let mut task_stop = pass.stop.clone();
         let annotate_repeat = pass.annotate_repeat;
+        let in_flight = pass.in_flight.clone();
         tasks.spawn(async move {
             // Spacing: hold this host:port's lock for the whole measurement.
             let mut spaced = None;
@@ -499,6 +521,11 @@ pub async fn run_pass(
                     }
                 }
             };
+            if let Some(marks) = in_flight {
+                let (input, category) = (target.url.to_string(), target.category_code.clone());
+                let mark = move || marks.started(&input, category.as_deref(), repeat);
+                let _ = tokio::task::spawn_blocking(mark).await;
+            }
             let start = OffsetDateTime::now_utc();
             let (endpoints_tx, endpoints_rx) = oneshot::channel::<Vec<std::net::SocketAddr>>();
             let ask = async {
@@ -530,6 +557,7 @@ pub async fn run_pass(
             let analysis = analysis::analyze(&target.url, &observations, &ctx);
             let tally = Tally {
                 input: target.url.to_string(),
+                repeat,
                 status: analysis.x_verdict.status,
                 methods: analysis.x_verdict.methods.clone(),
                 network: observations
