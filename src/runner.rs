@@ -86,7 +86,6 @@ pub struct Summary {
 /// What the writer learns from one record, for the summary.
 struct Tally {
     input: String,
-    repeat: u32,
     status: Status,
     methods: Vec<String>,
     network: bool,
@@ -209,13 +208,11 @@ impl Spacer {
     }
 }
 
-/// Told when a measurement starts and when its record is written: the daemon keeps "in
-/// flight" marks with it, to find a measurement that kills the process.
+/// Told when a measurement starts: the daemon marks it "in flight" (until its record is in
+/// the file), to find a measurement that kills the process.
 pub trait InFlight: Send + Sync + std::fmt::Debug {
     /// Before (`input`, `repeat`) starts being measured; may block on the disk.
     fn started(&self, input: &str, category_code: Option<&str>, repeat: u32);
-    /// Once its record is written.
-    fn written(&self, input: &str, repeat: u32);
 }
 
 /// Options of one pass beyond the run settings. `Pass::default()` is `vantage run`'s pass.
@@ -241,7 +238,7 @@ pub struct Pass {
     pub annotate_repeat: bool,
     /// Show progress on a terminal.
     pub progress: bool,
-    /// Told of each measurement's start and record.
+    /// Told of each measurement's start.
     pub in_flight: Option<Arc<dyn InFlight>>,
 }
 
@@ -388,15 +385,11 @@ pub async fn run_pass(
     // Writer thread: the only one that touches the results file.
     let (record_tx, mut record_rx) = mpsc::channel::<(Vec<u8>, Tally)>(config.parallel * 2);
     let pb = progress.clone();
-    let in_flight = pass.in_flight.clone();
     let writer = std::thread::spawn(move || -> Result<Summary, SinkError> {
         let mut sink: Box<dyn Sink> = Box::new(jsonl);
         let mut summary = Summary::default();
         while let Some((line, tally)) = record_rx.blocking_recv() {
             sink.write_line(&line)?;
-            if let Some(marks) = &in_flight {
-                marks.written(&tally.input, tally.repeat);
-            }
             summary.measured += 1;
             *summary.by_status.entry(tally.status).or_insert(0) += 1;
             for m in &tally.methods {
@@ -557,7 +550,6 @@ pub async fn run_pass(
             let analysis = analysis::analyze(&target.url, &observations, &ctx);
             let tally = Tally {
                 input: target.url.to_string(),
-                repeat,
                 status: analysis.x_verdict.status,
                 methods: analysis.x_verdict.methods.clone(),
                 network: observations

@@ -363,7 +363,19 @@ async fn schedule_loop(
         save(&st)?;
         let already = skip.len() as u64;
         let run_started = state::now();
-        let marks = Arc::new(poison::Marks::new(dir.clone(), st.clone()));
+        // After the state above (with the crashes counted) is saved: the old journal goes.
+        let marks = match poison::Marks::create(dir, &sched.name, cur.resumed) {
+            Ok(m) => Some(Arc::new(m)),
+            Err(e) => {
+                tracing::error!(
+                    schedule = %log,
+                    "cannot start the in-flight journal {}: {e}; a measurement that kills the \
+                     process will not be found in this run",
+                    poison::journal_path(dir, &sched.name).display()
+                );
+                None
+            }
+        };
         let outcome = run_cycle(config, sched, &cur, skip, &spacer, &stop, marks).await;
         drop(guard);
         let ended = state::now();
@@ -379,6 +391,8 @@ async fn schedule_loop(
                     cur.active += (state::now() - run_started).max(0.0);
                     st.current = Some(cur);
                     save(&st)?;
+                    // What it abandoned did not kill it.
+                    poison::clear(dir, &sched.name);
                     return Ok(());
                 }
                 already + s.measured
@@ -435,6 +449,7 @@ async fn schedule_loop(
             "cycle finished"
         );
         st.current = None;
+        poison::clear(dir, &sched.name);
         st.cycles += 1;
         st.next_due = Some(next);
         push_history(
@@ -493,7 +508,9 @@ fn settle_crashes(
     skip: &mut HashSet<(String, u32)>,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let died_in = poison::count_crashes(cur, skip);
+    // The dead run wrote its journal under the count before this resume's.
+    let marks = poison::read_marks(&config.state, &sched.name, cur.resumed - 1);
+    let died_in = poison::count_crashes(cur, marks, skip);
     if died_in > 0 {
         tracing::warn!(
             schedule = %sched.name,
@@ -537,7 +554,7 @@ async fn run_cycle(
     mut skip: HashSet<(String, u32)>,
     spacer: &Arc<Spacer>,
     stop: &watch::Receiver<bool>,
-    marks: Arc<poison::Marks>,
+    marks: Option<Arc<poison::Marks>>,
 ) -> Result<Summary, RunError> {
     let sink_err = |e| {
         RunError::Sink(SinkError {
@@ -545,17 +562,9 @@ async fn run_cycle(
             source: e,
         })
     };
-    let pass = |skip, marks: &Arc<poison::Marks>| {
-        let marks: Arc<dyn runner::InFlight> = marks.clone();
-        pass_for(
-            config,
-            sched,
-            cur,
-            stop,
-            Some(spacer.clone()),
-            skip,
-            Some(marks),
-        )
+    let pass = |skip, marks: &Option<Arc<poison::Marks>>| {
+        let marks = marks.clone().map(|m| m as Arc<dyn runner::InFlight>);
+        pass_for(config, sched, cur, stop, Some(spacer.clone()), skip, marks)
     };
     let offenders: HashSet<_> = poison::offenders(cur).difference(&skip).cloned().collect();
     let mut before = 0;

@@ -1,21 +1,31 @@
 //! A measurement that keeps killing the process (OOM-killed under `MemoryMax`, an abort) must
 //! not stall the daemon, resuming the same cycle forever.
 //!
-//! Before each measurement its (input, repeat) is marked in flight in the schedule's state
-//! (`Marks`, saved before the measurement starts). At the next start, a mark whose pair is not
-//! in the cycle's file is a measurement the process died in (`count_crashes`). A pair that was
-//! in flight at `CRASHES_BEFORE_FAILED` deaths is measured again alone (one at a time, before
-//! the rest of the cycle: `offenders`), so that the blame of its next death is certain; a pair
-//! that died that many times, the latest alone, gets a failed-measurement record
-//! (`unknown_failure: measurement crashed the probe N times`, verdict unknown: `write_failed`)
-//! and is skipped, so the cycle completes. With one measurement at a time, the second death
-//! already condemns it. A clean stop clears the marks of the measurements it abandons.
+//! Before each measurement its (input, repeat) is marked in flight: one line appended to the
+//! schedule's journal, `STATE/<schedule>.inflight` (`Marks`). A mark is cleared by its record
+//! being in the cycle's file, so nothing else is written. The journal is not fsynced: the page
+//! cache outlives a killed process (the case here); a power cut may lose marks, which only
+//! loses a count. Its first line names the run that wrote it (`Current::resumed`), so a journal
+//! already counted is never counted twice. A clean stop removes it (the measurements it
+//! abandons are no crashes), and so does the end of the cycle.
+//!
+//! At the next start, a mark whose pair is not in the file is a measurement the process died
+//! in (`count_crashes`). A pair that was in flight at `CRASHES_BEFORE_FAILED` deaths is
+//! measured again alone (one pass each, before the rest of the cycle: `offenders`), so that
+//! the blame of its next death is certain; a pair that died that many times, the latest alone,
+//! gets a failed-measurement record (`unknown_failure: measurement crashed the probe N times`,
+//! verdict unknown: `write_failed`) and is skipped, so the cycle completes. With one
+//! measurement at a time, the second death already condemns it.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::fs::{self, File};
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::state::{self, Crash, Current, Mark, ScheduleState};
+use serde::{Deserialize, Serialize};
+
+use super::state::{Crash, Current};
 use crate::failure::Failure;
 use crate::record::{Record, RunInfo};
 use crate::sink::{JsonlSink, Sink};
@@ -25,60 +35,112 @@ use crate::targets::{self, Entry, ListError};
 /// as failed.
 pub const CRASHES_BEFORE_FAILED: u32 = 2;
 
-/// The in-flight marks of one run of a cycle: each start saves the schedule's state.
+/// A measurement started (its record perhaps not written yet): one journal line.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Mark {
+    pub input: String,
+    pub repeat: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_code: Option<String>,
+}
+
+/// The journal's first line.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    run: u32,
+}
+
+/// Path of a schedule's in-flight journal.
+pub fn journal_path(dir: &Path, schedule: &str) -> PathBuf {
+    dir.join(format!("{schedule}.inflight"))
+}
+
+/// The in-flight journal of one run of a cycle.
 #[derive(Debug)]
 pub struct Marks {
-    dir: PathBuf,
-    st: Mutex<ScheduleState>,
+    path: PathBuf,
+    file: Mutex<File>,
 }
 
 impl Marks {
-    /// Marks for the cycle in progress of `st` (its `current`), saved in `dir`.
-    pub fn new(dir: PathBuf, st: ScheduleState) -> Marks {
-        Marks {
-            dir,
-            st: Mutex::new(st),
-        }
+    /// Starts the journal of run `run` (`Current::resumed`) afresh.
+    pub fn create(dir: &Path, schedule: &str, run: u32) -> io::Result<Marks> {
+        let path = journal_path(dir, schedule);
+        let mut file = File::create(&path)?;
+        let mut line = serde_json::to_vec(&Header { run }).expect("headers serialize");
+        line.push(b'\n');
+        file.write_all(&line)?;
+        Ok(Marks {
+            path,
+            file: Mutex::new(file),
+        })
     }
 }
 
 impl crate::runner::InFlight for Marks {
     fn started(&self, input: &str, category_code: Option<&str>, repeat: u32) {
-        let mut st = self.st.lock().expect("marks lock");
-        let Some(cur) = st.current.as_mut() else {
-            return;
-        };
-        cur.in_flight.push(Mark {
+        let mark = Mark {
             input: input.to_string(),
             repeat,
             category_code: category_code.map(String::from),
-        });
-        if let Err(e) = state::save(&self.dir, &st) {
+        };
+        let mut line = serde_json::to_vec(&mark).expect("marks serialize");
+        line.push(b'\n');
+        let mut file = self.file.lock().expect("journal lock");
+        if let Err(e) = file.write_all(&line) {
             tracing::error!(
-                "cannot save the in-flight mark of {input} (repeat {repeat}) in {}: {e}",
-                self.dir.display()
+                "cannot mark {input} (repeat {repeat}) in flight in {}: {e}",
+                self.path.display()
             );
-        }
-    }
-
-    fn written(&self, input: &str, repeat: u32) {
-        // In memory only: saved with the next mark (a stale mark of a written pair is no
-        // crash: `count_crashes` ignores it).
-        let mut st = self.st.lock().expect("marks lock");
-        if let Some(cur) = st.current.as_mut() {
-            cur.in_flight
-                .retain(|m| !(m.repeat == repeat && m.input == input));
         }
     }
 }
 
-/// At a resume: the marks left in flight by the process that died, minus the pairs written
-/// since, become crashes (counted per pair); crashes of pairs now written are forgotten.
-/// Returns how many measurements were in flight when it died.
-pub fn count_crashes(cur: &mut Current, written: &HashSet<(String, u32)>) -> usize {
-    let died_in: Vec<Mark> = std::mem::take(&mut cur.in_flight)
+/// The marks run `run` left in `schedule`'s journal (none when it is missing, unreadable or
+/// of another run). A line cut by the death is skipped.
+pub fn read_marks(dir: &Path, schedule: &str, run: u32) -> Vec<Mark> {
+    let path = journal_path(dir, schedule);
+    let Ok(file) = File::open(&path) else {
+        return Vec::new();
+    };
+    let mut lines = io::BufReader::new(file).split(b'\n');
+    let header = lines
+        .next()
+        .and_then(|l| l.ok())
+        .and_then(|l| serde_json::from_slice::<Header>(&l).ok());
+    if header.map(|h| h.run) != Some(run) {
+        return Vec::new();
+    }
+    lines
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_slice(&l).ok())
+        .collect()
+}
+
+/// Removes `schedule`'s journal (a clean stop, the end of a cycle).
+pub fn clear(dir: &Path, schedule: &str) {
+    match fs::remove_file(journal_path(dir, schedule)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => tracing::warn!(
+            "cannot remove {}: {e}",
+            journal_path(dir, schedule).display()
+        ),
+        _ => {}
+    }
+}
+
+/// At a resume: the marks the dead run left, minus the pairs written since, become crashes
+/// (counted per pair); crashes of pairs now written are forgotten. Returns how many
+/// measurements were in flight when it died.
+pub fn count_crashes(
+    cur: &mut Current,
+    marks: Vec<Mark>,
+    written: &HashSet<(String, u32)>,
+) -> usize {
+    let mut seen = HashSet::new();
+    let died_in: Vec<Mark> = marks
         .into_iter()
         .filter(|m| !written.contains(&(m.input.clone(), m.repeat)))
+        .filter(|m| seen.insert((m.input.clone(), m.repeat)))
         .collect();
     cur.crashed
         .retain(|c| !written.contains(&(c.input.clone(), c.repeat)));
@@ -175,22 +237,19 @@ mod tests {
     fn deaths_are_counted_per_pair_and_condemn_only_when_alone() {
         let mut cur = Current::default();
         let none = HashSet::new();
-        // Died with three in flight, one of them written meanwhile (a stale mark).
-        cur.in_flight = vec![mark("p", 1), mark("slow", 1), mark("done", 1)];
+        // Died with three marked, one of them written meanwhile.
+        let marks = vec![mark("p", 1), mark("slow", 1), mark("done", 1)];
         let written: HashSet<_> = [("done".to_string(), 1)].into();
-        assert_eq!(count_crashes(&mut cur, &written), 2);
-        assert!(cur.in_flight.is_empty());
+        assert_eq!(count_crashes(&mut cur, marks, &written), 2);
         assert!(condemned(&mut cur).is_empty());
         assert!(offenders(&cur).is_empty());
         // Again with the same two: both are offenders, neither is condemned.
-        cur.in_flight = vec![mark("p", 1), mark("slow", 1)];
-        count_crashes(&mut cur, &none);
+        count_crashes(&mut cur, vec![mark("p", 1), mark("slow", 1)], &none);
         assert!(condemned(&mut cur).is_empty());
         assert_eq!(offenders(&cur).len(), 2);
         // Measured alone: slow is written, p kills it alone.
-        cur.in_flight = vec![mark("p", 1)];
         let written: HashSet<_> = [("slow".to_string(), 1)].into();
-        count_crashes(&mut cur, &written);
+        count_crashes(&mut cur, vec![mark("p", 1)], &written);
         let c = condemned(&mut cur);
         assert_eq!(c.len(), 1);
         assert_eq!((c[0].input.as_str(), c[0].count), ("p", 3));
@@ -206,9 +265,68 @@ mod tests {
         let mut cur = Current::default();
         for _ in 0..CRASHES_BEFORE_FAILED {
             assert!(condemned(&mut cur).is_empty());
-            cur.in_flight = vec![mark("p", 2)];
-            count_crashes(&mut cur, &HashSet::new());
+            count_crashes(&mut cur, vec![mark("p", 2)], &HashSet::new());
         }
         assert_eq!(condemned(&mut cur).len(), 1);
+    }
+
+    #[test]
+    fn the_journal_holds_the_marks_of_its_own_run_only() {
+        use crate::runner::InFlight;
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            read_marks(dir.path(), "cn", 0).is_empty(),
+            "no journal, no marks"
+        );
+        let marks = Marks::create(dir.path(), "cn", 3).unwrap();
+        marks.started("https://a/", Some("NEWS"), 1);
+        marks.started("https://b/", None, 2);
+        drop(marks);
+        // A death inside a write leaves a cut line: skipped.
+        let path = journal_path(dir.path(), "cn");
+        let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"input\":\"https://c").unwrap();
+        let got = read_marks(dir.path(), "cn", 3);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].category_code.as_deref(), Some("NEWS"));
+        assert_eq!((got[1].input.as_str(), got[1].repeat), ("https://b/", 2));
+        // Counted already by run 3's resume (now run 4): not counted again.
+        assert!(read_marks(dir.path(), "cn", 4).is_empty());
+        clear(dir.path(), "cn");
+        assert!(!path.exists());
+        clear(dir.path(), "cn");
+    }
+
+    #[test]
+    fn a_failed_record_reads_back_as_its_pair_with_the_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.jsonl");
+        let run = RunInfo {
+            report_id: "r".into(),
+            test_start_time: time::OffsetDateTime::UNIX_EPOCH,
+            probe_cc: "ZZ".into(),
+            probe_asn: "AS0".into(),
+            resolver_ip: "127.0.0.1".into(),
+            annotations: [("schedule".to_string(), "cn".to_string())].into(),
+        };
+        let c = Crash {
+            input: "https://p/".into(),
+            repeat: 2,
+            category_code: Some("NEWS".into()),
+            count: 2,
+            alone: true,
+        };
+        write_failed(&file, &run, &[c]).unwrap();
+        let w = super::super::state::written(&file).unwrap();
+        assert!(w.contains(&("https://p/".to_string(), 2)), "{w:?}");
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+        assert_eq!(
+            v["test_keys"]["failure"],
+            "unknown_failure: measurement crashed the probe 2 times"
+        );
+        assert_eq!(v["test_keys"]["x_verdict"]["status"], "unknown");
+        assert_eq!(v["annotations"]["category_code"], "NEWS");
+        assert_eq!(v["annotations"]["schedule"], "cn");
+        assert_eq!(v["report_id"], "r");
     }
 }

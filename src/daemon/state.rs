@@ -3,10 +3,8 @@
 //! target lists) so a restart after a crash resumes it instead of measuring again. One JSON file
 //! per schedule in the state directory, replaced atomically (write a temp file, fsync, rename).
 //!
-//! The cycle in progress also carries its "in flight" marks: each (input, repeat) is marked
-//! (and the state saved) before it is measured, and unmarked in memory once its record is
-//! written (saved with the next mark). A mark still there at the next start, for a pair not
-//! in the file, is a measurement the process died in: `Current::crashed` counts those.
+//! The cycle in progress also counts the measurements the process died in
+//! (`Current::crashed`, from the in-flight marks of `poison.rs`).
 
 use std::collections::HashSet;
 use std::fs;
@@ -31,15 +29,6 @@ pub struct CycleRecord {
     pub measured: u64,
     /// Whether it ended after the next cycle was due.
     pub overran: bool,
-}
-
-/// A measurement started (and its record perhaps not written yet) when the state was saved.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Mark {
-    pub input: String,
-    pub repeat: u32,
-    #[serde(default)]
-    pub category_code: Option<String>,
 }
 
 /// A measurement the process died in, and how many times.
@@ -70,9 +59,6 @@ pub struct Current {
     /// them): what counts toward an overrun. A run ended by a crash is not counted.
     #[serde(default)]
     pub active: f64,
-    /// Measurements in flight (see the module's doc).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub in_flight: Vec<Mark>,
     /// Measurements the process died in, not written yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub crashed: Vec<Crash>,
@@ -279,11 +265,6 @@ mod tests {
             fingerprint: "x".into(),
             resumed: 0,
             active: 0.0,
-            in_flight: vec![Mark {
-                input: "https://a/".into(),
-                repeat: 2,
-                category_code: Some("NEWS".into()),
-            }],
             crashed: vec![Crash {
                 input: "https://b/".into(),
                 repeat: 1,

@@ -830,5 +830,9 @@ async fn a_target_that_kills_the_daemon_is_recorded_as_failed_and_the_cycle_comp
     let after = state(&work, "cn");
     assert!(after["current"].is_null(), "{after}");
     assert_eq!(after["history"][0]["measured"], 7, "{after}");
+    assert!(
+        !work.out().join(".state").join("cn.inflight").exists(),
+        "the in-flight journal goes with the cycle"
+    );
     eprintln!("poison target: the daemon died {kills} times before it was recorded as failed");
 }
