@@ -18,7 +18,7 @@
 //! seeded at start from the records of each schedule's cycle in progress and last cycle.
 //!
 //! A measurement that keeps killing the process does not stall its cycle (`poison.rs`): the
-//! measurements in flight are marked in the state, and one the process died in
+//! measurements in flight are marked in a journal, and one the process died in
 //! `poison::CRASHES_BEFORE_FAILED` times (the latest alone) is recorded as failed and skipped.
 
 pub mod config;
@@ -348,7 +348,12 @@ async fn schedule_loop(
             );
             if let Err(e) = settle_crashes(config, sched, &mut cur, &mut skip, &stop) {
                 drop(guard);
-                tracing::error!(schedule = %log, run_id = %cur.run_id, "{e}; retrying in {} s", RETRY.as_secs());
+                tracing::error!(
+                    schedule = %log,
+                    run_id = %cur.run_id,
+                    "{e}; retrying in {} s",
+                    RETRY.as_secs()
+                );
                 st.current = Some(cur);
                 save(&st)?;
                 tokio::select! {
