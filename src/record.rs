@@ -130,6 +130,53 @@ impl Record {
         }
     }
 
+    /// The record of a measurement of `input` that could not be made (it crashed the probe, or
+    /// the probe failed inside it): no observations, `test_keys.failure` set, verdict unknown
+    /// with `reason` as its reason.
+    pub fn failed(
+        run: &RunInfo,
+        input: &str,
+        category_code: Option<&str>,
+        (start, runtime): (OffsetDateTime, f64),
+        failure: &crate::failure::Failure,
+        reason: String,
+    ) -> Record {
+        let failure = failure.as_ooni().into_owned();
+        let analysis = Analysis {
+            dns_experiment_failure: None,
+            http_experiment_failure: None,
+            dns_consistency: None,
+            body_length_match: None,
+            body_proportion: None,
+            status_code_match: None,
+            headers_match: None,
+            title_match: None,
+            blocking: serde_json::Value::Null,
+            accessible: None,
+            x_dns_flags: None,
+            x_verdict: crate::analysis::Verdict {
+                status: crate::analysis::Status::Unknown,
+                methods: Vec::new(),
+                reasons: vec![reason],
+            },
+        };
+        let mut r = Record::new(
+            run,
+            Measurement {
+                input,
+                category_code,
+                start,
+                runtime,
+                observations: Observations::default(),
+                control: None,
+                control_failure: None,
+                analysis,
+            },
+        );
+        r.test_keys.failure = Some(failure);
+        r
+    }
+
     /// The whole line, newline included.
     pub fn to_line(&self) -> Vec<u8> {
         let mut line = serde_json::to_vec(self).expect("records always serialize");

@@ -211,6 +211,13 @@ impl Spacer {
     }
 }
 
+/// Told when a measurement starts: the daemon marks it "in flight" (until its record is in
+/// the file), to find a measurement that kills the process.
+pub trait InFlight: Send + Sync + std::fmt::Debug {
+    /// Before (`input`, `repeat`) starts being measured; may block on the disk.
+    fn started(&self, input: &str, category_code: Option<&str>, repeat: u32);
+}
+
 /// Options of one pass beyond the run settings. `Pass::default()` is `vantage run`'s pass.
 #[derive(Debug)]
 pub struct Pass {
@@ -234,6 +241,8 @@ pub struct Pass {
     pub annotate_repeat: bool,
     /// Show progress on a terminal.
     pub progress: bool,
+    /// Told of each measurement's start.
+    pub in_flight: Option<Arc<dyn InFlight>>,
 }
 
 impl Default for Pass {
@@ -250,6 +259,7 @@ impl Default for Pass {
             annotations: BTreeMap::new(),
             annotate_repeat: false,
             progress: false,
+            in_flight: None,
         }
     }
 }
@@ -278,6 +288,27 @@ pub fn host_port(url: &url::Url) -> String {
     )
 }
 
+/// What every record of this pass shares.
+pub fn run_info(config: &RunConfig, pass: &Pass) -> RunInfo {
+    let mut annotations: BTreeMap<String, String> = [
+        ("engine_name", "vantage"),
+        ("platform", std::env::consts::OS),
+        ("architecture", std::env::consts::ARCH),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    annotations.extend(pass.annotations.clone());
+    RunInfo {
+        report_id: pass.run_id.clone(),
+        test_start_time: pass.started,
+        probe_cc: config.probe_cc.clone(),
+        probe_asn: config.probe_asn.clone(),
+        resolver_ip: config.resolver.ip().to_string(),
+        annotations,
+    }
+}
+
 /// One pass over the configured lists into `jsonl` (new or opened for append).
 pub async fn run_pass(
     config: &RunConfig,
@@ -290,24 +321,7 @@ pub async fn run_pass(
     let tls = TlsContext::new(config.ca_file.as_deref())?;
     let tls_for_control = tls.clone();
     let path = jsonl.path().to_path_buf();
-
-    let mut annotations: BTreeMap<String, String> = [
-        ("engine_name", "vantage"),
-        ("platform", std::env::consts::OS),
-        ("architecture", std::env::consts::ARCH),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    annotations.extend(pass.annotations.clone());
-    let run = Arc::new(RunInfo {
-        report_id: pass.run_id.clone(),
-        test_start_time: pass.started,
-        probe_cc: config.probe_cc.clone(),
-        probe_asn: config.probe_asn.clone(),
-        resolver_ip: config.resolver.ip().to_string(),
-        annotations,
-    });
+    let run = Arc::new(run_info(config, &pass));
     let prober = Arc::new(Prober::new(
         ProbeSettings {
             dns: DnsSettings {
@@ -478,6 +492,7 @@ pub async fn run_pass(
         let spacer = spacer.clone();
         let (slots, listeners) = (slots.clone(), listeners.clone());
         let mut task_stop = pass.stop.clone();
+        let in_flight = pass.in_flight.clone();
         tasks.spawn(async move {
             // Spacing: hold this host:port's lock for the whole measurement.
             let mut spaced = None;
@@ -505,6 +520,11 @@ pub async fn run_pass(
                     }
                 }
             };
+            if let Some(marks) = in_flight {
+                let (input, category) = (target.url.to_string(), target.category_code.clone());
+                let mark = move || marks.started(&input, category.as_deref(), repeat);
+                let _ = tokio::task::spawn_blocking(mark).await;
+            }
             let (line, tally) = record_for(&shared, &target, repeat, permit, spaced).await;
             // A closed channel means the writer failed; its error is reported below.
             let _ = record_tx.send((line, tally)).await;
@@ -676,38 +696,14 @@ fn internal_error(
     message: &str,
 ) -> (Vec<u8>, Tally) {
     let reason = format!("internal error: {message}");
-    let analysis = analysis::Analysis {
-        dns_experiment_failure: None,
-        http_experiment_failure: None,
-        dns_consistency: None,
-        body_length_match: None,
-        body_proportion: None,
-        status_code_match: None,
-        headers_match: None,
-        title_match: None,
-        blocking: serde_json::Value::Null,
-        accessible: None,
-        x_dns_flags: None,
-        x_verdict: analysis::Verdict {
-            status: Status::Unknown,
-            methods: vec![],
-            reasons: vec![reason.clone()],
-        },
-    };
-    let mut record = Record::new(
+    let record = Record::failed(
         run,
-        Measurement {
-            input: target.url.as_str(),
-            category_code: target.category_code.as_deref(),
-            start,
-            runtime,
-            observations: Default::default(),
-            control: None,
-            control_failure: None,
-            analysis,
-        },
+        target.url.as_str(),
+        target.category_code.as_deref(),
+        (start, runtime),
+        &crate::failure::Failure::Unknown(reason.clone()),
+        reason,
     );
-    record.test_keys.failure = Some(crate::failure::Failure::Unknown(reason).to_string());
     let tally = Tally {
         input: target.url.to_string(),
         status: Status::Unknown,

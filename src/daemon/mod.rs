@@ -16,8 +16,13 @@
 //!
 //! Spacing survives a restart: the spacing memory (when each host:port was last measured) is
 //! seeded at start from the records of each schedule's cycle in progress and last cycle.
+//!
+//! A measurement that keeps killing the process does not stall its cycle (`poison.rs`): the
+//! measurements in flight are marked in a journal, and one the process died in
+//! `poison::CRASHES_BEFORE_FAILED` times (the latest alone) is recorded as failed and skipped.
 
 pub mod config;
+pub mod poison;
 pub mod schedule;
 pub mod state;
 
@@ -31,8 +36,8 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::exit::{fatal, usage, Exit};
-use crate::runner::{self, until_stopped, Pass, Spacer};
-use crate::sink::{self, JsonlSink};
+use crate::runner::{self, until_stopped, Pass, RunError, Spacer, Summary};
+use crate::sink::{self, JsonlSink, SinkError};
 use config::{DaemonConfig, Schedule, When};
 use state::{Current, CycleRecord, ScheduleState};
 
@@ -304,8 +309,7 @@ async fn schedule_loop(
                     file,
                     started: state::now(),
                     fingerprint: fingerprint.clone(),
-                    resumed: 0,
-                    active: 0.0,
+                    ..Current::default()
                 };
                 st.current = Some(cur.clone());
                 save(&st)?;
@@ -316,7 +320,7 @@ async fn schedule_loop(
         // Resume: cut a torn tail, then skip what is already written. If either fails, do not
         // start: appending after a torn fragment corrupts a record, and an unknown skip set
         // would measure the whole cycle again. Keep the cycle and retry later.
-        let skip = match prepare_file(&cur.file) {
+        let mut skip = match prepare_file(&cur.file) {
             Ok(skip) => skip,
             Err(e) => {
                 drop(guard);
@@ -342,43 +346,42 @@ async fn schedule_loop(
                 already = skip.len(),
                 "resuming an interrupted cycle"
             );
+            if let Err(e) = settle_crashes(config, sched, &mut cur, &mut skip, &stop) {
+                drop(guard);
+                tracing::error!(
+                    schedule = %log,
+                    run_id = %cur.run_id,
+                    "{e}; retrying in {} s",
+                    RETRY.as_secs()
+                );
+                st.current = Some(cur);
+                save(&st)?;
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => continue,
+                    _ = until_stopped(&mut stop) => return Ok(()),
+                }
+            }
         } else {
             tracing::info!(schedule = %log, run_id = %cur.run_id, "cycle started");
         }
         st.current = Some(cur.clone());
         save(&st)?;
         let already = skip.len() as u64;
-        let started_at = OffsetDateTime::from_unix_timestamp(cur.started as i64)
-            .unwrap_or_else(|_| OffsetDateTime::now_utc());
         let run_started = state::now();
-        let outcome = match JsonlSink::append(&cur.file) {
-            Ok(jsonl) => {
-                runner::run_pass(
-                    &sched.run,
-                    jsonl,
-                    Pass {
-                        run_id: cur.run_id.clone(),
-                        started: started_at,
-                        stop: Some(stop.clone()),
-                        grace: config.grace,
-                        repeats: sched.repeats,
-                        spacing: sched.spacing,
-                        spacer: Some(spacer.clone()),
-                        skip,
-                        annotations: [
-                            ("schedule".to_string(), sched.name.clone()),
-                            ("vantage_point".to_string(), config.vantage_point.clone()),
-                        ]
-                        .into_iter()
-                        .collect(),
-                        annotate_repeat: true,
-                        progress: false,
-                    },
-                )
-                .await
+        // After the state above (with the crashes counted) is saved: the old journal goes.
+        let marks = match poison::Marks::create(dir, &sched.name, cur.resumed) {
+            Ok(m) => Some(Arc::new(m)),
+            Err(e) => {
+                tracing::error!(
+                    schedule = %log,
+                    "cannot start the in-flight journal {}: {e}; a measurement that kills the \
+                     process will not be found in this run",
+                    poison::journal_path(dir, &sched.name).display()
+                );
+                None
             }
-            Err(e) => Err(e.into()),
         };
+        let outcome = run_cycle(config, sched, &cur, skip, &spacer, &stop, marks).await;
         drop(guard);
         let ended = state::now();
         let measured = match &outcome {
@@ -393,6 +396,8 @@ async fn schedule_loop(
                     cur.active += (state::now() - run_started).max(0.0);
                     st.current = Some(cur);
                     save(&st)?;
+                    // What it abandoned did not kill it.
+                    poison::clear(dir, &sched.name);
                     return Ok(());
                 }
                 already + s.measured
@@ -449,6 +454,7 @@ async fn schedule_loop(
             "cycle finished"
         );
         st.current = None;
+        poison::clear(dir, &sched.name);
         st.cycles += 1;
         st.next_due = Some(next);
         push_history(
@@ -464,6 +470,142 @@ async fn schedule_loop(
         );
         save(&st)?;
     }
+}
+
+/// The pass of a cycle's run: the schedule's settings, skipping `skip`.
+fn pass_for(
+    config: &DaemonConfig,
+    sched: &Schedule,
+    cur: &Current,
+    stop: &watch::Receiver<bool>,
+    spacer: Option<Arc<Spacer>>,
+    skip: HashSet<(String, u32)>,
+    in_flight: Option<Arc<dyn runner::InFlight>>,
+) -> Pass {
+    Pass {
+        run_id: cur.run_id.clone(),
+        started: OffsetDateTime::from_unix_timestamp(cur.started as i64)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+        stop: Some(stop.clone()),
+        grace: config.grace,
+        repeats: sched.repeats,
+        spacing: sched.spacing,
+        spacer,
+        skip,
+        annotations: [
+            ("schedule".to_string(), sched.name.clone()),
+            ("vantage_point".to_string(), config.vantage_point.clone()),
+        ]
+        .into_iter()
+        .collect(),
+        annotate_repeat: true,
+        progress: false,
+        in_flight,
+    }
+}
+
+/// At a resume: counts the measurements the last process died in, and records as failed (and
+/// skips) those that have killed it often enough (`poison`). The state is saved by the caller.
+fn settle_crashes(
+    config: &DaemonConfig,
+    sched: &Schedule,
+    cur: &mut Current,
+    skip: &mut HashSet<(String, u32)>,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), String> {
+    // The dead run wrote its journal under the count before this resume's.
+    let marks = poison::read_marks(&config.state, &sched.name, cur.resumed - 1);
+    let died_in = poison::count_crashes(cur, marks, skip);
+    if died_in > 0 {
+        tracing::warn!(
+            schedule = %sched.name,
+            run_id = %cur.run_id,
+            "the last run of this cycle died with {died_in} measurement(s) in flight"
+        );
+    }
+    let condemned = poison::condemned(cur);
+    if condemned.is_empty() {
+        return Ok(());
+    }
+    let run = runner::run_info(
+        &sched.run,
+        &pass_for(config, sched, cur, stop, None, HashSet::new(), None),
+    );
+    if let Err(e) = poison::write_failed(&cur.file, &run, &condemned) {
+        cur.crashed.extend(condemned);
+        return Err(format!("cannot record failed measurements: {e}"));
+    }
+    for c in condemned {
+        tracing::warn!(
+            schedule = %sched.name,
+            run_id = %cur.run_id,
+            input = %c.input,
+            repeat = c.repeat,
+            "recorded as a failed measurement and skipped: {}",
+            poison::failure(&c).as_ooni()
+        );
+        skip.insert((c.input, c.repeat));
+    }
+    Ok(())
+}
+
+/// Measures what the cycle still lacks into its file: first, one at a time, the measurements
+/// that were in flight at repeated deaths of the process (so the blame of the next is
+/// certain), then the rest. `measured` counts both.
+async fn run_cycle(
+    config: &DaemonConfig,
+    sched: &Schedule,
+    cur: &Current,
+    mut skip: HashSet<(String, u32)>,
+    spacer: &Arc<Spacer>,
+    stop: &watch::Receiver<bool>,
+    marks: Option<Arc<poison::Marks>>,
+) -> Result<Summary, RunError> {
+    let sink_err = |e| {
+        RunError::Sink(SinkError {
+            path: cur.file.clone(),
+            source: e,
+        })
+    };
+    let pass = |skip, marks: &Option<Arc<poison::Marks>>| {
+        let marks = marks.clone().map(|m| m as Arc<dyn runner::InFlight>);
+        pass_for(config, sched, cur, stop, Some(spacer.clone()), skip, marks)
+    };
+    let offenders: HashSet<_> = poison::offenders(cur).difference(&skip).cloned().collect();
+    let mut before = 0;
+    if !offenders.is_empty() {
+        tracing::warn!(
+            schedule = %sched.name,
+            run_id = %cur.run_id,
+            "measuring {} measurement(s) in flight at {} deaths of the process one at a time,              before the rest",
+            offenders.len(),
+            poison::CRASHES_BEFORE_FAILED
+        );
+        let all = poison::all_pairs(&sched.run.targets, sched.repeats)?;
+        let mut one_at_a_time = sched.run.clone();
+        one_at_a_time.parallel = 1;
+        let mut offenders: Vec<_> = offenders.into_iter().collect();
+        offenders.sort();
+        // One pass each: the next starts only once the last one's record is written.
+        for pair in offenders {
+            let mut others = all.clone();
+            others.remove(&pair);
+            let jsonl = JsonlSink::append(&cur.file)?;
+            let s = runner::run_pass(&one_at_a_time, jsonl, pass(others, &marks)).await?;
+            before += s.measured;
+            if s.interrupted {
+                return Ok(Summary {
+                    measured: before,
+                    ..s
+                });
+            }
+        }
+        skip = state::written(&cur.file).map_err(sink_err)?;
+    }
+    let jsonl = JsonlSink::append(&cur.file)?;
+    let mut s = runner::run_pass(&sched.run, jsonl, pass(skip, &marks)).await?;
+    s.measured += before;
+    Ok(s)
 }
 
 fn push_history(st: &mut ScheduleState, c: CycleRecord) {

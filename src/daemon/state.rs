@@ -2,6 +2,9 @@
 //! when the next is due, and the cycle in progress (its run id, file and the fingerprint of its
 //! target lists) so a restart after a crash resumes it instead of measuring again. One JSON file
 //! per schedule in the state directory, replaced atomically (write a temp file, fsync, rename).
+//!
+//! The cycle in progress also counts the measurements the process died in
+//! (`Current::crashed`, from the in-flight marks of `poison.rs`).
 
 use std::collections::HashSet;
 use std::fs;
@@ -28,6 +31,18 @@ pub struct CycleRecord {
     pub overran: bool,
 }
 
+/// A measurement the process died in, and how many times.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Crash {
+    pub input: String,
+    pub repeat: u32,
+    #[serde(default)]
+    pub category_code: Option<String>,
+    pub count: u32,
+    /// Its latest crash had no other measurement in flight: the blame is certain.
+    pub alone: bool,
+}
+
 /// The cycle in progress (written when it starts, cleared when it ends).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Current {
@@ -44,6 +59,9 @@ pub struct Current {
     /// them): what counts toward an overrun. A run ended by a crash is not counted.
     #[serde(default)]
     pub active: f64,
+    /// Measurements the process died in, not written yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crashed: Vec<Crash>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -247,6 +265,13 @@ mod tests {
             fingerprint: "x".into(),
             resumed: 0,
             active: 0.0,
+            crashed: vec![Crash {
+                input: "https://b/".into(),
+                repeat: 1,
+                category_code: None,
+                count: 1,
+                alone: false,
+            }],
         });
         save(dir.path(), &s).unwrap();
         save(dir.path(), &s).unwrap();

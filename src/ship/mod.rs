@@ -20,10 +20,19 @@
 //! - Before a file is read it is fsynced, so no offset is saved past bytes a power cut could
 //!   take back; a saved offset that no longer ends a line (the file was cut and written again)
 //!   restarts that file from its start.
-//! - A batch ClickHouse refuses (a 4xx other than 401/403) or a file that cannot be read is
-//!   skipped for this pass with a warning naming the file, and tried again on the next pass;
-//!   the other files go on.
+//! - Batches hold at most `BATCH_ROWS` rows and `BATCH_BYTES` bytes, the limit checked before a
+//!   row joins (`batch.rs`): a row bigger than the limit goes alone.
+//! - A batch ClickHouse refuses (a 4xx other than 401/403/408/429) is sent again row by row. A
+//!   row refused even alone (a 413 from a front, a parse error) while the store takes other
+//!   inserts (it took one in this pass, or it takes an insert of no rows) is set aside: a
+//!   warning names its file:line and the reason, it is counted (the `ship` output, the
+//!   state's `set_aside`), and progress moves past it, so it is never retried and the rest of
+//!   the file ships. A store that takes no insert at all is not the row's fault: then, as for
+//!   a file that cannot be read, the file is skipped for this pass with a warning and tried
+//!   again on the next; the other files go on. Unreachable, 5xx, 401/403: the pass fails and is
+//!   retried (nothing is set aside for a transient failure).
 
+mod batch;
 pub mod clickhouse;
 mod row;
 mod state;
@@ -37,10 +46,11 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::exit::{fatal, usage, Exit};
+use batch::{Batch, Span};
 use clickhouse::{display_url, valid_identifier, Client, Secret};
 pub use row::{unix_time, Row};
-use state::State;
 pub use state::STATE_FILE;
+use state::{SetAsideLine, State};
 
 /// Where and how to ship (the daemon config's `[clickhouse]` table).
 #[derive(Clone, Debug, Deserialize)]
@@ -96,6 +106,40 @@ enum FileError {
     Pass(ShipError),
 }
 
+/// The file being shipped: its key in the state and its path.
+struct Source<'a> {
+    rel: &'a str,
+    path: &'a Path,
+}
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Shipped {
+    /// Rows the store acknowledged.
+    pub rows: u64,
+    /// Lines set aside (refused even alone; never sent again).
+    pub set_aside: u64,
+    /// The store took an insert in this pass.
+    accepted: bool,
+}
+
+impl Shipped {
+    /// `shipped N rows to DEST` and, when lines were set aside, how many and where they are
+    /// listed.
+    pub fn describe(&self, destination: &str, results: &Path) -> String {
+        let mut s = format!("shipped {} rows to {destination}", self.rows);
+        if self.set_aside > 0 {
+            s.push_str(&format!(
+                "; {} line{} set aside (refused even alone, never sent again; listed in {})",
+                self.set_aside,
+                if self.set_aside == 1 { "" } else { "s" },
+                results.join(STATE_FILE).display()
+            ));
+        }
+        s
+    }
+}
+
 /// A refusal of this batch rather than of us or of the moment: a 4xx other than 401/403
 /// (and 408/429, which pass).
 fn refuses_the_batch(status: reqwest::StatusCode) -> bool {
@@ -112,6 +156,8 @@ pub struct Shipper {
     destination: String,
     poll: Duration,
     schema_ready: bool,
+    /// The pass under way.
+    pass: Shipped,
 }
 
 impl Shipper {
@@ -176,6 +222,7 @@ impl Shipper {
             destination,
             poll: POLL_INTERVAL,
             schema_ready: false,
+            pass: Shipped::default(),
         })
     }
 
@@ -214,9 +261,9 @@ impl Shipper {
         Ok(())
     }
 
-    /// Ships every record not shipped yet; returns how many rows went out. Fails when another
-    /// shipper holds the results directory's lock.
-    pub async fn ship_once(&mut self) -> Result<u64, ShipError> {
+    /// Ships every record not shipped yet; returns how many rows went out and how many lines
+    /// were set aside. Fails when another shipper holds the results directory's lock.
+    pub async fn ship_once(&mut self) -> Result<Shipped, ShipError> {
         self.try_ship_once().await?.ok_or_else(|| {
             ShipError(format!(
                 "another shipper is shipping {} (it holds {}); try again when it is done",
@@ -227,7 +274,7 @@ impl Shipper {
     }
 
     /// As `ship_once`, but `None` when another shipper holds the lock (nothing done).
-    async fn try_ship_once(&mut self) -> Result<Option<u64>, ShipError> {
+    async fn try_ship_once(&mut self) -> Result<Option<Shipped>, ShipError> {
         let lock_path = self.results.join(LOCK_FILE);
         let lock = std::fs::OpenOptions::new()
             .read(true)
@@ -251,11 +298,11 @@ impl Shipper {
         self.ensure_schema().await?;
         let mut state = State::load(&self.results)
             .map_err(|e| ShipError(format!("cannot read the shipping state: {e}")))?;
-        let mut shipped = 0;
+        self.pass = Shipped::default();
         for path in crate::sink::jsonl_files(&self.results) {
             let rel = relative(&self.results, &path);
             match self.ship_file(&mut state, &rel, &path).await {
-                Ok(n) => shipped += n,
+                Ok(n) => self.pass.rows += n,
                 Err(FileError::Pass(e)) => return Err(e),
                 Err(FileError::Skip(e)) => tracing::warn!(
                     "{}: skipped for this pass (tried again on the next): {e}",
@@ -264,7 +311,7 @@ impl Shipper {
             }
         }
         drop(lock);
-        Ok(Some(shipped))
+        Ok(Some(self.pass))
     }
 
     async fn ship_file(
@@ -308,12 +355,13 @@ impl Shipper {
         file.seek(SeekFrom::Start(start)).map_err(io_err)?;
         // Only what is there now: a line being appended meanwhile waits for the next pass.
         let mut reader = BufReader::new(file.take(len - start));
+        let src = Source { rel, path };
         let mut shipped = 0;
         let mut pos = start;
         let mut saved = saved_start;
-        let mut body = Vec::new();
-        let mut rows = 0usize;
+        let mut batch = Batch::default();
         let mut line = Vec::new();
+        let mut row_bytes = Vec::new();
         loop {
             line.clear();
             let got = reader.read_until(b'\n', &mut line).map_err(io_err)?;
@@ -329,9 +377,15 @@ impl Shipper {
                 Ok("") => {}
                 Ok(text) => match Row::from_line(text, &self.vantage_point) {
                     Ok(row) => {
-                        serde_json::to_writer(&mut body, &row).expect("rows serialize");
-                        body.push(b'\n');
-                        rows += 1;
+                        row_bytes.clear();
+                        serde_json::to_writer(&mut row_bytes, &row).expect("rows serialize");
+                        row_bytes.push(b'\n');
+                        // The batch goes before a row that would take it past the limit.
+                        if batch.would_overflow(row_bytes.len()) {
+                            shipped += self.flush(state, &src, &mut batch, at).await?;
+                            saved = at;
+                        }
+                        batch.push(&row_bytes, Span { at, end: pos });
                     }
                     Err(bad) => tracing::warn!(
                         "{} at byte {at}: not a record, cannot be shipped: {}",
@@ -344,56 +398,140 @@ impl Shipper {
                     path.display()
                 ),
             }
-            if rows >= BATCH_ROWS || body.len() >= BATCH_BYTES {
-                shipped += self.flush(state, rel, &mut body, &mut rows, pos).await?;
+            if batch.full() {
+                shipped += self.flush(state, &src, &mut batch, pos).await?;
                 saved = pos;
             }
         }
-        if rows > 0 || pos != saved {
-            shipped += self.flush(state, rel, &mut body, &mut rows, pos).await?;
+        if !batch.is_empty() || pos != saved {
+            shipped += self.flush(state, &src, &mut batch, pos).await?;
         }
         Ok(shipped)
     }
 
-    /// Inserts the batch, then (only then) records `end` as shipped.
+    /// Inserts the batch, then (only then) records `end` as shipped. A batch the store refuses
+    /// goes again row by row, so only the rows it refuses alone are left out (`refused_alone`).
     async fn flush(
         &mut self,
         state: &mut State,
-        rel: &str,
-        body: &mut Vec<u8>,
-        rows: &mut usize,
+        src: &Source<'_>,
+        batch: &mut Batch,
         end: u64,
     ) -> Result<u64, FileError> {
-        let n = *rows as u64;
+        let mut n = batch.rows() as u64;
         if n > 0 {
-            let query = format!(
-                "INSERT INTO {} ({}) FORMAT JSONEachRow",
-                self.table(),
-                row::COLUMNS
-            );
-            match self
-                .client
-                .execute_status(&query, std::mem::take(body))
-                .await
-            {
-                Ok(_) => {}
-                Err((Some(status), e)) if refuses_the_batch(status) => {
-                    return Err(FileError::Skip(e))
+            match self.insert(batch.body()).await {
+                Ok(()) => {}
+                Err(FileError::Skip(e)) if n == 1 => {
+                    let (_, span) = batch.each().next().expect("one row");
+                    self.refused_alone(state, src, span, e).await?;
+                    n = 0;
                 }
-                Err((_, e)) => return Err(FileError::Pass(e)),
+                Err(FileError::Skip(e)) => {
+                    tracing::info!(
+                        "{}: a batch of {n} rows was refused ({e}); sending its rows one by one",
+                        src.path.display()
+                    );
+                    n = 0;
+                    for (row, span) in batch.each() {
+                        match self.insert(row.to_vec()).await {
+                            Ok(()) => n += 1,
+                            Err(FileError::Skip(e)) => {
+                                self.refused_alone(state, src, span, e).await?
+                            }
+                            Err(pass) => return Err(pass),
+                        }
+                        self.save(state, src.rel, span.end)?;
+                    }
+                }
+                Err(pass) => return Err(pass),
             }
-            tracing::debug!("shipped {n} rows from {rel} to {}", self.destination);
+            tracing::debug!("shipped {n} rows from {} to {}", src.rel, self.destination);
         }
-        body.clear();
-        *rows = 0;
+        batch.clear();
+        self.save(state, src.rel, end)?;
+        Ok(n)
+    }
+
+    /// One insert: `Skip` when the store refuses these rows (`refuses_the_batch`), `Pass` when
+    /// it cannot be reached or refuses us.
+    async fn insert(&mut self, body: Vec<u8>) -> Result<(), FileError> {
+        let query = format!(
+            "INSERT INTO {} ({}) FORMAT JSONEachRow",
+            self.table(),
+            row::COLUMNS
+        );
+        match self.client.execute_status(&query, body).await {
+            Ok(_) => {
+                self.pass.accepted = true;
+                Ok(())
+            }
+            Err((Some(status), e)) if refuses_the_batch(status) => Err(FileError::Skip(e)),
+            Err((_, e)) => Err(FileError::Pass(e)),
+        }
+    }
+
+    /// Whether the store takes inserts at all in this pass: it took one already, or it takes
+    /// an insert of no rows. A row refused alone by a store that takes inserts is the row's
+    /// fault; refused by one that takes none, it is the store's (and nothing is set aside).
+    async fn store_takes_inserts(&mut self) -> Result<bool, FileError> {
+        if self.pass.accepted {
+            return Ok(true);
+        }
+        match self.insert(Vec::new()).await {
+            Ok(()) => Ok(true),
+            Err(FileError::Skip(_)) => Ok(false),
+            Err(pass) => Err(pass),
+        }
+    }
+
+    /// A row the store refused alone: set aside (warned about, counted, remembered, progress
+    /// moved past it) when the store takes other inserts; otherwise the file waits for the
+    /// next pass, as for any refusal.
+    async fn refused_alone(
+        &mut self,
+        state: &mut State,
+        src: &Source<'_>,
+        span: Span,
+        why: ShipError,
+    ) -> Result<(), FileError> {
+        if !self.store_takes_inserts().await? {
+            return Err(FileError::Skip(why));
+        }
+        let line = line_number(src.path, span.at).unwrap_or(0);
+        let reason: String = why.0.split_whitespace().collect::<Vec<_>>().join(" ");
+        let reason: String = reason.chars().take(300).collect();
+        tracing::warn!(
+            "{}:{line}: set aside, never to be shipped ({} bytes at byte {}; the store refused \
+             it even alone): {reason}",
+            src.path.display(),
+            span.end - span.at,
+            span.at
+        );
+        state.set_aside(
+            &self.destination,
+            SetAsideLine {
+                file: src.rel.to_string(),
+                line,
+                offset: span.at,
+                bytes: span.end - span.at,
+                reason,
+                at: unix_now(),
+            },
+        );
+        self.pass.set_aside += 1;
+        self.save(state, src.rel, span.end)
+    }
+
+    /// Records `end` as shipped from `rel`, durably.
+    fn save(&self, state: &mut State, rel: &str, end: u64) -> Result<(), FileError> {
         state.set(&self.destination, rel, end);
         state.save(&self.results).map_err(|e| {
             FileError::Pass(ShipError(format!(
                 "cannot save the shipping state in {}: {e}",
                 self.results.display()
             )))
-        })?;
-        Ok(n)
+        })
     }
 
     /// Ships until `stop` turns true (or its sender goes away), retrying with backoff while
@@ -416,9 +554,9 @@ impl Shipper {
                     );
                     self.poll
                 }
-                Ok(Some(n)) => {
-                    if n > 0 {
-                        tracing::info!("shipped {n} rows to {}", self.destination);
+                Ok(Some(p)) => {
+                    if p.rows > 0 || p.set_aside > 0 {
+                        tracing::info!("{}", p.describe(&self.destination, &self.results));
                     }
                     backoff = BACKOFF_FIRST;
                     self.poll
@@ -440,15 +578,38 @@ impl Shipper {
                 "another shipper holds {}; leaving the last pass to it",
                 self.results.join(LOCK_FILE).display()
             ),
-            Ok(Ok(Some(n))) => {
-                if n > 0 {
-                    tracing::info!("shipped {n} rows to {}", self.destination);
+            Ok(Ok(Some(p))) => {
+                if p.rows > 0 || p.set_aside > 0 {
+                    tracing::info!("{}", p.describe(&self.destination, &self.results));
                 }
             }
             Ok(Err(e)) => tracing::warn!("last shipping pass failed (the next start resumes): {e}"),
             Err(_) => tracing::warn!("last shipping pass timed out (the next start resumes)"),
         }
     }
+}
+
+/// The 1-based number of the line starting at byte `at` of `path` (read again: only for the
+/// rare line set aside).
+fn line_number(path: &Path, at: u64) -> std::io::Result<u64> {
+    let mut r = BufReader::new(File::open(path)?.take(at));
+    let mut n = 1;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(n);
+        }
+        n += buf.iter().filter(|b| **b == b'\n').count() as u64;
+        let len = buf.len();
+        r.consume(len);
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// `path` relative to `dir`, `/`-separated (the key of its progress in the state).
@@ -518,8 +679,8 @@ pub fn ship_main(args: ShipArgs) -> Result<(), Exit> {
         });
         return Ok(());
     }
-    let n = rt.block_on(shipper.ship_once()).map_err(fatal)?;
-    println!("shipped {n} rows to {}", shipper.destination());
+    let pass = rt.block_on(shipper.ship_once()).map_err(fatal)?;
+    println!("{}", pass.describe(shipper.destination(), &shipper.results));
     Ok(())
 }
 
@@ -722,7 +883,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_batch_skips_only_its_file_for_this_pass() {
+    async fn a_line_refused_alone_is_set_aside_and_the_rest_ships() {
         let f = fake(|q, body| {
             if q.starts_with("INSERT") && body.contains("poison") {
                 400
@@ -730,17 +891,71 @@ mod tests {
                 200
             }
         });
+        let a = record("a1") + &record("poison") + &record("a2");
+        let dir = results(&[("a.jsonl", a.clone()), ("b.jsonl", record("b1"))]);
+        let mut s = Shipper::new(config(&f.url), dir.path().into(), "vp".into()).unwrap();
+        let pass = s.ship_once().await.unwrap();
+        assert_eq!((pass.rows, pass.set_aside), (3, 1));
+        // The batch [a1, poison, a2] was refused, then its rows went one by one.
+        assert_eq!(uids(&f), ["a1", "a2", "b1"]);
+        let state = State::load(dir.path()).unwrap();
+        let rel = "2026-11-23/a.jsonl";
+        assert_eq!(state.offset(s.destination(), rel), a.len() as u64);
+        assert_eq!(state.set_aside_count(s.destination()), 1);
+        let line = &state.set_aside[s.destination()].lines[0];
+        assert_eq!((line.file.as_str(), line.line), (rel, 2));
+        assert_eq!(line.offset, record("a1").len() as u64);
+        assert!(line.reason.contains("400"), "{}", line.reason);
+        // Not retried.
+        let again = s.ship_once().await.unwrap();
+        assert_eq!((again.rows, again.set_aside), (0, 0));
+        assert_eq!(uids(&f).len(), 3);
+        assert!(again
+            .describe("d", dir.path())
+            .ends_with("shipped 0 rows to d"));
+        assert!(pass.describe("d", dir.path()).contains("1 line set aside"));
+    }
+
+    #[tokio::test]
+    async fn a_store_that_takes_no_insert_sets_nothing_aside() {
+        // Every insert refused, even one of no rows (the statement in the body): the store's
+        // fault, not the lines'. The files wait for the next pass.
+        let f = fake(|q, body| {
+            if q.starts_with("INSERT") || body.starts_with("INSERT") {
+                400
+            } else {
+                200
+            }
+        });
         let dir = results(&[
-            ("a.jsonl", record("poison")),
+            ("a.jsonl", record("a1")),
             ("b.jsonl", record("b1") + &record("b2")),
         ]);
         let mut s = Shipper::new(config(&f.url), dir.path().into(), "vp".into()).unwrap();
-        assert_eq!(s.ship_once().await.unwrap(), 2);
-        assert_eq!(uids(&f), ["b1", "b2"]);
+        let pass = s.ship_once().await.unwrap();
+        assert_eq!((pass.rows, pass.set_aside), (0, 0));
         let state = State::load(dir.path()).unwrap();
         assert_eq!(state.offset(s.destination(), "2026-11-23/a.jsonl"), 0);
-        // Tried again on the next pass (and still skipped).
-        assert_eq!(s.ship_once().await.unwrap(), 0);
+        assert_eq!(state.offset(s.destination(), "2026-11-23/b.jsonl"), 0);
+        assert_eq!(state.set_aside_count(s.destination()), 0);
+    }
+
+    #[tokio::test]
+    async fn a_server_error_on_one_line_is_transient_not_set_aside() {
+        let f = fake(|q, body| {
+            if q.starts_with("INSERT") && body.contains("poison") {
+                503
+            } else {
+                200
+            }
+        });
+        let dir = results(&[("a.jsonl", record("a1") + &record("poison"))]);
+        let mut s = Shipper::new(config(&f.url), dir.path().into(), "vp".into()).unwrap();
+        let e = s.ship_once().await.unwrap_err();
+        assert!(e.0.contains("503"), "{e}");
+        let state = State::load(dir.path()).unwrap();
+        assert_eq!(state.offset(s.destination(), "2026-11-23/a.jsonl"), 0);
+        assert_eq!(state.set_aside_count(s.destination()), 0);
     }
 
     #[tokio::test]
@@ -768,7 +983,7 @@ mod tests {
         let f = fake(|_, _| 200);
         let dir = results(&[("a.jsonl", record("a1") + &record("a2"))]);
         let mut s = Shipper::new(config(&f.url), dir.path().into(), "vp".into()).unwrap();
-        assert_eq!(s.ship_once().await.unwrap(), 2);
+        assert_eq!(s.ship_once().await.unwrap().rows, 2);
         // Cut inside the second line and written again past the old offset: the saved offset
         // no longer ends a line.
         let path = dir.path().join("2026-11-23/a.jsonl");
@@ -778,7 +993,7 @@ mod tests {
         text.push_str(&record("a4"));
         assert_ne!(text.as_bytes()[2 * first - 1], b'\n');
         std::fs::write(&path, &text).unwrap();
-        assert_eq!(s.ship_once().await.unwrap(), 3);
+        assert_eq!(s.ship_once().await.unwrap().rows, 3);
         assert_eq!(uids(&f), ["a1", "a2", "a1", "a3x", "a4"]);
         let state = State::load(dir.path()).unwrap();
         assert_eq!(
@@ -799,7 +1014,7 @@ mod tests {
         assert_eq!(s.try_ship_once().await.unwrap(), None);
         assert!(uids(&f).is_empty());
         drop(held);
-        assert_eq!(s.ship_once().await.unwrap(), 1);
+        assert_eq!(s.ship_once().await.unwrap().rows, 1);
         // The lock is free again once a pass is over.
         let again = File::open(dir.path().join(LOCK_FILE)).unwrap();
         again.try_lock().unwrap();

@@ -6,6 +6,10 @@
 //! only after ClickHouse acknowledged the batch, so a crash loses no progress that was not
 //! shipped; a crash between the insert and the rename re-inserts that batch on the next start,
 //! which the table's ReplacingMergeTree (and `FINAL` on read) turns into no duplicate.
+//!
+//! It also remembers, per destination, the lines set aside: lines the store refused even when
+//! sent alone (too big for its front, not parseable by it), which progress moved past. How many
+//! in all, and the latest `SET_ASIDE_KEPT` of them (file, line, byte offset, size, reason).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,12 +19,40 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub const STATE_FILE: &str = ".shipped.json";
+/// Set-aside lines listed per destination (the count goes on).
+pub const SET_ASIDE_KEPT: usize = 100;
+
+/// A line the store refused even alone: never sent again.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SetAsideLine {
+    /// Relative to the results dir, `/`-separated.
+    pub file: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// Byte offset of the line's start.
+    pub offset: u64,
+    pub bytes: u64,
+    pub reason: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// The lines set aside for one destination.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct SetAside {
+    pub count: u64,
+    /// The latest, oldest first.
+    pub lines: Vec<SetAsideLine>,
+}
 
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct State {
     pub version: u32,
     /// destination -> file (relative to the results dir, `/`-separated) -> offset.
     pub destinations: BTreeMap<String, BTreeMap<String, u64>>,
+    /// destination -> the lines set aside there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set_aside: BTreeMap<String, SetAside>,
 }
 
 impl State {
@@ -63,6 +95,23 @@ impl State {
             .or_default()
             .insert(file.to_string(), offset);
     }
+
+    /// Remembers a line set aside for `dest` (and moves nothing: the caller saves progress).
+    pub fn set_aside(&mut self, dest: &str, line: SetAsideLine) {
+        let s = self.set_aside.entry(dest.to_string()).or_default();
+        s.count += 1;
+        s.lines.push(line);
+        if s.lines.len() > SET_ASIDE_KEPT {
+            let extra = s.lines.len() - SET_ASIDE_KEPT;
+            s.lines.drain(..extra);
+        }
+    }
+
+    /// How many lines were set aside for `dest`.
+    #[cfg(test)]
+    pub fn set_aside_count(&self, dest: &str) -> u64 {
+        self.set_aside.get(dest).map(|s| s.count).unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +136,43 @@ mod tests {
         assert_eq!(names, [STATE_FILE], "no temp file left");
         let text = fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();
         assert!(!text.contains('\n'), "compact JSON: {text}");
+        assert!(
+            !text.contains("set_aside"),
+            "no key until a line is set aside: {text}"
+        );
+    }
+
+    #[test]
+    fn set_aside_lines_are_counted_and_the_latest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::load(dir.path()).unwrap();
+        for n in 0..(SET_ASIDE_KEPT as u64 + 5) {
+            s.set_aside(
+                "d",
+                SetAsideLine {
+                    file: "a.jsonl".into(),
+                    line: n + 1,
+                    offset: n * 10,
+                    bytes: 10,
+                    reason: "413".into(),
+                    at: 0,
+                },
+            );
+        }
+        s.save(dir.path()).unwrap();
+        let back = State::load(dir.path()).unwrap();
+        assert_eq!(back.set_aside_count("d"), SET_ASIDE_KEPT as u64 + 5);
+        assert_eq!(back.set_aside_count("other"), 0);
+        let kept = &back.set_aside["d"].lines;
+        assert_eq!(kept.len(), SET_ASIDE_KEPT);
+        assert_eq!(kept.last().unwrap().line, SET_ASIDE_KEPT as u64 + 5);
+        // A state written before set-aside lines existed still reads.
+        std::fs::write(
+            dir.path().join(STATE_FILE),
+            br#"{"version":1,"destinations":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(State::load(dir.path()).unwrap().set_aside_count("d"), 0);
     }
 
     #[test]

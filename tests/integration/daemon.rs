@@ -696,3 +696,143 @@ async fn a_due_time_from_a_clock_that_ran_ahead_does_not_stall() {
         "next due from the right clock: {next}"
     );
 }
+
+/// A listener on 127.0.0.1 that tells the test of each connection it accepts (and holds the
+/// connection open, unanswered).
+async fn tattletale() -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    (addr, rx)
+}
+
+/// A target whose measurement kills the daemon (the test SIGKILLs it whenever the target's
+/// server sees a connection, as the OOM killer would under `MemoryMax`), with a slow target in
+/// flight beside it: after a bounded number of deaths the poison target is recorded as a
+/// failed measurement that says why, the slow one is measured for real, and the cycle
+/// completes with exactly one record per (input, repeat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_kills_the_daemon_is_recorded_as_failed_and_the_cycle_completes() {
+    let mut net = net().await;
+    let (poison_addr, mut poison_seen) = tattletale().await;
+    let lo = Answer::Addrs(vec!["127.0.0.1".parse().unwrap()]);
+    net.dns = FakeDns::start(HashMap::from([
+        ("fast.test".to_string(), lo.clone()),
+        ("stall.test".to_string(), lo.clone()),
+        ("poison.test".to_string(), lo),
+    ]))
+    .await;
+    let poison = format!("http://poison.test:{}/", poison_addr.port());
+    let work = Workdir::new();
+    let mut list = String::new();
+    for i in 0..5 {
+        list.push_str(&format!("{}page{i}\n", net.fast));
+    }
+    list.push_str(&format!("{}page0\n{poison}\n", net.stall));
+    work.write("list.txt", &list);
+    let config = write_config(
+        &work,
+        &net,
+        "timeout = \"2s\"\nparallel = 8",
+        "[[schedule]]\nname = \"cn\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nspacing = \"0s\"\n",
+    );
+    let logs = |n: usize| {
+        (0..=n)
+            .map(|i| std::fs::read_to_string(work.path(&format!("run{i}.log"))).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
+    let mut kills = 0;
+    let mut child = start(&config, &work.path("run0.log"));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while state(&work, "cn")["cycles"].as_u64() != Some(1) {
+        assert!(
+            Instant::now() < deadline,
+            "no cycle completed in 90 s:\n{}",
+            logs(kills)
+        );
+        let seen = tokio::time::timeout(Duration::from_millis(100), poison_seen.recv()).await;
+        if seen.is_err() {
+            continue;
+        }
+        child.start_kill().unwrap(); // SIGKILL, as the OOM killer sends
+        child.wait().await.unwrap();
+        kills += 1;
+        assert!(
+            kills <= 5,
+            "the daemon died {kills} times on the same target and still resumes it:\n{}",
+            logs(kills)
+        );
+        // Connections the dead process had opened are not the next one's.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        while poison_seen.try_recv().is_ok() {}
+        child = start(&config, &work.path(&format!("run{kills}.log")));
+    }
+    sigterm(&child);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let log = logs(kills);
+    assert!(status.success(), "{log}");
+    assert!((2..=4).contains(&kills), "{kills} deaths:\n{log}");
+    assert!(log.contains("recorded as a failed measurement"), "{log}");
+
+    let records = read_records(&work.out());
+    let got = pairs(&records);
+    let unique: HashSet<_> = got.iter().cloned().collect();
+    assert_eq!(
+        got.len(),
+        unique.len(),
+        "one record per (input, repeat): {got:?}"
+    );
+    assert_eq!(got.len(), 7, "every target, none lost: {got:?}");
+    let failed = records
+        .iter()
+        .find(|r| r["input"] == poison.as_str())
+        .unwrap();
+    let why = failed["test_keys"]["failure"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("unknown_failure: measurement crashed the probe ")
+            && why.ends_with(" times"),
+        "{failed}"
+    );
+    assert_eq!(failed["test_keys"]["x_verdict"]["status"], "unknown");
+    let stall = records
+        .iter()
+        .find(|r| r["input"].as_str().unwrap().contains("stall.test"))
+        .unwrap();
+    assert!(
+        stall["test_keys"]["failure"].is_null(),
+        "the slow target in flight beside it was measured, not blamed: {stall}"
+    );
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(failed), keys(stall), "the same base keys");
+    assert_eq!(keys(&failed["annotations"]), keys(&stall["annotations"]));
+    assert_eq!(failed["report_id"], stall["report_id"]);
+    assert_eq!(failed["annotations"]["repeat"], "1");
+    let after = state(&work, "cn");
+    assert!(after["current"].is_null(), "{after}");
+    assert_eq!(after["history"][0]["measured"], 7, "{after}");
+    assert!(
+        !work.out().join(".state").join("cn.inflight").exists(),
+        "the in-flight journal goes with the cycle"
+    );
+    eprintln!("poison target: the daemon died {kills} times before it was recorded as failed");
+}

@@ -418,3 +418,123 @@ async fn a_second_shipper_on_one_results_dir_is_exit_1() {
     assert!(!work.out().join(".shipped.json").exists());
     drop(held);
 }
+
+/// Behind nginx's default 1 MiB body limit, a 2 MiB record among good ones: the good ones
+/// land exactly once, the big one is set aside (warned about by file:line, counted in the
+/// output and in the shipping state) and not retried; a second pass ships nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_too_big_for_the_front_is_set_aside_and_the_rest_ships_once() {
+    tokio::time::timeout(TEST_LIMIT, big_line_body())
+        .await
+        .expect("the test ends in time");
+}
+
+async fn big_line_body() {
+    let test = "a_line_too_big_for_the_front_is_set_aside";
+    let Some(ch) = ClickHouse::start(test).await else {
+        return;
+    };
+    let Some(front) = crate::harness::clickhouse::Front::start(test, &ch).await else {
+        return;
+    };
+    let work = Workdir::new();
+    let records = real_run(&work).await;
+    let out = work.out();
+    let file = out.join("2026-11-23").join("big.jsonl");
+    let mut big = records[0].clone();
+    big["measurement_uid"] = "20261123100000.000000_ZZ_webconnectivity_b16b16b16b16b16b".into();
+    big["test_keys"]["x_padding"] = "x".repeat(2 << 20).into();
+    let big_line = serde_json::to_string(&big).unwrap() + "\n";
+    let good_before: String = (100..110).map(|n| synthetic(&records[0], n)).collect();
+    let good_after: String = (110..120).map(|n| synthetic(&records[0], n)).collect();
+    append(&file, &good_before);
+    append(&file, &big_line);
+    append(&file, &good_after);
+    let total_good = 3 + 20;
+
+    let user = ["--user", USER];
+    let first = ship(&out, &front.url(), &user, Some(PASSWORD)).await;
+    assert_eq!(first.code, 0, "{}\n{}", first.stderr, front.logs());
+    assert!(
+        first.stdout.contains(&format!("shipped {total_good} rows")),
+        "{}\n{}",
+        first.stdout,
+        first.stderr
+    );
+    assert!(
+        first.stdout.contains("1 line set aside"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stderr.contains("big.jsonl:11") && first.stderr.contains("413"),
+        "the warning names file:line and the reason:\n{}",
+        first.stderr
+    );
+    assert_eq!(ch.final_counts().await, (total_good, total_good));
+    assert_eq!(
+        ch.number("SELECT count() FROM vantage.measurements").await,
+        total_good,
+        "every good line exactly once, not even a physical duplicate"
+    );
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(out.join(".shipped.json")).unwrap()).unwrap();
+    let dest = format!("{} vantage.measurements", front.url());
+    let aside = &state["set_aside"][&dest];
+    assert_eq!(aside["count"], 1, "{state}");
+    assert_eq!(aside["lines"][0]["file"], "2026-11-23/big.jsonl", "{state}");
+    assert_eq!(aside["lines"][0]["line"], 11, "{state}");
+    assert!(
+        aside["lines"][0]["bytes"].as_u64().unwrap() > 2 << 20,
+        "{state}"
+    );
+    assert!(
+        aside["lines"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("413"),
+        "{state}"
+    );
+    let offsets = &state["destinations"][&dest];
+    assert_eq!(
+        offsets["2026-11-23/big.jsonl"].as_u64(),
+        Some(std::fs::metadata(&file).unwrap().len()),
+        "progress moved past the big line: {state}"
+    );
+
+    // Nothing is sent again, the big line is not retried.
+    let second = ship(&out, &front.url(), &user, Some(PASSWORD)).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stdout.contains("shipped 0 rows"),
+        "{}",
+        second.stdout
+    );
+    assert!(!second.stdout.contains("set aside"), "{}", second.stdout);
+    assert!(!second.stderr.contains("big.jsonl:11"), "{}", second.stderr);
+    assert_eq!(
+        ch.number("SELECT count() FROM vantage.measurements").await,
+        total_good
+    );
+
+    // A file holding only a big line, in a pass that has shipped nothing yet: the store is
+    // asked whether it takes inserts at all (an insert of no rows) before the line is blamed.
+    let lone = out.join("2026-11-20").join("lone.jsonl");
+    append(&lone, &big_line);
+    let third = ship(&out, &front.url(), &user, Some(PASSWORD)).await;
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(
+        third.stdout.contains("shipped 0 rows") && third.stdout.contains("1 line set aside"),
+        "{}\n{}",
+        third.stdout,
+        third.stderr
+    );
+    assert!(third.stderr.contains("lone.jsonl:1"), "{}", third.stderr);
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(out.join(".shipped.json")).unwrap()).unwrap();
+    assert_eq!(state["set_aside"][&dest]["count"], 2, "{state}");
+    assert_eq!(
+        ch.number("SELECT count() FROM vantage.measurements").await,
+        total_good
+    );
+}

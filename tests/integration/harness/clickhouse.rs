@@ -192,3 +192,103 @@ impl Drop for ClickHouse {
         self.kill();
     }
 }
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+/// An nginx reverse proxy in front of a `ClickHouse`, with nginx's default request body limit
+/// (`client_max_body_size 1m`): what a TLS front of a fleet store usually is. Killed on drop.
+pub struct Front {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Front {
+    /// Starts nginx on a free 127.0.0.1 port proxying to `ch`, or returns None (after a loud
+    /// banner, or a panic when `CI` is set) when nginx is not installed.
+    pub async fn start(test: &str, ch: &ClickHouse) -> Option<Front> {
+        if !Path::new(NGINX).exists() {
+            let why = format!("{NGINX} is not installed");
+            if std::env::var_os("CI").is_some() {
+                panic!("CI is set, so the test {test} must run, but it cannot: {why}");
+            }
+            let bar = "!".repeat(78);
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n{bar}\n!! SKIPPED: {test}: {why}.\n!! Run `bash .ci/run` as root to \
+                 install nginx-light.\n{bar}\n"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port().local_addr().unwrap().port();
+        let d = dir.path().display();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            format!(
+                "worker_processes 1;\nmaster_process off;\npid {d}/nginx.pid;\n\
+                 error_log {d}/error.log warn;\nevents {{ worker_connections 64; }}\n\
+                 http {{\n  access_log {d}/access.log;\n\
+                 client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp;\n\
+                 fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
+                 server {{\n    listen 127.0.0.1:{port};\n\
+                 location / {{ proxy_pass http://127.0.0.1:{}; }}\n  }}\n}}\n",
+                ch.http
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("console.log")).unwrap();
+        let child = std::process::Command::new(NGINX)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-e", &format!("{d}/error.log"), "-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("nginx starts");
+        let mut front = Front { dir, port, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = client()
+                .post(front.url())
+                .timeout(Duration::from_secs(5))
+                .body("SELECT 1")
+                .send()
+                .await;
+            if let Ok(r) = answer {
+                if r.status().is_success() {
+                    return Some(front);
+                }
+            }
+            if let Some(status) = front.child.try_wait().unwrap() {
+                panic!("nginx exited ({status}):\n{}", front.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nginx not ready in 20 s:\n{}",
+                front.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn logs(&self) -> String {
+        let read = |p: &str| std::fs::read_to_string(self.dir.path().join(p)).unwrap_or_default();
+        format!("{}\n{}", read("console.log"), read("error.log"))
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
