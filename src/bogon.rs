@@ -1,7 +1,8 @@
 //! Reserved addresses ("bogons"): private, loopback, link-local, shared, benchmarking,
-//! documentation, multicast, NAT64, 6to4, Teredo and other ranges no public site is served from. A DNS answer in
-//! one is evidence of a lie; a helper refuses to connect to one (it must not become a proxy
-//! into its own network). Testbeds built on such ranges declare them routable.
+//! documentation, multicast, NAT64, 6to4, Teredo and other ranges no public site is served
+//! from. A DNS answer in one is evidence of a lie; a helper refuses to connect to one (it must
+//! not become a proxy into its own network). Testbeds built on such ranges declare them
+//! routable.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::LazyLock;
