@@ -441,7 +441,20 @@ pub struct HelperArgs {
     /// Local address to measure from, on a host with several.
     #[arg(long, value_name = "IP")]
     pub source: Option<IpAddr>,
+    /// Connections open at once; at the cap a new one replaces the oldest idle one. [default: a
+    /// quarter of the open-file limit, 8 to 1024]
+    #[arg(long = "max-connections", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a request's headers, and its body; idle connections are
+    /// closed after it too.
+    #[arg(long = "header-timeout", value_name = "DURATION", default_value = "10s")]
+    pub header_timeout: String,
 }
+
+/// Most requests in flight or connections a helper takes (more would exhaust any host first).
+const HELPER_MAX_COUNT: usize = 100_000;
+/// Longest step or header timeout of a helper.
+const HELPER_MAX_DURATION: Duration = Duration::from_secs(3600);
 
 /// Validated settings of the helper.
 #[derive(Clone, Debug)]
@@ -454,6 +467,9 @@ pub struct HelperConfig {
     pub max_inflight: usize,
     pub timeout: Duration,
     pub source: Option<IpAddr>,
+    /// `None`: sized from the open-file limit when serving.
+    pub max_connections: Option<usize>,
+    pub header_timeout: Duration,
 }
 
 impl HelperArgs {
@@ -469,10 +485,28 @@ impl HelperArgs {
             Some(r) => parse_resolver(&r)?,
             None => system_resolver().map_err(ConfigError::NoResolver)?,
         };
-        if self.max_inflight == 0 {
-            return Err(invalid("--max-inflight", "0", "must be at least 1"));
+        let count = |what, n: usize| match n {
+            0 => Err(invalid(what, "0", "must be at least 1")),
+            n if n > HELPER_MAX_COUNT => Err(invalid(
+                what,
+                &n.to_string(),
+                &format!("must be at most {HELPER_MAX_COUNT}"),
+            )),
+            _ => Ok(()),
+        };
+        count("--max-inflight", self.max_inflight)?;
+        if let Some(n) = self.max_connections {
+            count("--max-connections", n)?;
         }
-        let timeout = parse_duration("--timeout", &self.timeout)?;
+        let span = |what, s: &str| {
+            let d = parse_duration(what, s)?;
+            if d.is_zero() || d > HELPER_MAX_DURATION {
+                return Err(invalid(what, s, "want more than 0s and at most 1h"));
+            }
+            Ok(d)
+        };
+        let timeout = span("--timeout", &self.timeout)?;
+        let header_timeout = span("--header-timeout", &self.header_timeout)?;
         Ok(HelperConfig {
             listen,
             resolver,
@@ -482,6 +516,8 @@ impl HelperArgs {
             max_inflight: self.max_inflight,
             timeout,
             source: self.source,
+            max_connections: self.max_connections,
+            header_timeout,
         })
     }
 }
