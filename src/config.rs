@@ -447,7 +447,11 @@ pub struct HelperArgs {
     pub max_connections: Option<usize>,
     /// Time a client has to send a request's headers, and its body; idle connections are
     /// closed after it too.
-    #[arg(long = "header-timeout", value_name = "DURATION", default_value = "10s")]
+    #[arg(
+        long = "header-timeout",
+        value_name = "DURATION",
+        default_value = "10s"
+    )]
     pub header_timeout: String,
 }
 

@@ -82,9 +82,12 @@ pub(super) fn check(answer: &ControlAnswer) -> Result<(), String> {
             .iter()
             .map(|(k, t)| k.len().max(opt(&t.failure))),
     )
-    .chain(answer.tls_handshake.iter().map(|(k, t)| {
-        k.len().max(opt(&t.failure)).max(t.server_name.len())
-    }));
+    .chain(
+        answer
+            .tls_handshake
+            .iter()
+            .map(|(k, t)| k.len().max(opt(&t.failure)).max(t.server_name.len())),
+    );
     if let Some(n) = longest.find(|n| *n > MAX_STRING) {
         return Err(format!(
             "control_answer_too_large: a {n}-byte string (at most {MAX_STRING})"

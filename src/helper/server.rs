@@ -221,11 +221,17 @@ mod tests {
         let a = open.admit().unwrap();
         open.set_abort(a.id, idle_task.abort_handle());
         let b = open.admit().unwrap();
-        open.set_abort(b.id, tokio::spawn(std::future::pending::<()>()).abort_handle());
+        open.set_abort(
+            b.id,
+            tokio::spawn(std::future::pending::<()>()).abort_handle(),
+        );
         let _busy = Busy::enter(&b.busy);
         let c = open.admit().expect("the idle connection is evicted");
         assert!(idle_task.await.unwrap_err().is_cancelled());
-        open.set_abort(c.id, tokio::spawn(std::future::pending::<()>()).abort_handle());
+        open.set_abort(
+            c.id,
+            tokio::spawn(std::future::pending::<()>()).abort_handle(),
+        );
         let _busy_c = Busy::enter(&c.busy);
         assert!(open.admit().is_none(), "every connection is busy");
         drop(a);
