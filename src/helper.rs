@@ -132,7 +132,7 @@ async fn info(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refusal) = authorize(&shared, &headers) {
-        tracing::info!(status = refusal.0.as_u16(), outcome = %refusal.1, "info request");
+        tracing::info!(status = refusal.0.as_u16(), outcome = ?refusal.1, "info request");
         return refusal.into_response();
     }
     tracing::info!(status = 200, "info request");
@@ -160,11 +160,11 @@ async fn measure(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bo
                 Some(f) => f.clone(),
                 None => format!("status {}", http.status_code),
             };
-            tracing::info!(host = %host, status = 200, outcome = %format!("measured: {site}"), ms, "control request");
+            tracing::info!(host = %host, status = 200, outcome = ?format!("measured: {site}"), ms, "control request");
             Json(answer).into_response()
         }
         Err(refusal) => {
-            tracing::info!(host = %host, status = refusal.0.as_u16(), outcome = %refusal.1, ms, "control request");
+            tracing::info!(host = %host, status = refusal.0.as_u16(), outcome = ?refusal.1, ms, "control request");
             refusal.into_response()
         }
     }
@@ -178,12 +178,6 @@ async fn answer(
 ) -> Result<ControlAnswer, Refusal> {
     authorize(shared, headers)?;
     let body = read_body(body, shared.body_timeout).await?;
-    let Ok(_permit) = shared.inflight.try_acquire() else {
-        return Err(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many requests in flight",
-        ));
-    };
     let bad = |message: String| Refusal(StatusCode::BAD_REQUEST, message);
     let request: ControlRequest =
         serde_json::from_slice(&body).map_err(|e| bad(format!("malformed request: {e}")))?;
@@ -213,6 +207,12 @@ async fn answer(
             Err(_) => return Err(bad(format!("invalid tcp_connect endpoint {e:?}"))),
         }
     }
+    let Ok(_permit) = shared.inflight.try_acquire() else {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in flight",
+        ));
+    };
     control_measurement(shared, &url, &endpoints)
         .await
         .map_err(|f| {
