@@ -474,6 +474,18 @@ pub struct HelperArgs {
     /// Local address to measure from, on a host with several.
     #[arg(long, value_name = "IP")]
     pub source: Option<IpAddr>,
+    /// Connections open at once; at the cap a new one replaces the oldest idle one. [default: a
+    /// quarter of the open-file limit, 8 to 1024]
+    #[arg(long = "max-connections", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a request's headers, and its body; idle connections are
+    /// closed after it too.
+    #[arg(
+        long = "header-timeout",
+        value_name = "DURATION",
+        default_value = "10s"
+    )]
+    pub header_timeout: String,
 }
 
 /// Validated settings of the helper.
@@ -487,6 +499,9 @@ pub struct HelperConfig {
     pub max_inflight: usize,
     pub timeout: Duration,
     pub source: Option<IpAddr>,
+    /// `None`: sized from the open-file limit when serving.
+    pub max_connections: Option<usize>,
+    pub header_timeout: Duration,
 }
 
 impl HelperArgs {
@@ -503,7 +518,18 @@ impl HelperArgs {
             None => system_resolver().map_err(ConfigError::NoResolver)?,
         };
         count_in("--max-inflight", self.max_inflight, limits::MAX_INFLIGHT)?;
-        let timeout = duration_at_most("--timeout", &self.timeout, MAX_STEP)?;
+        if let Some(n) = self.max_connections {
+            count_in("--max-connections", n, limits::MAX_INFLIGHT)?;
+        }
+        let span = |what, s: &str| {
+            let d = duration_at_most(what, s, MAX_STEP)?;
+            if d.is_zero() {
+                return Err(invalid(what, s, "must be more than 0s"));
+            }
+            Ok(d)
+        };
+        let timeout = span("--timeout", &self.timeout)?;
+        let header_timeout = span("--header-timeout", &self.header_timeout)?;
         Ok(HelperConfig {
             listen,
             resolver,
@@ -513,6 +539,8 @@ impl HelperArgs {
             max_inflight: self.max_inflight,
             timeout,
             source: self.source,
+            max_connections: self.max_connections,
+            header_timeout,
         })
     }
 }

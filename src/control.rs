@@ -1,6 +1,10 @@
 //! The control protocol: what the probe asks a `vantage helper` and what it answers. The shapes
 //! are OONI's test-helper protocol (`internal/model/th.go`), so OONI probes can use a vantage
 //! helper and vantage can read an OONI helper's answer; vantage's extra evidence is under `x_`.
+//! `GET /info` (vantage helpers only) says who the helper is and where the probe's request came
+//! from.
+
+mod bounded;
 
 use std::collections::BTreeMap;
 
@@ -119,6 +123,27 @@ pub struct ControlAnswer {
     pub ip_info: BTreeMap<String, ControlIpInfo>,
 }
 
+/// `GET /info`: the helper's software and protocol, and the probe's address as the helper saw
+/// it (the TCP peer: behind a NAT, the vantage point's public address).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HelperInfo {
+    #[serde(default)]
+    pub software: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<u32>,
+    #[serde(default)]
+    pub client_address: Option<std::net::IpAddr>,
+    #[serde(default)]
+    pub max_inflight: Option<usize>,
+}
+
+/// The control protocol version `GET /info` states.
+pub const PROTOCOL: u32 = 1;
+
+pub use bounded::{MAX_ANSWER_BYTES, MAX_ENTRIES, MAX_STRING};
+
 /// Asks a `vantage helper` (or an OONI test helper) about one URL.
 #[derive(Clone)]
 pub struct ControlClient {
@@ -140,6 +165,9 @@ impl ControlClient {
             .tls_backend_preconfigured(tls.service_config()?)
             .timeout(CONTROL_TIMEOUT)
             .no_proxy()
+            // A 3xx from the control is its failure: a redirect could re-POST the probe's
+            // request (307) anywhere the path's owner likes.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("vantage/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| crate::probe::tls::TlsSetupError::Config(e.to_string()))?;
@@ -165,21 +193,41 @@ impl ControlClient {
     }
 
     /// The control's answer, or why there is none (a string for the record's `control_failure`).
+    /// At most `MAX_ANSWER_BYTES` are read, and an answer beyond the entry and string bounds is
+    /// refused: either is `control_answer_too_large: ...`.
     pub async fn ask(&self, request: &ControlRequest) -> Result<ControlAnswer, String> {
-        let mut req = self.client.post(self.url.clone()).json(request);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let response = req.send().await.map_err(|e| describe(&e))?;
-        let status = response.status();
-        if !status.is_success() {
+        let answer: ControlAnswer =
+            bounded::fetch_json(self.authorized(self.client.post(self.url.clone()).json(request)))
+                .await?;
+        bounded::check(&answer)?;
+        Ok(answer)
+    }
+
+    /// `GET /info` of the helper, within the same budget and with the same failure strings as
+    /// `ask`.
+    pub async fn info(&self) -> Result<HelperInfo, String> {
+        let mut url = self.url.clone();
+        let path = format!("{}/info", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        url.set_query(None);
+        let info: HelperInfo = bounded::fetch_json(self.authorized(self.client.get(url))).await?;
+        let long = [&info.software, &info.version]
+            .into_iter()
+            .flatten()
+            .any(|s| s.len() > MAX_STRING);
+        if long {
             return Err(format!(
-                "http_request_failed: control answered {}",
-                status.as_u16()
+                "control_answer_too_large: a string over {MAX_STRING} bytes"
             ));
         }
-        let bytes = response.bytes().await.map_err(|e| describe(&e))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("json_parse_error: {e}"))
+        Ok(info)
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        }
     }
 }
 

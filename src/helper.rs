@@ -2,32 +2,42 @@
 //! asks about with the same probe code the probe uses (so differences come from the network,
 //! not the code), and answers in OONI's test-helper shape plus vantage's `x_` evidence.
 //!
-//! Hardening: reserved destinations are refused unless `--allow-private` (a helper must not be a
-//! proxy into its own network), an optional bearer token, a cap on requests in flight (503
-//! beyond), a body size cap, per-step timeouts, and no panic on any input.
+//! Hardening: reserved destinations (NAT64, 6to4 and Teredo forms included) are refused unless
+//! `--allow-private` (a helper must not be a proxy into its own network), an optional bearer
+//! token compared in constant time, a cap on requests in flight (503 beyond), a body size cap
+//! and read timeout, per-step timeouts, a server that bounds connections and their idle time
+//! (`server`), a measurement spoiled by the helper's own lack of descriptors or memory answered
+//! 503 (`resources`), a request log without the token, and no panic on any input.
+
+mod resources;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::bogon::is_bogon;
 use crate::control::{
     ControlAnswer, ControlDns, ControlHttp, ControlIpInfo, ControlRequest, ControlTcp, ControlTls,
-    IP_FLAG_BOGON, IP_FLAG_HELPER, IP_FLAG_PROBE, IP_FLAG_VALID_FOR_DOMAIN,
+    HelperInfo, IP_FLAG_BOGON, IP_FLAG_HELPER, IP_FLAG_PROBE, IP_FLAG_VALID_FOR_DOMAIN,
 };
 use crate::failure::Failure;
 use crate::observation::Observations;
 use crate::probe::{ProbeSettings, Prober};
+
+pub use server::{serve, ServeLimits};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -40,26 +50,35 @@ pub struct HelperConfig {
     pub token: Option<String>,
     pub allow_private: bool,
     pub max_inflight: usize,
+    /// Time a client has to send a request body.
+    pub body_timeout: Duration,
 }
 
 struct Shared {
     prober: Prober,
-    token: Option<String>,
+    /// SHA-256 of the token: compared in constant time, digests of equal length, so neither
+    /// the token's bytes nor its length leak through timing.
+    token: Option<[u8; 32]>,
     allow_private: bool,
+    max_inflight: usize,
     inflight: Semaphore,
+    body_timeout: Duration,
 }
 
-/// The helper's HTTP routes.
+/// The helper's HTTP routes. Serve them with `serve` (which gives handlers the peer address).
 pub fn router(config: HelperConfig, tls: crate::probe::tls::TlsContext) -> Router {
+    let max_inflight = config.max_inflight.max(1);
     let shared = Arc::new(Shared {
         prober: Prober::new(
             config.probe,
             tls,
             Arc::new(crate::rate::RateLimiter::new(0)),
         ),
-        token: config.token,
+        token: config.token.as_deref().map(digest),
         allow_private: config.allow_private,
-        inflight: Semaphore::new(config.max_inflight.max(1)),
+        max_inflight,
+        inflight: Semaphore::new(max_inflight),
+        body_timeout: config.body_timeout,
     });
     Router::new()
         .route("/", post(measure))
@@ -67,55 +86,107 @@ pub fn router(config: HelperConfig, tls: crate::probe::tls::TlsContext) -> Route
             "/",
             get(|| async { "vantage helper: POST a web_connectivity control request here\n" }),
         )
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route("/info", get(info))
         .with_state(shared)
 }
 
-/// Serves until the process is stopped.
-pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router).await
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
-fn refuse(code: StatusCode, message: impl Into<String>) -> Response {
-    let body = serde_json::json!({ "error": message.into() });
-    (code, Json(body)).into_response()
+/// Why a request gets no measurement.
+struct Refusal(StatusCode, String);
+
+impl Refusal {
+    fn new(code: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal(code, message.into())
+    }
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.1 });
+        (self.0, Json(body)).into_response()
+    }
 }
 
-/// Compares in constant time, so the token cannot be guessed byte by byte.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(token) = &shared.token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if bool::from(digest(g).ct_eq(token)) => Ok(()),
+        _ => Err(Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token",
+        )),
+    }
 }
 
-async fn measure(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(token) = &shared.token {
-        let given = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
-            return refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+/// `GET /info`: who this helper is and the address the probe's request came from (the TCP
+/// peer; no X-Forwarded-For: behind a reverse proxy it would be the proxy's).
+async fn info(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = authorize(&shared, &headers) {
+        tracing::info!(status = refusal.0.as_u16(), outcome = ?refusal.1, "info request");
+        return refusal.into_response();
+    }
+    tracing::info!(status = 200, "info request");
+    Json(HelperInfo {
+        software: Some("vantage".into()),
+        version: Some(env!("CARGO_PKG_VERSION").into()),
+        protocol: Some(crate::control::PROTOCOL),
+        client_address: Some(peer.ip().to_canonical()),
+        max_inflight: Some(shared.max_inflight),
+    })
+    .into_response()
+}
+
+/// `POST /`: one control measurement, logged (target host, outcome, duration; never the
+/// token, never the probe's address).
+async fn measure(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let mut host = String::new();
+    let answer = answer(&shared, &headers, body, &mut host).await;
+    let ms = started.elapsed().as_millis() as u64;
+    match answer {
+        Ok(answer) => {
+            let http = &answer.http_request;
+            let site = match &http.failure {
+                Some(f) => f.clone(),
+                None => format!("status {}", http.status_code),
+            };
+            tracing::info!(host = %host, status = 200, outcome = ?format!("measured: {site}"), ms, "control request");
+            Json(answer).into_response()
+        }
+        Err(refusal) => {
+            tracing::info!(host = %host, status = refusal.0.as_u16(), outcome = ?refusal.1, ms, "control request");
+            refusal.into_response()
         }
     }
-    let Ok(_permit) = shared.inflight.try_acquire() else {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many requests in flight",
-        );
-    };
-    let request: ControlRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("malformed request: {e}")),
-    };
+}
+
+async fn answer(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+    host: &mut String,
+) -> Result<ControlAnswer, Refusal> {
+    authorize(shared, headers)?;
+    let body = read_body(body, shared.body_timeout).await?;
+    let bad = |message: String| Refusal(StatusCode::BAD_REQUEST, message);
+    let request: ControlRequest =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("malformed request: {e}")))?;
     let url = match Url::parse(&request.http_request) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
-        Ok(u) => return refuse(StatusCode::BAD_REQUEST, format!("not an http(s) URL: {u}")),
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("invalid http_request URL: {e}"),
-            )
-        }
+        Ok(u) => return Err(bad(format!("not an http(s) URL: {u}"))),
+        Err(e) => return Err(bad(format!("invalid http_request URL: {e}"))),
     };
+    *host = url.host_str().unwrap_or_default().to_string();
     let literal = match url.host() {
         Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
@@ -123,26 +194,48 @@ async fn measure(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     };
     if let Some(ip) = literal {
         if !shared.allow_private && is_bogon(ip) {
-            return refuse(
+            return Err(Refusal::new(
                 StatusCode::FORBIDDEN,
                 format!("refused: {ip} is a private or reserved address"),
-            );
+            ));
         }
     }
     let mut endpoints = Vec::new();
     for e in request.tcp_connect.iter().take(MAX_PROBE_ENDPOINTS) {
         match e.parse::<SocketAddr>() {
             Ok(a) => endpoints.push(a),
-            Err(_) => {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid tcp_connect endpoint {e:?}"),
-                )
-            }
+            Err(_) => return Err(bad(format!("invalid tcp_connect endpoint {e:?}"))),
         }
     }
-    let answer = control_measurement(&shared, &url, &endpoints).await;
-    Json(answer).into_response()
+    let Ok(_permit) = shared.inflight.try_acquire() else {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in flight",
+        ));
+    };
+    control_measurement(shared, &url, &endpoints)
+        .await
+        .map_err(|f| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("helper out of resources, nothing measured ({f})"),
+            )
+        })
+}
+
+/// The request body, at most `MAX_BODY` bytes, sent within `timeout`.
+async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, Refusal> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body unreadable or over {MAX_BODY} bytes: {e}"),
+        )),
+        Err(_) => Err(Refusal::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not sent within {timeout:?}"),
+        )),
+    }
 }
 
 /// Measures `url` from here, checks the probe's endpoints too, and summarizes.
@@ -150,10 +243,13 @@ async fn control_measurement(
     shared: &Shared,
     url: &Url,
     probe_endpoints: &[SocketAddr],
-) -> ControlAnswer {
+) -> Result<ControlAnswer, Failure> {
     let measured = shared.prober.measure(url).await;
     let clock = measured.clock;
     let obs = measured.finish().await;
+    if let Some(f) = resources::local_failure(&obs, &[]) {
+        return Err(f.clone());
+    }
     let mut answer = summarize(url, &obs);
 
     // The probe's endpoints this measurement did not already try, and OONI's E001 check: a TLS
@@ -191,6 +287,9 @@ async fn control_measurement(
                 .check_endpoint(*ep, url, *tls, clock, 1000 + i as u64)
         }))
         .await;
+    if let Some(f) = resources::local_failure(&obs, &results) {
+        return Err(f.clone());
+    }
     for ((ep, _), (tcp, hs)) in checks.iter().zip(results) {
         let key = ep.to_string();
         answer.tcp_connect.insert(
@@ -205,7 +304,7 @@ async fn control_measurement(
         }
     }
     ip_info(&mut answer, probe_endpoints);
-    answer
+    Ok(answer)
 }
 
 fn tls_entry(hs: &crate::observation::TlsHandshake) -> ControlTls {

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 /// `--parallel`: targets measured at once.
 pub const MAX_PARALLEL: usize = 10_000;
-/// The helper's `--max-inflight`: requests measured at once.
+/// The helper's `--max-inflight` and `--max-connections`: requests measured, connections open.
 pub const MAX_INFLIGHT: usize = 10_000;
 /// `--max-addrs`: addresses tried per family per hop.
 pub const MAX_ADDRS: usize = 64;

@@ -40,10 +40,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The daemon logs what it does (info); the one-shot commands only warnings. JSON lines
-    // with `vantage daemon --log-format json` (for journald or a log shipper).
+    // The daemon logs what it does and the helper each request (info); the one-shot commands
+    // only warnings. JSON lines with `vantage daemon --log-format json` (for journald or a log
+    // shipper).
     let (default_level, json) = match &cli.command {
         Command::Daemon(a) => ("info", a.log_format == "json"),
+        Command::Helper(_) => ("warn,vantage=info", false),
         _ => ("warn", false),
     };
     let filter =
@@ -91,6 +93,15 @@ fn run(args: RunArgs) -> Result<(), Exit> {
 fn serve_helper(args: HelperArgs) -> Result<(), Exit> {
     let config = args.resolve(config::system_resolver).map_err(usage)?;
     let tls = vantage::probe::tls::TlsContext::new(config.ca_file.as_deref()).map_err(usage)?;
+    helper::server::raise_open_file_limit();
+    let limits = helper::ServeLimits {
+        max_connections: config
+            .max_connections
+            .unwrap_or_else(helper::server::default_max_connections),
+        header_timeout: config.header_timeout,
+        // The measurement's 25 s deadline, then the endpoint checks' own.
+        request_timeout: std::time::Duration::from_secs(60),
+    };
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -98,6 +109,11 @@ fn serve_helper(args: HelperArgs) -> Result<(), Exit> {
         let addr = listener.local_addr().map_err(fatal)?;
         // Tests and scripts read this line to learn the port when listening on :0.
         println!("vantage helper listening on {addr}");
+        tracing::info!(
+            max_connections = limits.max_connections,
+            max_inflight = config.max_inflight,
+            "helper listening on {addr}"
+        );
         let router = helper::router(
             helper::HelperConfig {
                 probe: helper::probe_settings(
@@ -109,11 +125,11 @@ fn serve_helper(args: HelperArgs) -> Result<(), Exit> {
                 token: config.token,
                 allow_private: config.allow_private,
                 max_inflight: config.max_inflight,
+                body_timeout: config.header_timeout,
             },
             tls,
         );
-        helper::serve(listener, router)
-            .await
-            .map_err(|e| fatal(format!("helper stopped: {e}")))
+        helper::serve(listener, router, limits).await;
+        Ok(())
     })
 }

@@ -8,6 +8,7 @@ mod control;
 mod crash;
 mod daemon;
 mod engine;
+mod helper_hardening;
 mod netns;
 mod one_record;
 mod panics;

@@ -7,6 +7,7 @@ pub mod censor;
 pub mod clickhouse;
 pub mod dns;
 pub mod fake_control;
+pub mod raw_http;
 pub mod web;
 
 use std::path::{Path, PathBuf};
