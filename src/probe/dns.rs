@@ -636,6 +636,74 @@ mod tests {
         );
     }
 
+    /// A resolver that first sends `burst` datagrams with a wrong id for each query, then the
+    /// real answer (right id, right source, our question).
+    async fn burst_then_answer_resolver(burst: usize) -> SocketAddr {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            loop {
+                let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+                    return;
+                };
+                let q = Message::from_vec(&buf[..n]).unwrap();
+                let wrong = q.metadata.id.wrapping_add(1);
+                let mut junk = Message::response(wrong, OpCode::Query);
+                junk.add_query(q.queries[0].clone());
+                let junk = junk.to_vec().unwrap();
+                for i in 0..burst {
+                    let _ = sock.send_to(&junk, peer).await;
+                    if i % 16 == 15 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                let mut ok = Message::response(q.metadata.id, OpCode::Query);
+                ok.add_query(q.queries[0].clone());
+                if q.queries[0].query_type() == RecordType::A {
+                    ok.answers.push(hickory_proto::rr::Record::from_rdata(
+                        q.queries[0].name().clone(),
+                        30,
+                        RData::A(hickory_proto::rr::rdata::A("127.0.0.7".parse().unwrap())),
+                    ));
+                }
+                let _ = sock.send_to(&ok.to_vec().unwrap(), peer).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_wrong_ids_never_crowds_out_the_real_answer() {
+        let settings = DnsSettings {
+            resolver: burst_then_answer_resolver(100).await,
+            timeout: Duration::from_millis(1500),
+            wait: Duration::from_millis(200),
+            source: None,
+        };
+        let (tx, rx) = oneshot::channel();
+        let out = lookup(
+            &settings,
+            "burst.test",
+            Clock::start(),
+            &[],
+            1,
+            &RateLimiter::new(0),
+            tx,
+        )
+        .await;
+        let early = rx.await.unwrap();
+        assert_eq!(early.failure, None, "{early:?}");
+        assert_eq!(early.addrs, vec!["127.0.0.7".parse::<IpAddr>().unwrap()]);
+        let real: Vec<_> = out
+            .iter()
+            .filter(|q| q.x_id_match == Some(true) && q.query_type == "A")
+            .collect();
+        assert_eq!(real.len(), 1, "the real A answer is recorded");
+        assert_eq!(real[0].failure, None);
+        assert!(out.iter().all(|q| q.failure != Some(Failure::Timeout)));
+    }
+
     #[tokio::test]
     async fn a_silent_resolver_times_out_both_queries() {
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
