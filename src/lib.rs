@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod bogon;
+pub mod budget;
 pub mod config;
 pub mod control;
 pub mod daemon;
