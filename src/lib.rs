@@ -21,6 +21,7 @@ pub mod rate;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub mod shed;
 pub mod ship;
 pub mod sink;
 pub mod targets;
