@@ -40,7 +40,9 @@ async fn main() {
     .await;
     let body = vec![b'x'; arg(&args, 5, 5)];
     let maze = Maze::start("hostile.test", body).await;
-    let urls: String = (0..n).map(|i| maze.url(&format!("h0-t{i}")) + "\n").collect();
+    let urls: String = (0..n)
+        .map(|i| maze.url(&format!("h0-t{i}")) + "\n")
+        .collect();
     std::fs::write(file, urls).expect("the targets file is writable");
     println!("resolver {}", flood.addr);
     std::io::stdout().flush().expect("stdout");

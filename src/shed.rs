@@ -448,7 +448,10 @@ mod tests {
             assert!(whats.contains(&"control".to_string()), "{whats:?}");
             // 11 bodies: the final one too. Only the smallest cap needs the step lists gone.
             assert_eq!(whats.iter().filter(|w| *w == "response_body").count(), 11);
-            assert_eq!(whats.contains(&"observations".to_string()), limit < 16 * 1024);
+            assert_eq!(
+                whats.contains(&"observations".to_string()),
+                limit < 16 * 1024
+            );
         }
     }
 }

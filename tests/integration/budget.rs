@@ -78,7 +78,7 @@ async fn a_dns_flood_through_fresh_names_leaves_a_small_record_that_counts_what_
     let maze = Maze::start("maze.test", b"moved".to_vec()).await;
     let work = Workdir::new();
     let url = maze.url("h0-flood");
-    let out = vantage(&run_args(&work, &[url.clone()], flood.addr), &work.out()).await;
+    let out = vantage(&run_args(&work, &[url], flood.addr), &work.out()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
 
     let lines = lines(&work.out());
