@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod bogon;
+pub mod budget;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -21,6 +22,7 @@ pub mod rate;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub mod shed;
 pub mod ship;
 pub mod sink;
 pub mod stdout;

@@ -111,6 +111,39 @@ pub struct DnsQuery {
     pub x_flags: Option<DnsFlags>,
     /// Why the datagram could not be decoded, when it could not.
     pub x_decode_error: Option<String>,
+    /// Answer records beyond the per-entry cap (`budget::DNS_ANSWERS_PER_ENTRY`): counted, not
+    /// decoded. Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub x_answers_dropped: u64,
+    /// Bytes of the datagram beyond the per-entry cap (`budget::DNS_RAW_BYTES_PER_ENTRY`):
+    /// `raw_response` then holds only the first ones. Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub x_raw_bytes_dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What one lookup received beyond its budgets (`x_dns_truncated[]`, only for lookups that shed
+/// something): counted here, not stored in `queries[]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DnsTruncated {
+    pub hostname: String,
+    /// The lookup's `transaction_id` in `queries[]`.
+    pub transaction_id: u64,
+    /// Datagrams that arrived on the lookup's socket in all (TCP answers included).
+    pub datagrams_received: u64,
+    /// Of those, the ones with no `queries[]` entry (over the entry count or byte budgets).
+    pub datagrams_dropped: u64,
+    /// Bytes of the dropped datagrams.
+    pub bytes_dropped: u64,
+    /// Answer records not decoded, summed over the stored entries (`x_answers_dropped`).
+    pub answers_dropped: u64,
+    /// Raw bytes not stored, summed over the stored entries (`x_raw_bytes_dropped`).
+    pub raw_bytes_dropped: u64,
+    /// Some datagrams were dropped because the measurement's DNS budget (all hops) was spent.
+    pub measurement_budget_exhausted: bool,
 }
 
 impl DnsQuery {
@@ -285,4 +318,7 @@ pub struct Observations {
     pub x_deadline_exceeded: bool,
     /// The redirect chain was still going when the hop limit was reached.
     pub x_redirect_limit_reached: bool,
+    /// Lookups that received more than their DNS budgets keep (absent when none did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub x_dns_truncated: Vec<DnsTruncated>,
 }

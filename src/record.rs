@@ -1,5 +1,6 @@
 //! The record: one JSON object per measured URL, in OONI's data format (df-000 base keys,
 //! web_connectivity test keys) plus vantage's `x_` keys. SPEC.md is the contract for its shape.
+//! A line is never longer than `budget::RECORD_MAX_BYTES`: `shed` makes it fit.
 
 use std::collections::BTreeMap;
 
@@ -34,7 +35,7 @@ pub fn ooni_time(t: OffsetDateTime) -> String {
         .expect("UTC time formats")
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct TestKeys {
     pub agent: &'static str,
     pub client_resolver: String,
@@ -48,10 +49,13 @@ pub struct TestKeys {
     pub failure: Option<String>,
     #[serde(flatten)]
     pub analysis: Analysis,
+    /// What the record's hard cap shed (absent when nothing was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x_truncated: Option<crate::shed::Truncated>,
 }
 
 /// One line of the results file.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Record {
     pub schema_version: u32,
     pub data_format_version: &'static str,
@@ -126,6 +130,7 @@ impl Record {
                 control_failure: m.control_failure,
                 failure: None,
                 analysis: m.analysis,
+                x_truncated: None,
             },
         }
     }
@@ -177,11 +182,10 @@ impl Record {
         r
     }
 
-    /// The whole line, newline included.
+    /// The whole line, newline included: at most `budget::RECORD_MAX_BYTES`, evidence shed
+    /// (and listed in `x_truncated`) when the record is larger.
     pub fn to_line(&self) -> Vec<u8> {
-        let mut line = serde_json::to_vec(self).expect("records always serialize");
-        line.push(b'\n');
-        line
+        crate::shed::line(self, crate::budget::RECORD_MAX_BYTES)
     }
 }
 

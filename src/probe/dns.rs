@@ -1,10 +1,15 @@
 //! The DNS probe: A and AAAA queries over a raw UDP socket (hickory-proto for the wire format),
-//! recording **every** datagram that arrives within a listening window after the first answer.
+//! recording the datagrams that arrive within a listening window after the first answer.
 //!
 //! The GFW injects forged answers that race the resolver's real one; a stub resolver keeps the
 //! first and drops the socket, which hides the race. Here each datagram becomes one `queries[]`
 //! entry with its arrival time, source, id match, rcode, flags, answers and raw bytes. Garbage is
 //! recorded as garbage. A truncated answer is retried over TCP.
+//!
+//! What is stored is bounded (`dns_evidence`, `crate::budget`): each datagram is matched to our
+//! queries first, so a flood of junk can never crowd out the real answer; then entries, answers
+//! and raw bytes are kept within per-lookup and per-measurement budgets, and the rest is counted
+//! in the lookup's `x_dns_truncated` summary.
 //!
 //! The caller gets the first usable answers early (through a oneshot) so connections can start
 //! while the socket keeps listening for late duplicates.
@@ -19,12 +24,11 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::dns_evidence::{self, Evidence};
+use crate::budget::DnsBudget;
 use crate::failure::Failure;
-use crate::observation::{Clock, DnsAnswer, DnsFlags, DnsQuery, MaybeBinary};
+use crate::observation::{Clock, DnsAnswer, DnsFlags, DnsQuery, DnsTruncated};
 use crate::rate::RateLimiter;
-
-/// Most datagrams recorded per lookup: a flood beyond this is counted, not stored.
-const MAX_RECORDED: usize = 64;
 
 /// Where and how long to ask.
 #[derive(Clone, Debug)]
@@ -45,6 +49,14 @@ pub struct Resolved {
     pub failure: Option<Failure>,
 }
 
+/// Everything one lookup recorded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Lookup {
+    pub queries: Vec<DnsQuery>,
+    /// What arrived beyond the budgets, when anything did.
+    pub truncated: Option<DnsTruncated>,
+}
+
 /// When an unanswered query is sent again (with a fresh id), counted from the first send: one
 /// lost datagram must not read as a DNS failure.
 const RETRANSMIT_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
@@ -55,6 +67,7 @@ struct Pending {
     ids: Vec<u16>,
     bytes: Vec<u8>,
     sent_at: f64,
+    /// Datagrams that arrived with one of our ids (stored or not).
     responses: usize,
     first: Option<Result<Vec<IpAddr>, Failure>>,
     first_at: Option<Instant>,
@@ -74,20 +87,31 @@ impl Pending {
     }
 }
 
-/// Looks up `host`. Sends the first usable answer on `early` as soon as it is known, then keeps
-/// listening and returns every response recorded.
-pub async fn lookup(
+/// One lookup in progress: its queries, what it stores, where it asks.
+struct Session<'a> {
+    settings: &'a DnsSettings,
+    host: &'a str,
+    name: Name,
+    clock: Clock,
+    tags: &'a [String],
+    transaction_id: u64,
+    pending: Vec<Pending>,
+    evidence: Evidence,
+    /// Datagrams that arrived with none of our ids.
+    unmatched: usize,
+}
+
+/// A `queries[]` entry with nothing observed yet.
+fn blank(
     settings: &DnsSettings,
     host: &str,
-    clock: Clock,
     tags: &[String],
     transaction_id: u64,
-    rate: &RateLimiter,
-    early: oneshot::Sender<Resolved>,
-) -> Vec<DnsQuery> {
-    let mut early = Some(early);
-    let mut out = Vec::new();
-    let entry = |qtype: &str, t0: f64, id: u16| DnsQuery {
+    qtype: &str,
+    t0: f64,
+    id: u16,
+) -> DnsQuery {
+    DnsQuery {
         engine: "udp".into(),
         resolver_address: settings.resolver.to_string(),
         hostname: host.to_string(),
@@ -107,18 +131,41 @@ pub async fn lookup(
         x_response_index: 0,
         x_flags: None,
         x_decode_error: None,
-    };
+        x_answers_dropped: 0,
+        x_raw_bytes_dropped: 0,
+    }
+}
 
+/// Looks up `host`. Sends the first usable answer on `early` as soon as it is known, then keeps
+/// listening and returns what it recorded, within its own budgets and the measurement's `budget`.
+#[allow(clippy::too_many_arguments)]
+pub async fn lookup(
+    settings: &DnsSettings,
+    host: &str,
+    clock: Clock,
+    tags: &[String],
+    transaction_id: u64,
+    rate: &RateLimiter,
+    budget: &DnsBudget,
+    early: oneshot::Sender<Resolved>,
+) -> Lookup {
+    let mut early = Some(early);
+    let failed = |f: Failure, early: &mut Option<oneshot::Sender<Resolved>>| {
+        let mut q = blank(settings, host, tags, transaction_id, "A", clock.now(), 0);
+        q.failure = Some(f);
+        send_early(early, Vec::new(), q.failure.clone());
+        Lookup {
+            queries: vec![q],
+            truncated: None,
+        }
+    };
     let name = match Name::from_ascii(format!("{}.", host.trim_end_matches('.'))) {
         Ok(n) => n,
         Err(e) => {
-            let mut q = entry("A", clock.now(), 0);
-            q.failure = Some(Failure::Unknown(format!("invalid DNS name: {e}")));
-            send_early(&mut early, Vec::new(), q.failure.clone());
-            return vec![q];
+            let f = Failure::Unknown(format!("invalid DNS name: {e}"));
+            return failed(f, &mut early);
         }
     };
-
     let bind: SocketAddr = match settings.source {
         Some(ip) => SocketAddr::new(ip, 0),
         None if settings.resolver.is_ipv4() => "0.0.0.0:0".parse().expect("literal"),
@@ -126,15 +173,9 @@ pub async fn lookup(
     };
     let socket = match UdpSocket::bind(bind).await {
         Ok(s) => s,
-        Err(e) => {
-            let mut q = entry("A", clock.now(), 0);
-            q.failure = Some(Failure::from_io(&e));
-            send_early(&mut early, Vec::new(), q.failure.clone());
-            return vec![q];
-        }
+        Err(e) => return failed(Failure::from_io(&e), &mut early),
     };
-
-    let mut pending: Vec<Pending> = [RecordType::A, RecordType::AAAA]
+    let pending = [RecordType::A, RecordType::AAAA]
         .into_iter()
         .map(|qtype| {
             let id = rand::random::<u16>();
@@ -149,200 +190,293 @@ pub async fn lookup(
             }
         })
         .collect();
-
+    let mut s = Session {
+        settings,
+        host,
+        name,
+        clock,
+        tags,
+        transaction_id,
+        pending,
+        evidence: Evidence::new(host, transaction_id, budget.clone()),
+        unmatched: 0,
+    };
     rate.acquire().await;
     let start = Instant::now();
-    for p in &mut pending {
-        p.sent_at = clock.now();
-        if let Err(e) = socket.send_to(&p.bytes, settings.resolver).await {
-            let mut q = entry(&p.qtype.to_string(), p.sent_at, p.id());
-            q.failure = Some(Failure::from_io(&e));
-            q.t = clock.now();
-            out.push(q);
-            p.first = Some(Err(Failure::from_io(&e)));
-            p.first_at = Some(Instant::now());
+    s.send_all(&socket).await;
+    s.listen(&socket, start, rate, &mut early).await;
+    s.finish(&mut early)
+}
+
+impl Session<'_> {
+    fn entry(&self, qtype: &str, t0: f64, id: u16) -> DnsQuery {
+        blank(
+            self.settings,
+            self.host,
+            self.tags,
+            self.transaction_id,
+            qtype,
+            t0,
+            id,
+        )
+    }
+
+    /// Sends both queries; a send that fails is that query's answer.
+    async fn send_all(&mut self, socket: &UdpSocket) {
+        for i in 0..self.pending.len() {
+            self.pending[i].sent_at = self.clock.now();
+            let sent = socket
+                .send_to(&self.pending[i].bytes, self.settings.resolver)
+                .await;
+            if let Err(e) = sent {
+                let p = &self.pending[i];
+                let mut q = self.entry(&p.qtype.to_string(), p.sent_at, p.id());
+                q.failure = Some(Failure::from_io(&e));
+                q.t = self.clock.now();
+                self.evidence.note(q);
+                self.pending[i].first = Some(Err(Failure::from_io(&e)));
+                self.pending[i].first_at = Some(Instant::now());
+            }
         }
     }
 
-    let hard_end = start + settings.timeout;
-    let mut buf = vec![0u8; 65_536];
-    let mut unmatched = 0usize;
-    let mut dropped = 0usize;
-    loop {
-        maybe_send_early(&mut early, &pending, settings.wait);
-        let listen_end = if pending.iter().all(|p| p.first.is_some()) {
-            pending
+    /// Receives until the listening window closes, retransmitting unanswered queries on time.
+    async fn listen(
+        &mut self,
+        socket: &UdpSocket,
+        start: Instant,
+        rate: &RateLimiter,
+        early: &mut Option<oneshot::Sender<Resolved>>,
+    ) {
+        let hard_end = start + self.settings.timeout;
+        let wait = self.settings.wait;
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            maybe_send_early(early, &self.pending, wait);
+            let pending = &self.pending;
+            let listen_end = if pending.iter().all(|p| p.first.is_some()) {
+                pending
+                    .iter()
+                    .filter_map(|p| p.first_at)
+                    .max()
+                    .map(|t| t + wait)
+                    .unwrap_or(hard_end)
+            } else {
+                hard_end
+            };
+            // Wake up in time to hand out an early answer, or to retransmit, even if nothing
+            // arrives.
+            let early_at = pending
                 .iter()
                 .filter_map(|p| p.first_at)
-                .max()
-                .map(|t| t + settings.wait)
-                .unwrap_or(hard_end)
-        } else {
-            hard_end
-        };
-        // Wake up in time to hand out an early answer, or to retransmit, even if nothing arrives.
-        let early_at = pending
-            .iter()
-            .filter_map(|p| p.first_at)
-            .min()
-            .map(|t| t + settings.wait)
-            .filter(|_| early.is_some());
-        let retry_at = pending
-            .iter()
-            .filter_map(|p| p.next_retry(start, hard_end))
-            .min();
-        let wake = [early_at, retry_at]
-            .into_iter()
-            .flatten()
-            .fold(listen_end, Instant::min);
-        let received = tokio::time::timeout_at(wake, socket.recv_from(&mut buf)).await;
-        let (n, source) = match received {
-            Err(_) if wake < listen_end => {
-                for p in &mut pending {
-                    if p.next_retry(start, hard_end)
-                        .is_some_and(|t| t <= Instant::now())
-                    {
-                        let id = rand::random::<u16>();
-                        p.ids.push(id);
-                        p.bytes = query_bytes(id, &name, p.qtype);
-                        let _ = socket.send_to(&p.bytes, settings.resolver).await;
-                    }
+                .min()
+                .map(|t| t + wait)
+                .filter(|_| early.is_some());
+            let retry_at = pending
+                .iter()
+                .filter_map(|p| p.next_retry(start, hard_end))
+                .min();
+            let wake = [early_at, retry_at]
+                .into_iter()
+                .flatten()
+                .fold(listen_end, Instant::min);
+            match tokio::time::timeout_at(wake, socket.recv_from(&mut buf)).await {
+                Err(_) if wake < listen_end => self.retransmit(socket, start, hard_end).await,
+                Err(_) => break,
+                Ok(Err(e)) => tracing::debug!("dns recv error for {}: {e}", self.host),
+                Ok(Ok((n, source))) => {
+                    self.on_datagram(&buf[..n], source, rate, hard_end).await;
                 }
-                continue;
             }
-            Err(_) => break,
-            Ok(Err(e)) => {
-                tracing::debug!("dns recv error for {host}: {e}");
-                continue;
-            }
-            Ok(Ok(got)) => got,
-        };
-        if out.len() >= MAX_RECORDED {
-            dropped += 1;
-            continue;
         }
-        let arrival = clock.now();
-        let datagram = &buf[..n];
+    }
+
+    async fn retransmit(&mut self, socket: &UdpSocket, start: Instant, hard_end: Instant) {
+        for p in &mut self.pending {
+            if p.next_retry(start, hard_end)
+                .is_some_and(|t| t <= Instant::now())
+            {
+                let id = rand::random::<u16>();
+                p.ids.push(id);
+                p.bytes = query_bytes(id, &self.name, p.qtype);
+                let _ = socket.send_to(&p.bytes, self.settings.resolver).await;
+            }
+        }
+    }
+
+    /// One datagram: matched to a query first, then decoded and stored within the budgets.
+    async fn on_datagram(
+        &mut self,
+        datagram: &[u8],
+        source: SocketAddr,
+        rate: &RateLimiter,
+        hard_end: Instant,
+    ) {
+        self.evidence.received();
+        let arrival = self.clock.now();
+        let n = datagram.len();
         let peek_id = (n >= 2).then(|| u16::from_be_bytes([datagram[0], datagram[1]]));
-        let slot = peek_id.and_then(|id| pending.iter().position(|p| p.ids.contains(&id)));
+        let slot = peek_id.and_then(|id| self.pending.iter().position(|p| p.ids.contains(&id)));
+        let index = match slot {
+            Some(i) => {
+                self.pending[i].responses += 1;
+                self.pending[i].responses - 1
+            }
+            None => {
+                self.unmatched += 1;
+                self.unmatched - 1
+            }
+        };
+        // A datagram that may be the answer a query still waits for is always read.
+        let awaited = slot.is_some_and(|i| self.pending[i].first.is_none());
+        if !awaited && !self.evidence.has_room(slot.is_some()) {
+            self.evidence.drop_datagram(n);
+            return;
+        }
         let (qtype, query_id, t0) = match slot {
             Some(i) => (
-                pending[i].qtype.to_string(),
+                self.pending[i].qtype.to_string(),
                 peek_id.unwrap_or_default(),
-                pending[i].sent_at,
+                self.pending[i].sent_at,
             ),
             None => ("?".to_string(), 0, arrival),
         };
-        let mut q = entry(&qtype, t0, query_id);
+        let mut q = self.entry(&qtype, t0, query_id);
         q.t = arrival;
-        q.raw_response = Some(MaybeBinary::base64(datagram));
+        let (raw, raw_dropped) = dns_evidence::raw(datagram);
+        q.raw_response = Some(raw);
+        q.x_raw_bytes_dropped = raw_dropped;
         q.x_source_address = Some(source.to_string());
         q.x_id_match = Some(slot.is_some());
-        q.x_response_index = match slot {
-            Some(i) => {
-                pending[i].responses += 1;
-                pending[i].responses - 1
-            }
-            None => {
-                unmatched += 1;
-                unmatched - 1
-            }
-        };
-        let msg = match Message::from_vec(datagram) {
-            Ok(m) => m,
+        q.x_response_index = index;
+        let decoded = match dns_evidence::decode(datagram) {
+            Ok(d) => d,
             Err(e) => {
                 q.failure = Some(Failure::DnsServerMisbehaving);
-                q.x_decode_error = Some(e.to_string());
-                out.push(q);
-                continue;
+                q.x_decode_error = Some(e);
+                self.evidence.keep(q, n, false);
+                return;
             }
         };
-        fill_from_message(&mut q, &msg);
+        let msg = &decoded.msg;
+        fill_from_message(&mut q, msg);
+        q.x_answers_dropped = decoded.answers_dropped;
         let Some(i) = slot else {
             if let Some(first) = msg.queries.first() {
                 q.query_type = first.query_type().to_string();
             }
             q.failure = Some(Failure::DnsWrongQueryId);
-            out.push(q);
-            continue;
+            self.evidence.keep(q, n, false);
+            return;
         };
         let question_ok = match msg.queries.as_slice() {
             [only] => {
-                only.query_type() == pending[i].qtype
+                only.query_type() == self.pending[i].qtype
                     && only
                         .name()
                         .to_ascii()
-                        .eq_ignore_ascii_case(&name.to_ascii())
+                        .eq_ignore_ascii_case(&self.name.to_ascii())
             }
             _ => false,
         };
         q.x_question_match = Some(question_ok);
         let usable = question_ok
-            && source == settings.resolver
+            && source == self.settings.resolver
             && msg.metadata.message_type == MessageType::Response;
-        let truncated = msg.metadata.truncation;
-        let result = outcome(&msg);
+        let result = outcome(msg);
         q.failure = result.as_ref().err().cloned();
-        out.push(q);
-        if usable && pending[i].first.is_none() {
-            if truncated {
-                let budget = hard_end.saturating_duration_since(Instant::now());
-                let mut tcp = entry(
-                    &pending[i].qtype.to_string(),
-                    clock.now(),
-                    *pending[i].ids.last().expect("one id at least"),
-                );
-                tcp.engine = "tcp".into();
-                let r = over_tcp(settings.resolver, &pending[i].bytes, budget, rate).await;
-                tcp.t = clock.now();
-                let res = match r {
-                    Ok(bytes) => {
-                        tcp.raw_response = Some(MaybeBinary::base64(&bytes));
-                        tcp.x_source_address = Some(settings.resolver.to_string());
-                        match Message::from_vec(&bytes) {
-                            Ok(m) => {
-                                tcp.x_id_match = Some(m.metadata.id == tcp.x_query_id);
-                                fill_from_message(&mut tcp, &m);
-                                outcome(&m)
-                            }
-                            Err(e) => {
-                                tcp.x_decode_error = Some(e.to_string());
-                                Err(Failure::DnsServerMisbehaving)
-                            }
-                        }
-                    }
-                    Err(f) => Err(f),
-                };
-                tcp.failure = res.as_ref().err().cloned();
-                out.push(tcp);
-                pending[i].first = Some(res);
-            } else {
-                pending[i].first = Some(result);
-            }
-            pending[i].first_at = Some(Instant::now());
+        let essential = usable && self.pending[i].first.is_none();
+        let truncated = msg.metadata.truncation;
+        self.evidence.keep(q, n, essential);
+        if !essential {
+            return;
         }
+        let result = if truncated {
+            self.answer_over_tcp(i, rate, hard_end).await
+        } else {
+            result
+        };
+        self.pending[i].first = Some(result);
+        self.pending[i].first_at = Some(Instant::now());
     }
 
-    for p in &pending {
-        if p.first.is_none() {
-            let mut q = entry(&p.qtype.to_string(), p.sent_at, p.id());
-            q.t = clock.now();
+    /// Asks query `i` again over TCP (its UDP answer was truncated) and stores the answer.
+    async fn answer_over_tcp(
+        &mut self,
+        i: usize,
+        rate: &RateLimiter,
+        hard_end: Instant,
+    ) -> Result<Vec<IpAddr>, Failure> {
+        let time_left = hard_end.saturating_duration_since(Instant::now());
+        let p = &self.pending[i];
+        let id = *p.ids.last().expect("one id at least");
+        let mut tcp = self.entry(&p.qtype.to_string(), self.clock.now(), id);
+        tcp.engine = "tcp".into();
+        let r = over_tcp(self.settings.resolver, &p.bytes, time_left, rate).await;
+        tcp.t = self.clock.now();
+        let bytes = match r {
+            Ok(bytes) => bytes,
+            Err(f) => {
+                tcp.failure = Some(f.clone());
+                self.evidence.note(tcp);
+                return Err(f);
+            }
+        };
+        self.evidence.received();
+        let (raw, raw_dropped) = dns_evidence::raw(&bytes);
+        tcp.raw_response = Some(raw);
+        tcp.x_raw_bytes_dropped = raw_dropped;
+        tcp.x_source_address = Some(self.settings.resolver.to_string());
+        let res = match dns_evidence::decode(&bytes) {
+            Ok(d) => {
+                tcp.x_id_match = Some(d.msg.metadata.id == tcp.x_query_id);
+                fill_from_message(&mut tcp, &d.msg);
+                tcp.x_answers_dropped = d.answers_dropped;
+                outcome(&d.msg)
+            }
+            Err(e) => {
+                tcp.x_decode_error = Some(e);
+                Err(Failure::DnsServerMisbehaving)
+            }
+        };
+        tcp.failure = res.as_ref().err().cloned();
+        self.evidence.keep(tcp, bytes.len(), true);
+        res
+    }
+
+    /// Records the queries never answered, hands out the early answer if still owed.
+    fn finish(mut self, early: &mut Option<oneshot::Sender<Resolved>>) -> Lookup {
+        for i in 0..self.pending.len() {
+            let p = &self.pending[i];
+            if p.first.is_some() {
+                continue;
+            }
+            let mut q = self.entry(&p.qtype.to_string(), p.sent_at, p.id());
+            q.t = self.clock.now();
             q.failure = Some(if p.responses > 0 {
                 Failure::DnsServerMisbehaving
             } else {
                 Failure::Timeout
             });
-            out.push(q);
+            self.evidence.note(q);
         }
+        if early.is_some() {
+            let (addrs, failure) = combine(&self.pending);
+            send_early(early, addrs, failure);
+        }
+        let (queries, truncated) = self.evidence.finish();
+        if let Some(t) = &truncated {
+            tracing::warn!(
+                "{}: DNS budget: {} of {} datagrams not stored, {} answers and {} raw bytes cut",
+                self.host,
+                t.datagrams_dropped,
+                t.datagrams_received,
+                t.answers_dropped,
+                t.raw_bytes_dropped
+            );
+        }
+        Lookup { queries, truncated }
     }
-    if dropped > 0 {
-        tracing::warn!("{host}: {dropped} further DNS datagrams arrived and were not recorded");
-    }
-    if early.is_some() {
-        let (addrs, failure) = combine(&pending);
-        send_early(&mut early, addrs, failure);
-    }
-    out
 }
 
 fn send_early(
@@ -558,7 +692,18 @@ mod tests {
             };
             let (tx, rx) = oneshot::channel();
             let rate = RateLimiter::new(0);
-            let out = lookup(&settings, "fuzz.test", Clock::start(), &[], 1, &rate, tx).await;
+            let out = lookup(
+                &settings,
+                "fuzz.test",
+                Clock::start(),
+                &[],
+                1,
+                &rate,
+                &DnsBudget::per_measurement(),
+                tx,
+            )
+            .await
+            .queries;
             let early = rx.await.unwrap();
             // Random bytes with the right id can decode as a (bogus) valid answer before the
             // real one; the real answer must at least be recorded, and every datagram kept.
@@ -620,9 +765,11 @@ mod tests {
             &[],
             1,
             &RateLimiter::new(0),
+            &DnsBudget::per_measurement(),
             tx,
         )
-        .await;
+        .await
+        .queries;
         let early = rx.await.unwrap();
         assert_eq!(early.addrs, vec!["127.0.0.7".parse::<IpAddr>().unwrap()]);
         let a: Vec<_> = out.iter().filter(|q| q.query_type == "A").collect();
@@ -634,6 +781,84 @@ mod tests {
             "answered after the retransmission at 1 s: {}",
             a[0].t
         );
+    }
+
+    /// A resolver that first sends `burst` datagrams with a wrong id for each query, then the
+    /// real answer (right id, right source, our question).
+    async fn burst_then_answer_resolver(burst: usize) -> SocketAddr {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            loop {
+                let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+                    return;
+                };
+                let q = Message::from_vec(&buf[..n]).unwrap();
+                let wrong = q.metadata.id.wrapping_add(1);
+                let mut junk = Message::response(wrong, OpCode::Query);
+                junk.add_query(q.queries[0].clone());
+                let junk = junk.to_vec().unwrap();
+                for i in 0..burst {
+                    let _ = sock.send_to(&junk, peer).await;
+                    if i % 16 == 15 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                let mut ok = Message::response(q.metadata.id, OpCode::Query);
+                ok.add_query(q.queries[0].clone());
+                if q.queries[0].query_type() == RecordType::A {
+                    ok.answers.push(hickory_proto::rr::Record::from_rdata(
+                        q.queries[0].name().clone(),
+                        30,
+                        RData::A(hickory_proto::rr::rdata::A("127.0.0.7".parse().unwrap())),
+                    ));
+                }
+                let _ = sock.send_to(&ok.to_vec().unwrap(), peer).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_wrong_ids_never_crowds_out_the_real_answer() {
+        let settings = DnsSettings {
+            resolver: burst_then_answer_resolver(100).await,
+            timeout: Duration::from_millis(1500),
+            wait: Duration::from_millis(200),
+            source: None,
+        };
+        let (tx, rx) = oneshot::channel();
+        let lookup = lookup(
+            &settings,
+            "burst.test",
+            Clock::start(),
+            &[],
+            1,
+            &RateLimiter::new(0),
+            &DnsBudget::per_measurement(),
+            tx,
+        )
+        .await;
+        let (out, truncated) = (&lookup.queries, lookup.truncated.as_ref().expect("shed"));
+        let early = rx.await.unwrap();
+        assert_eq!(early.failure, None, "{early:?}");
+        assert_eq!(early.addrs, vec!["127.0.0.7".parse::<IpAddr>().unwrap()]);
+        let real: Vec<_> = out
+            .iter()
+            .filter(|q| q.x_id_match == Some(true) && q.query_type == "A")
+            .collect();
+        assert_eq!(real.len(), 1, "the real A answer is recorded");
+        assert_eq!(real[0].failure, None);
+        assert!(out.iter().all(|q| q.failure != Some(Failure::Timeout)));
+        // The junk beyond its quota is counted, not stored: 2 x 100 wrong-id datagrams and the
+        // 2 answers arrived; every one is either an entry or counted as dropped.
+        let wrong: Vec<_> = out.iter().filter(|q| q.x_id_match == Some(false)).collect();
+        assert_eq!(wrong.len(), crate::budget::DNS_WRONG_ID_ENTRIES_PER_LOOKUP);
+        let datagrams = out.iter().filter(|q| q.raw_response.is_some()).count() as u64;
+        assert_eq!(truncated.datagrams_received, 202);
+        assert_eq!(datagrams + truncated.datagrams_dropped, 202);
+        assert_eq!(truncated.hostname, "burst.test");
     }
 
     #[tokio::test]
@@ -653,9 +878,11 @@ mod tests {
             &[],
             1,
             &RateLimiter::new(0),
+            &DnsBudget::per_measurement(),
             tx,
         )
-        .await;
+        .await
+        .queries;
         assert_eq!(rx.await.unwrap().failure, Some(Failure::Timeout));
         let types: Vec<_> = out
             .iter()

@@ -4,6 +4,7 @@
 
 pub mod counting;
 pub mod dns;
+mod dns_evidence;
 pub mod http;
 pub mod tcp;
 pub mod tls;

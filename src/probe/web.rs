@@ -16,14 +16,13 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::counting::Counted;
-use super::dns::{self, DnsSettings, Resolved};
+use super::dns::{self, DnsSettings, Lookup, Resolved};
 use super::http::{self as httpprobe, HttpSettings};
 use super::tcp;
 use super::tls::{self, TlsContext};
+use crate::budget::DnsBudget;
 use crate::failure::Failure;
-use crate::observation::{
-    Clock, DnsQuery, HttpTransaction, Observations, TcpConnect, TlsHandshake,
-};
+use crate::observation::{Clock, HttpTransaction, Observations, TcpConnect, TlsHandshake};
 use crate::rate::RateLimiter;
 
 /// Status codes that are followed as redirects.
@@ -58,16 +57,20 @@ pub struct Prober {
 pub struct Measured {
     pub observations: Observations,
     pub clock: Clock,
-    tails: Vec<JoinHandle<Vec<DnsQuery>>>,
+    tails: Vec<JoinHandle<Lookup>>,
 }
 
 impl Measured {
-    /// Waits for the DNS listening windows to close and adds every response they recorded.
+    /// Waits for the DNS listening windows to close and adds every response they recorded (and
+    /// the summary of what each left out, over its budgets).
     pub async fn finish(mut self) -> Observations {
         let mut queries = Vec::new();
         for tail in self.tails.drain(..) {
             match tail.await {
-                Ok(q) => queries.extend(q),
+                Ok(lookup) => {
+                    queries.extend(lookup.queries);
+                    self.observations.x_dns_truncated.extend(lookup.truncated);
+                }
                 Err(e) => tracing::error!("DNS listener task failed: {e}"),
             }
         }
@@ -112,6 +115,8 @@ impl Prober {
         let deadline = crate::limits::after(Instant::now(), self.settings.deadline);
         let mut obs = Observations::default();
         let mut tails = Vec::new();
+        // One DNS evidence budget for every lookup of the measurement (each hop's fresh name).
+        let dns_budget = DnsBudget::per_measurement();
         let mut resolved: HashMap<String, Resolved> = HashMap::new();
         let mut next_tx = 1u64;
         let mut current = url.clone();
@@ -130,7 +135,15 @@ impl Prober {
                 Some(r) => r.clone(),
                 None => {
                     let r = self
-                        .resolve(&current, &host, clock, &tags, next_tx, &mut tails)
+                        .resolve(
+                            &current,
+                            &host,
+                            clock,
+                            &tags,
+                            next_tx,
+                            &dns_budget,
+                            &mut tails,
+                        )
                         .await;
                     next_tx += 1;
                     resolved.insert(host.clone(), r.clone());
@@ -198,6 +211,7 @@ impl Prober {
     }
 
     /// Starts the DNS lookup in its own task and waits for the first usable answer only.
+    #[allow(clippy::too_many_arguments)]
     async fn resolve(
         &self,
         url: &Url,
@@ -205,7 +219,8 @@ impl Prober {
         clock: Clock,
         tags: &[String],
         tx: u64,
-        tails: &mut Vec<JoinHandle<Vec<DnsQuery>>>,
+        budget: &DnsBudget,
+        tails: &mut Vec<JoinHandle<Lookup>>,
     ) -> Resolved {
         match url.host() {
             Some(url::Host::Ipv4(ip)) => return literal(IpAddr::V4(ip)),
@@ -217,6 +232,7 @@ impl Prober {
         let rate = self.rate.clone();
         let host_owned = host.to_string();
         let tags = tags.to_vec();
+        let budget = budget.clone();
         tails.push(tokio::spawn(async move {
             dns::lookup(
                 &settings.dns,
@@ -225,6 +241,7 @@ impl Prober {
                 &tags,
                 tx,
                 &rate,
+                &budget,
                 early_tx,
             )
             .await

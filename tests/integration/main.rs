@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod budget;
 mod control;
 mod crash;
 mod daemon;

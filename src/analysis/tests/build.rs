@@ -59,6 +59,8 @@ pub(super) fn datagram(
         x_response_index: index,
         x_flags: None,
         x_decode_error: None,
+        x_answers_dropped: 0,
+        x_raw_bytes_dropped: 0,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod censor;
 pub mod clickhouse;
 pub mod dns;
 pub mod fake_control;
+pub mod hostile;
 pub mod raw_http;
 pub mod web;
 
