@@ -20,6 +20,7 @@ pub mod rate;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub mod scrub;
 pub mod ship;
 pub mod sink;
 pub mod targets;
