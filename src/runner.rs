@@ -28,6 +28,7 @@ use crate::probe::tls::{TlsContext, TlsSetupError};
 use crate::probe::{ProbeSettings, Prober};
 use crate::rate::RateLimiter;
 use crate::record::{self, Measurement, Record, RunInfo};
+use crate::scrub::ProbeAddrs;
 use crate::sink::{self, JsonlSink, Sink, SinkError};
 use crate::targets::{self, Entry, ListError, Target};
 
@@ -401,6 +402,7 @@ pub async fn run_pass(
     };
 
     let fingerprints = Arc::new(Fingerprints::builtin());
+    let probe_addrs = Arc::new(ProbeAddrs::new(&config.probe_ips));
     let testbed_nets = Arc::new(config.testbed_nets.clone());
     let slots = Arc::new(Semaphore::new(config.parallel));
     let listeners = Arc::new(Semaphore::new(config.parallel * LISTENERS_PER_SLOT));
@@ -467,7 +469,7 @@ pub async fn run_pass(
         while tasks.try_join_next().is_some() {}
         let (prober, run, record_tx) = (prober.clone(), run.clone(), record_tx.clone());
         let (fingerprints, testbed_nets) = (fingerprints.clone(), testbed_nets.clone());
-        let control = control.clone();
+        let (control, probe_addrs) = (control.clone(), probe_addrs.clone());
         let spacer = spacer.clone();
         let (slots, listeners) = (slots.clone(), listeners.clone());
         let mut task_stop = pass.stop.clone();
@@ -558,6 +560,7 @@ pub async fn run_pass(
                     .annotations
                     .insert("repeat".into(), repeat.to_string());
             }
+            probe_addrs.scrubber().record(&mut record);
             // A closed channel means the writer failed; its error is reported below.
             let _ = record_tx.send((record.to_line(), tally)).await;
             drop(listening);

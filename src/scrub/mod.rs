@@ -197,7 +197,11 @@ impl Scrubber {
             Some(&mut r.test_keys.client_resolver),
             Some(&mut r.resolver_ip),
         ];
-        for s in strings.into_iter().flatten().chain(r.annotations.values_mut()) {
+        for s in strings
+            .into_iter()
+            .flatten()
+            .chain(r.annotations.values_mut())
+        {
             if let Cow::Owned(n) = self.text(s) {
                 *s = n;
             }

@@ -24,7 +24,10 @@ fn written_addresses_are_found_in_every_spelling_and_only_whole() {
     let cases = [
         ("1.2.3.4", "[scrubbed]"),
         ("ip=1.2.3.4;", "ip=[scrubbed];"),
-        ("connect 1.2.3.4:443 failed", "connect [scrubbed]:443 failed"),
+        (
+            "connect 1.2.3.4:443 failed",
+            "connect [scrubbed]:443 failed",
+        ),
         ("ip:1.2.3.4", "ip:[scrubbed]"),
         ("Your IP is 1.2.3.4.", "Your IP is [scrubbed]."),
         ("<b>1.2.3.4</b>", "<b>[scrubbed]</b>"),
@@ -90,7 +93,10 @@ fn tunnels_add_the_public_ipv4_they_carry() {
     let teredo = Scrubber::new(["2001:0:4136:e378:8000:63bf:faf9:f8f7".parse().unwrap()]);
     assert_eq!(teredo.text("from 5.6.7.8"), "from [scrubbed]");
     let mapped = Scrubber::new(["::ffff:5.6.7.8".parse().unwrap()]);
-    assert_eq!(mapped.addrs().collect::<Vec<_>>(), ["5.6.7.8".parse::<IpAddr>().unwrap()]);
+    assert_eq!(
+        mapped.addrs().collect::<Vec<_>>(),
+        ["5.6.7.8".parse::<IpAddr>().unwrap()]
+    );
 }
 
 fn dns_answer() -> Vec<u8> {
@@ -103,7 +109,8 @@ fn dns_answer() -> Vec<u8> {
         RData::AAAA(AAAA("::ffff:1.2.3.4".parse().unwrap())),
         RData::TXT(TXT::new(vec!["client 1.2.3.4 via 9.9.9.9".into()])),
     ] {
-        m.answers.push(DnsRecord::from_rdata(name.clone(), 60, data));
+        m.answers
+            .push(DnsRecord::from_rdata(name.clone(), 60, data));
     }
     m.to_vec().unwrap()
 }
@@ -156,10 +163,15 @@ fn base64_blobs_are_decoded_scrubbed_and_reencoded() {
         b64.decode(r["body"]["data"].as_str().unwrap()).unwrap(),
         body
     );
-    assert_eq!(r["x_body_sha256"], SCRUBBED, "a hash would give the address away");
+    assert_eq!(
+        r["x_body_sha256"], SCRUBBED,
+        "a hash would give the address away"
+    );
     assert_eq!(r["headers"]["X-Seen-[scrubbed]"], "yes");
     assert_eq!(r["headers"]["Set-Cookie"], "ip=[scrubbed]; Path=/");
-    let raw = b64.decode(v["raw_response"]["data"].as_str().unwrap()).unwrap();
+    let raw = b64
+        .decode(v["raw_response"]["data"].as_str().unwrap())
+        .unwrap();
     assert!(!raw.windows(4).any(|w| w == [1, 2, 3, 4]));
     assert_eq!(v["control"]["data"], "not base64: [scrubbed]");
 }
@@ -288,11 +300,17 @@ fn a_whole_record_is_scrubbed_and_keeps_its_shape() {
     let after = String::from_utf8(record.to_line()).unwrap();
     assert_eq!(after.matches("1.2.3.4").count(), 0, "{after}");
     assert!(after.matches(SCRUBBED).count() >= 8, "{after}");
-    assert!(after.contains("\"probe_ip\":\"127.0.0.1\""), "probe_ip is fixed");
+    assert!(
+        after.contains("\"probe_ip\":\"127.0.0.1\""),
+        "probe_ip is fixed"
+    );
     assert!(after.contains("9.9.9.9"), "other addresses stay");
     let failure = &record.test_keys.observations.requests[0].failure;
     assert_eq!(
-        failure.as_ref().map(|f| f.as_ooni().into_owned()).as_deref(),
+        failure
+            .as_ref()
+            .map(|f| f.as_ooni().into_owned())
+            .as_deref(),
         Some("unknown_failure: reset by [scrubbed]")
     );
 }
@@ -328,7 +346,10 @@ fn probe_addrs_learn_more_addresses_later() {
     let addrs = ProbeAddrs::only(&["1.2.3.4".parse().unwrap()]);
     assert_eq!(addrs.scrubber().text("5.6.7.8"), "5.6.7.8");
     addrs.add("5.6.7.8".parse().unwrap());
-    assert_eq!(addrs.scrubber().text("1.2.3.4 5.6.7.8"), "[scrubbed] [scrubbed]");
+    assert_eq!(
+        addrs.scrubber().text("1.2.3.4 5.6.7.8"),
+        "[scrubbed] [scrubbed]"
+    );
     let none = ProbeAddrs::only(&[]);
     assert!(none.scrubber().is_empty());
 }

@@ -149,9 +149,7 @@ fn parse_v4(chars: &[u8]) -> Option<Ipv4Addr> {
         if part.is_empty() || part.len() > 3 || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let v = part
-            .iter()
-            .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+        let v = part.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
         *o = u8::try_from(v).ok()?;
     }
     parts.next().is_none().then_some(Ipv4Addr::from(octets))

@@ -10,5 +10,6 @@ mod daemon;
 mod engine;
 mod netns;
 mod report;
+mod scrub;
 mod ship;
 mod verdicts;
