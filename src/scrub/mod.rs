@@ -48,6 +48,11 @@ pub struct Scrubber {
     addrs: HashSet<IpAddr>,
     /// Lowercase spellings, for a body cut mid-address.
     spellings: Vec<String>,
+    /// First octets of the IPv4 addresses and first groups of every IPv6 spelling of them.
+    v4_first: Vec<u8>,
+    v6_first: Vec<u16>,
+    /// Last groups of the IPv6 addresses and of IPv4-mapped, NAT64 and Teredo spellings.
+    v6_last: Vec<u16>,
 }
 
 /// An IPv4-mapped IPv6 address as its IPv4 address.
@@ -95,9 +100,17 @@ impl Scrubber {
             IpAddr::V4(v4) => {
                 self.spellings.push(v4.to_string());
                 self.spellings.push(format!("::ffff:{v4}"));
+                let [a, _, c, d] = v4.octets();
+                self.v4_first.push(a);
+                // `::ffff:a.b.c.d` (0), NAT64, 6to4 and Teredo.
+                self.v6_first.extend([0, 0x64, 0x2002, 0x2001]);
+                let low = u16::from_be_bytes([c, d]);
+                self.v6_last.extend([low, !low]);
             }
             IpAddr::V6(v6) => {
                 self.spellings.push(v6.to_string());
+                self.v6_first.push(v6.segments()[0]);
+                self.v6_last.push(v6.segments()[7]);
                 let full: Vec<String> = v6.segments().iter().map(|g| format!("{g:04x}")).collect();
                 self.spellings.push(full.join(":"));
                 if let Some(v4) = tunnelled_v4(v6) {
@@ -145,7 +158,7 @@ impl Scrubber {
         if self.is_empty() || !text::may_hold(text) {
             return None;
         }
-        let mut spans = text::spans(text, &|ip| self.is_ours(ip));
+        let mut spans = text::spans(text, self);
         if cut {
             spans.extend(text::cut_tail(text, &self.spellings));
             spans = text::merge(spans);
@@ -166,7 +179,7 @@ impl Scrubber {
         if !text::may_hold(bytes) {
             return changed;
         }
-        for span in text::spans(bytes, &|ip| self.is_ours(ip)) {
+        for span in text::spans(bytes, self) {
             for b in &mut bytes[span] {
                 if b.is_ascii_alphanumeric() {
                     *b = b'x';
@@ -283,9 +296,30 @@ impl Scrubber {
             Some(cut) => self.text_bytes(&bytes, cut),
             None => self.raw(&mut bytes).then_some(bytes),
         };
-        let bytes = scrubbed?;
-        *text = b64.encode(bytes);
-        Some(true)
+        let changed = scrubbed.is_some();
+        if let Some(bytes) = scrubbed {
+            *text = b64.encode(bytes);
+        }
+        Some(changed)
+    }
+}
+
+impl text::Wanted for Scrubber {
+    fn ours(&self, ip: IpAddr) -> bool {
+        self.is_ours(ip)
+    }
+
+    fn v4_start(&self, octet: u8) -> bool {
+        self.v4_first.contains(&octet)
+    }
+
+    fn v6_start(&self, group: u16) -> bool {
+        self.v6_first.contains(&group)
+    }
+
+    fn v6_end(&self, first: u16, last: u16) -> bool {
+        // A 6to4 address ends with any host part.
+        (first == 0x2002 && !self.v4_first.is_empty()) || self.v6_last.contains(&last)
     }
 }
 

@@ -36,6 +36,13 @@ fn written_addresses_are_found_in_every_spelling_and_only_whole() {
         ("1.2.3.4.nip.example", "[scrubbed].nip.example"),
         ("é1.2.3.4é", "é[scrubbed]é"),
         ("%31.2.3.4", "[scrubbed]"),
+        (
+            "ec2-1-2-3-4.compute.example",
+            "ec2-[scrubbed].compute.example",
+        ),
+        ("ip-001-002-003-004", "ip-[scrubbed]"),
+        ("11-2-3-45 and 2024-1-2-3", "11-2-3-45 and 2024-1-2-3"),
+        ("1.2.3.4.1.2.3.4", "[scrubbed].[scrubbed]"),
         // Another address, or a longer token: untouched.
         ("11.2.3.45", "11.2.3.45"),
         ("1.2.3.45", "1.2.3.45"),
@@ -186,6 +193,7 @@ fn a_body_cut_mid_address_loses_the_start_too() {
         ("page ... 1.2.3", false, "page ... 1.2.3"),
         ("page ... 1", true, "page ... 1"),
         ("page ... 7.7.", true, "page ... 7.7."),
+        ("page ... 11.2.3", true, "page ... 11.2.3"),
     ] {
         let mut v = json!({"body": body, "body_is_truncated": cut});
         s.value(&mut v);
