@@ -85,6 +85,10 @@ pub struct RunArgs {
     /// Address range treated as routable although reserved (testbeds). Repeatable.
     #[arg(long = "testbed-net", value_name = "CIDR")]
     pub testbed_net: Vec<String>,
+    /// An address of this vantage point, replaced by [scrubbed] wherever a record would hold
+    /// it (the globally routable interface addresses are scrubbed anyway). Repeatable.
+    #[arg(long = "probe-ip", value_name = "IP")]
+    pub probe_ip: Vec<String>,
 }
 
 /// The `[run]` table of the config file: the same settings as the flags.
@@ -106,6 +110,7 @@ pub struct RunFile {
     pub probe_cc: Option<String>,
     pub probe_asn: Option<String>,
     pub testbed_nets: Option<Vec<String>>,
+    pub probe_ips: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +138,8 @@ pub struct RunConfig {
     pub probe_cc: String,
     pub probe_asn: String,
     pub testbed_nets: Vec<IpNet>,
+    /// Addresses of the vantage point to scrub, besides the interfaces' (`scrub`).
+    pub probe_ips: Vec<IpAddr>,
 }
 
 /// Reads the `[run]` table of a config file.
@@ -246,6 +253,11 @@ impl RunArgs {
                     .map_err(|e| invalid("--testbed-net", n, &e.to_string()))
             })
             .collect::<Result<_, _>>()?;
+        let probe_ips = parse_probe_ips(if self.probe_ip.is_empty() {
+            file.probe_ips.unwrap_or_default()
+        } else {
+            self.probe_ip
+        })?;
         Ok(RunConfig {
             targets,
             out: self
@@ -267,8 +279,19 @@ impl RunArgs {
             probe_cc,
             probe_asn: format!("AS{asn_digits}"),
             testbed_nets,
+            probe_ips,
         })
     }
+}
+
+fn parse_probe_ips(ips: Vec<String>) -> Result<Vec<IpAddr>, ConfigError> {
+    ips.iter()
+        .map(|s| {
+            s.trim_matches(|c| c == '[' || c == ']')
+                .parse()
+                .map_err(|_| invalid("--probe-ip", s, "want an IP address"))
+        })
+        .collect()
 }
 
 fn invalid(what: &'static str, value: &str, reason: &str) -> ConfigError {
@@ -439,6 +462,37 @@ mod tests {
         }
         let err = RunArgs::default().resolve(no_system).unwrap_err();
         assert!(matches!(err, ConfigError::NoResolver(_)));
+    }
+
+    #[test]
+    fn probe_ips_come_from_flags_or_file() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            f,
+            "[run]\nresolver = \"127.0.0.1\"\nprobe_ips = [\"192.0.2.7\", \"[2001:db8::7]\"]"
+        )
+        .unwrap();
+        let file = RunArgs {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
+        let c = file.clone().resolve(no_system).unwrap();
+        let want: Vec<IpAddr> = vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()];
+        assert_eq!(c.probe_ips, want);
+        let flag = RunArgs {
+            probe_ip: vec!["198.51.100.1".into()],
+            ..file.clone()
+        };
+        assert_eq!(
+            flag.resolve(no_system).unwrap().probe_ips,
+            ["198.51.100.1".parse::<IpAddr>().unwrap()]
+        );
+        let bad = RunArgs {
+            probe_ip: vec!["my.host".into()],
+            ..file
+        };
+        let err = bad.resolve(no_system).unwrap_err().to_string();
+        assert!(err.contains("--probe-ip"), "{err}");
     }
 }
 

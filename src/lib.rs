@@ -22,6 +22,7 @@ pub mod rate;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub mod scrub;
 pub mod shed;
 pub mod ship;
 pub mod sink;

@@ -31,6 +31,7 @@ use crate::probe::tls::{TlsContext, TlsSetupError};
 use crate::probe::{ProbeSettings, Prober};
 use crate::rate::RateLimiter;
 use crate::record::{self, Measurement, Record, RunInfo};
+use crate::scrub::{ProbeAddrs, Scrubber};
 use crate::sink::{self, JsonlSink, Sink, SinkError};
 use crate::targets::{self, Entry, ListError, Target};
 
@@ -417,6 +418,10 @@ pub async fn run_pass(
         None => None,
     };
 
+    let probe_addrs = ProbeAddrs::new(&config.probe_ips);
+    if let Some(control) = &control {
+        learn_own_address(control, &probe_addrs).await;
+    }
     let shared = Arc::new(Shared {
         prober,
         run,
@@ -424,6 +429,7 @@ pub async fn run_pass(
         fingerprints: Fingerprints::builtin(),
         testbed_nets: config.testbed_nets.clone(),
         annotate_repeat: pass.annotate_repeat,
+        probe_addrs,
     });
     let slots = Arc::new(Semaphore::new(config.parallel));
     let listeners = Arc::new(Semaphore::new(config.parallel * LISTENERS_PER_SLOT));
@@ -576,6 +582,8 @@ struct Shared {
     fingerprints: Fingerprints,
     testbed_nets: Vec<ipnet::IpNet>,
     annotate_repeat: bool,
+    /// The vantage point's own addresses, scrubbed from every record.
+    probe_addrs: ProbeAddrs,
 }
 
 /// A host:port's spacing lock, held for the whole measurement.
@@ -594,13 +602,15 @@ async fn record_for(
     let start = OffsetDateTime::now_utc();
     let annotate = shared.annotate_repeat.then_some(repeat);
     let measurement = measure(shared, target, annotate, start, permit, spaced);
-    guarded(&shared.run, target, annotate, start, measurement).await
+    let scrubber = shared.probe_addrs.scrubber();
+    guarded(&shared.run, &scrubber, target, annotate, start, measurement).await
 }
 
 /// Runs `measurement`; when it panics, the record of a measurement that ended in an internal
 /// error stands for it.
 async fn guarded(
     run: &RunInfo,
+    scrubber: &Scrubber,
     target: &Target,
     repeat: Option<u32>,
     start: OffsetDateTime,
@@ -613,7 +623,15 @@ async fn guarded(
             let message = panic_message(payload.as_ref());
             tracing::error!(input = %target.url, "internal error while measuring: {message}");
             let runtime = began.elapsed().as_secs_f64();
-            internal_error(run, target, repeat, start, runtime, &message)
+            let record = internal_error(run, target, start, runtime, &message);
+            let tally = Tally {
+                input: target.url.to_string(),
+                status: Status::Unknown,
+                methods: vec![],
+                network: false,
+                control: false,
+            };
+            (finish_record(record, scrubber, repeat), tally)
         }
     }
 }
@@ -682,7 +700,8 @@ async fn measure(
             analysis,
         },
     );
-    (finish_record(record, repeat), tally)
+    let scrubber = shared.probe_addrs.scrubber();
+    (finish_record(record, &scrubber, repeat), tally)
 }
 
 /// The record of a measurement that ended in an internal error: no observations, verdict
@@ -690,32 +709,25 @@ async fn measure(
 fn internal_error(
     run: &RunInfo,
     target: &Target,
-    repeat: Option<u32>,
     start: OffsetDateTime,
     runtime: f64,
     message: &str,
-) -> (Vec<u8>, Tally) {
+) -> Record {
     let reason = format!("internal error: {message}");
-    let record = Record::failed(
+    Record::failed(
         run,
         target.url.as_str(),
         target.category_code.as_deref(),
         (start, runtime),
         &crate::failure::Failure::Unknown(reason.clone()),
         reason,
-    );
-    let tally = Tally {
-        input: target.url.to_string(),
-        status: Status::Unknown,
-        methods: vec![],
-        network: false,
-        control: false,
-    };
-    (finish_record(record, repeat), tally)
+    )
 }
 
-/// The record's line, with `annotations.repeat` when given.
-fn finish_record(mut record: Record, repeat: Option<u32>) -> Vec<u8> {
+/// The record's line, scrubbed of the probe's own addresses, with `annotations.repeat` when
+/// given.
+fn finish_record(mut record: Record, scrubber: &Scrubber, repeat: Option<u32>) -> Vec<u8> {
+    scrubber.record(&mut record);
     if let Some(repeat) = repeat {
         record
             .annotations
@@ -736,6 +748,32 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         None => text,
     }
 }
+
+/// Asks the control where the probe's requests come from (`GET /info`): behind a NAT that is
+/// the vantage point's public address, which must never reach a record. Like an interface's, an
+/// address that is not globally routable (a helper on the same host or network) identifies
+/// nothing and is not scrubbed. A control that cannot
+/// say (an OONI helper, an outage) leaves the interface addresses and `--probe-ip` to go by.
+async fn learn_own_address(control: &ControlClient, probe_addrs: &ProbeAddrs) {
+    match tokio::time::timeout(INFO_TIMEOUT, control.info()).await {
+        Ok(Ok(info)) => match info.client_address {
+            Some(ip) if crate::scrub::identifies_vantage(ip) => probe_addrs.add(ip),
+            Some(ip) => tracing::debug!("the control sees the probe as {ip}: not public"),
+            None => tracing::warn!("the control did not say the probe's address"),
+        },
+        Ok(Err(e)) => tracing::warn!(
+            "the control's /info failed ({e}): the probe's public address is scrubbed only \
+             if it is an interface's or given with --probe-ip"
+        ),
+        Err(_) => tracing::warn!(
+            "the control's /info did not answer within {INFO_TIMEOUT:?}: the probe's public \
+             address is scrubbed only if it is an interface's or given with --probe-ip"
+        ),
+    }
+}
+
+/// How long a pass waits for the control's `/info` before it starts measuring.
+const INFO_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn drain(tasks: &mut JoinSet<()>) {
     while let Some(r) = tasks.join_next().await {
@@ -764,7 +802,15 @@ mod tests {
             category_code: Some("NEWS".into()),
         };
         let boom = async { panic!("boom {}", 7) };
-        let (line, tally) = guarded(&run, &target, Some(2), OffsetDateTime::now_utc(), boom).await;
+        let (line, tally) = guarded(
+            &run,
+            &Scrubber::default(),
+            &target,
+            Some(2),
+            OffsetDateTime::now_utc(),
+            boom,
+        )
+        .await;
         let r: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(r["input"], "https://example.org/");
         let keys = &r["test_keys"];

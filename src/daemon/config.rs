@@ -212,6 +212,7 @@ pub fn load(
             probe_cc: run.probe_cc.clone(),
             probe_asn: run.probe_asn.clone(),
             testbed_net: run.testbed_nets.clone().unwrap_or_default(),
+            probe_ip: run.probe_ips.clone().unwrap_or_default(),
         };
         let mut rc = args.resolve(&system_resolver).map_err(|e| match e {
             ConfigError::Invalid { .. } => at(run_span.clone(), e.to_string()),

@@ -14,5 +14,6 @@ mod netns;
 mod one_record;
 mod panics;
 mod report;
+mod scrub;
 mod ship;
 mod verdicts;

@@ -6,6 +6,7 @@ pub mod ca;
 pub mod censor;
 pub mod clickhouse;
 pub mod dns;
+pub mod echo;
 pub mod fake_control;
 pub mod hostile;
 pub mod raw_http;
