@@ -289,7 +289,7 @@ fn a_throttled_small_page() {
         .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["throttling"])
         .says("a 0.040 s round trip explains")
-        .says("3000 bytes/s"),
+        .says("arrived at 3005 bytes/s (12019 bytes in 4.0 s)"),
         row(
             "12 KB cut by the timeout at 1 KB/s while still arriving",
             HTTP,
