@@ -292,10 +292,7 @@ pub fn slow_start_rounds(bytes: u64) -> u32 {
 fn steady(tx: &HttpTransaction, t: &Transfer) -> bool {
     let mut times: Vec<f64> = tx.x_transfer.iter().map(|s| s.t).collect();
     times.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let gap = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .fold(t.idle, f64::max);
+    let gap = times.windows(2).map(|w| w[1] - w[0]).fold(t.idle, f64::max);
     gap <= t.seconds / 2.0
 }
 

@@ -11,6 +11,7 @@ use crate::failure::Failure;
 use build::*;
 
 mod build;
+mod censors;
 mod details;
 mod fuzz;
 mod methods;
@@ -18,7 +19,6 @@ mod no_control;
 mod qa;
 mod review;
 mod traps;
-mod censors;
 
 const RESOLVER: &str = "8.8.8.8:53";
 /// The site's real address, a CDN's, a transparent proxy's, another service's.
@@ -151,8 +151,18 @@ fn check(rows: Vec<Row>) {
             r.methods.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
         );
         let text = a.x_verdict.reasons.join(" ");
-        let missing: Vec<&str> = r.said.iter().copied().filter(|t| !text.contains(t)).collect();
-        let extra: Vec<&str> = r.unsaid.iter().copied().filter(|t| text.contains(t)).collect();
+        let missing: Vec<&str> = r
+            .said
+            .iter()
+            .copied()
+            .filter(|t| !text.contains(t))
+            .collect();
+        let extra: Vec<&str> = r
+            .unsaid
+            .iter()
+            .copied()
+            .filter(|t| text.contains(t))
+            .collect();
         if !missing.is_empty() || !extra.is_empty() {
             wrong.push(format!(
                 "{}:\n  reasons lack {missing:?}, or say {extra:?}:\n  {:#?}",

@@ -64,11 +64,7 @@ impl Judge<'_, '_> {
             };
             let on_the_way = same_site(&from, &self.ix.host) || same_site(&from, &their_host);
             let leaves = !same_site(&to, &from) && !same_site(&to, &self.ix.host);
-            if self.ix.over_valid_tls(tx)
-                || !on_the_way
-                || !leaves
-                || same_site(&to, &their_host)
-            {
+            if self.ix.over_valid_tls(tx) || !on_the_way || !leaves || same_site(&to, &their_host) {
                 continue;
             }
             let standing = tx
