@@ -195,7 +195,57 @@ fn a_forged_redirect_on_cleartext_http() {
         )
         .ooni(Some("consistent"), b("http-diff"), Some(false))
         .verdict(Blocked, &["http.blockpage"]),
+        row(
+            "a forged 302 one hop in, after the site's own redirect to its www host",
+            "http://example.com/",
+            obs()
+                .resolve("example.com", 0, &[SITE])
+                .connect("93.184.215.14:80", 0, None)
+                .get(
+                    "http://example.com/",
+                    "93.184.215.14:80",
+                    0,
+                    &redirect(301, HTTP),
+                )
+                .connect("93.184.215.14:80", 1, None)
+                .get(HTTP, "93.184.215.14:80", 1, &redirect(302, NOTICE_URL))
+                .resolve(NOTICE_HOST, 2, &[PROXY])
+                .connect("45.33.1.10:80", 2, None)
+                .get(NOTICE_URL, "45.33.1.10:80", 2, &notice_page()),
+            Some(
+                ctl()
+                    .resolves(&[SITE])
+                    .connects("93.184.215.14:80")
+                    .fetched(&real())
+                    .final_url(HTTP),
+            ),
+        )
+        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .verdict(Blocked, &["http.diff"])
+        .says("http://www.example.com/ redirected (302)"),
         // Traps: the site's own redirects.
+        row(
+            "trap: the redirect came from an address nothing ties to the site (a CDN's or a forger's)",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[CDN])
+                .connect("151.101.1.67:80", 0, None)
+                .get(HTTP, "151.101.1.67:80", 0, &redirect(302, NOTICE_URL))
+                .resolve(NOTICE_HOST, 1, &[PROXY])
+                .connect("45.33.1.10:80", 1, None)
+                .get(NOTICE_URL, "45.33.1.10:80", 1, &notice_page()),
+            Some(site_ctl().final_url(HTTP)),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Unknown, &[]),
+        row(
+            "trap: the control does not say where its fetch ended (OONI's helper): the pages are compared",
+            HTTP,
+            forged_redirect("http://www.example.org/", "www.example.org", &real()),
+            Some(site_ctl()),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[]),
         row(
             "trap: the same redirect seen by the control (it ended on the same page)",
             HTTP,
