@@ -85,7 +85,9 @@ pub struct Lookup<'a> {
     pub vindicated: BTreeSet<IpAddr>,
     /// Addresses at which the probe's own TLS validated the name (OONI's classic extension).
     pub probe_vindicated: BTreeSet<IpAddr>,
-    /// Addresses whose certificate is not valid for the name where the control's is, and why.
+    /// Addresses that are not the site's, and why: a certificate not valid for the name where
+    /// the control's is, or no connection from either side where the control's own addresses
+    /// work (`dead_ends`).
     pub contradicted: BTreeMap<IpAddr, String>,
     /// The control's addresses for this host (empty when it has none for it).
     pub control_addrs: Vec<IpAddr>,
@@ -365,6 +367,13 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
                 None => continue,
             };
             contradicted.insert(*ip, why);
+        }
+    }
+
+    // Addresses that lead nowhere, from the probe or the control, while the control's own work.
+    for (ip, why) in super::dead_ends::dead_ends(ix, &addrs, &control_addrs) {
+        if !the_sites(&ip) {
+            contradicted.entry(ip).or_insert(why);
         }
     }
 

@@ -51,11 +51,17 @@ pub const THROTTLE_RATIO: f64 = 10.0;
 /// ...and below this many bytes per second (128 kbit/s): a slow access line, or a slow
 /// international link, is not throttling.
 pub const THROTTLE_MAX_RATE: f64 = 16.0 * 1024.0;
-/// ...over an expected size of at least this many bytes (received, or the control's body
-/// length when the transfer was cut off): a small page says nothing about the rate.
-pub const THROTTLE_MIN_BYTES: u64 = 64 * 1024;
-/// ...measured over at least this long.
+/// ...measured over at least this long...
 pub const THROTTLE_MIN_SECONDS: f64 = 2.0;
+/// ...and taking this many times longer than the connect's round trip explains (TCP's slow
+/// start from `INITIAL_WINDOW`: a 12 KB answer is one round trip, a MiB seven), so a small
+/// page can show throttling and a slow link (a long round trip) cannot.
+pub const THROTTLE_RTT_FACTOR: f64 = 10.0;
+/// Without a connect time to judge by (a reused connection), an expected size of at least this
+/// many bytes (received, or the control's body length when the transfer was cut off) instead.
+pub const THROTTLE_MIN_BYTES: u64 = 64 * 1024;
+/// TCP's initial congestion window (RFC 6928: 10 segments of 1460 bytes).
+pub const INITIAL_WINDOW: u64 = 10 * 1460;
 /// A transfer cut off by the timeout was still going when its last bytes arrived this close to
 /// the cut (samples come at least every 100 ms while bytes arrive); otherwise it had stalled.
 pub const STALL_SECONDS: f64 = 1.0;
@@ -268,11 +274,34 @@ pub fn transfer(tx: &HttpTransaction) -> Option<Transfer> {
     })
 }
 
-/// Why the transfer of `tx` counts as throttled against the control's, if it does: a rate
-/// below a tenth of the control's and below `THROTTLE_MAX_RATE`, over an expected size of at
-/// least `THROTTLE_MIN_BYTES` and at least `THROTTLE_MIN_SECONDS`. A transfer cut off after
-/// it stalled is a timeout, not a slow transfer.
-pub fn throttled(tx: &HttpTransaction, c: &ControlHttp) -> Option<String> {
+/// Round trips TCP's slow start needs for `bytes` (the window doubling from `INITIAL_WINDOW`).
+pub fn slow_start_rounds(bytes: u64) -> u32 {
+    let mut rounds = 1;
+    let mut sent = INITIAL_WINDOW;
+    let mut window = INITIAL_WINDOW;
+    while sent < bytes {
+        window = window.saturating_mul(2);
+        sent = sent.saturating_add(window);
+        rounds += 1;
+    }
+    rounds
+}
+
+/// Whether the bytes kept coming: no pause between samples holds half the transfer's time (a
+/// server that stops to think, then sends the rest at once, is not a path that trickles).
+fn steady(tx: &HttpTransaction, t: &Transfer) -> bool {
+    let mut times: Vec<f64> = tx.x_transfer.iter().map(|s| s.t).collect();
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let gap = times.windows(2).map(|w| w[1] - w[0]).fold(t.idle, f64::max);
+    gap <= t.seconds / 2.0
+}
+
+/// Why the transfer of `tx` counts as throttled against the control's, if it does: a steady
+/// rate below a tenth of the control's and below `THROTTLE_MAX_RATE`, over at least
+/// `THROTTLE_MIN_SECONDS`, and `THROTTLE_RTT_FACTOR` times longer than slow start at the
+/// connect's round trip `rtt` explains (without `rtt`, over an expected size of at least
+/// `THROTTLE_MIN_BYTES`). A transfer cut off after it stalled is a timeout, not a slow transfer.
+pub fn throttled(tx: &HttpTransaction, c: &ControlHttp, rtt: Option<f64>) -> Option<String> {
     let control_rate = c.x_transfer_rate.filter(|r| r.is_finite() && *r > 0.0)?;
     let t = transfer(tx)?;
     if t.cut && !t.still_arriving() {
@@ -286,15 +315,32 @@ pub fn throttled(tx: &HttpTransaction, c: &ControlHttp) -> Option<String> {
             .max(u64::try_from(c.body_length).unwrap_or(0))
     };
     let rate = t.rate();
-    if expected < THROTTLE_MIN_BYTES
-        || t.seconds < THROTTLE_MIN_SECONDS
+    if t.seconds < THROTTLE_MIN_SECONDS
         || rate >= control_rate / THROTTLE_RATIO
         || rate >= THROTTLE_MAX_RATE
+        || !steady(tx, &t)
     {
         return None;
     }
+    let rtt = rtt.filter(|r| r.is_finite() && *r > 0.0);
+    let against = match rtt {
+        Some(rtt) => {
+            let rounds = slow_start_rounds(t.bytes);
+            let explained = f64::from(rounds) * rtt;
+            if t.seconds < THROTTLE_RTT_FACTOR * explained {
+                return None;
+            }
+            format!(
+                "; a {rtt:.3} s round trip explains about {explained:.2} s for {} bytes ({rounds} round trip{} of TCP slow start)",
+                t.bytes,
+                if rounds == 1 { "" } else { "s" }
+            )
+        }
+        None if expected < THROTTLE_MIN_BYTES => return None,
+        None => String::new(),
+    };
     Some(format!(
-        "The body of {} arrived at {:.0} bytes/s ({} bytes in {:.1} s{}) where the control's arrived at {:.0} bytes/s.",
+        "The body of {} arrived at {:.0} bytes/s ({} bytes in {:.1} s{}) where the control's arrived at {:.0} bytes/s{against}.",
         tx.request.url,
         rate,
         t.bytes,

@@ -34,6 +34,24 @@ pub fn same_host(a: &str, b: &str) -> bool {
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
+/// Whether two hosts may be one site: the same IP literal, or names whose last two labels
+/// agree. A registrable domain (a public suffix and one label more) always has at least two
+/// labels, so two names under one registrable domain always pass; no public-suffix list is
+/// needed to never call a site's own redirect foreign. The price is the other way round:
+/// `a.co.uk` and `b.co.uk`, or two `github.io` sites, count as one site too.
+pub fn same_site(a: &str, b: &str) -> bool {
+    let norm = |h: &str| h.trim_end_matches('.').to_ascii_lowercase();
+    let (a, b) = (norm(a), norm(b));
+    if a.parse::<IpAddr>().is_ok() || b.parse::<IpAddr>().is_ok() {
+        return a == b;
+    }
+    let tail = |h: &str| -> Vec<String> {
+        let labels: Vec<&str> = h.rsplit('.').take(2).collect();
+        labels.into_iter().map(str::to_string).collect()
+    };
+    a == b || (tail(&a).len() == 2 && tail(&a) == tail(&b))
+}
+
 /// One redirect hop: what was done for one URL of the chain.
 pub struct Hop<'a> {
     pub depth: usize,
@@ -189,6 +207,16 @@ impl<'a> ControlView<'a> {
                 Err(c.failure.clone().unwrap_or_else(|| "failed".into()))
             }
         })
+    }
+
+    /// One of the control's connects to `ips` that succeeded, when there is one.
+    pub fn connected(&self, ips: &[IpAddr]) -> Option<SocketAddr> {
+        let mut ok: Vec<SocketAddr> = (self.tcp.iter())
+            .filter(|(a, c)| c.status && ips.contains(&a.ip()))
+            .map(|(a, _)| *a)
+            .collect();
+        ok.sort();
+        ok.first().copied()
     }
 
     /// The control's handshakes for `server_name` at `ip` (on `port` when given): `Ok` for one

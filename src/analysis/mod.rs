@@ -5,7 +5,9 @@
 //!
 //! - `index`: the observations arranged by redirect hop, and the control's answer by endpoint.
 //! - `dns`: each host's lookup: the answers used, injected duplicates, bogons, known forged
-//!   answers, consistency with the control (IP overlap, ASN, or TLS validation for the name).
+//!   answers, consistency with the control (IP overlap, ASN, or TLS validation for the name);
+//!   `dead_ends`: answers that neither the probe nor the control can connect to while the
+//!   control's own addresses serve the site.
 //! - `http_diff`: OONI's HTTP comparison with the control, the transfer rate (throttling) and
 //!   the recognisable server-side challenges (a CDN's CAPTCHA is not censorship).
 //! - `classic`: OONI's `dns_consistency` / `blocking` / `accessible`.
@@ -14,6 +16,7 @@
 //!   connects, handshakes and round trips; `verdict::pages` the final page and blockpages).
 
 mod classic;
+mod dead_ends;
 mod dns;
 mod http_diff;
 mod index;
@@ -32,8 +35,8 @@ use crate::fingerprints::Fingerprints;
 use crate::observation::Observations;
 
 pub use http_diff::{
-    COMMON_HEADERS, STALL_SECONDS, THROTTLE_MAX_RATE, THROTTLE_MIN_BYTES, THROTTLE_MIN_SECONDS,
-    THROTTLE_RATIO,
+    COMMON_HEADERS, INITIAL_WINDOW, STALL_SECONDS, THROTTLE_MAX_RATE, THROTTLE_MIN_BYTES,
+    THROTTLE_MIN_SECONDS, THROTTLE_RATIO, THROTTLE_RTT_FACTOR,
 };
 
 /// `x_verdict.status`.

@@ -226,6 +226,58 @@ const SCENARIOS: &[Scenario] = &[
         "blocked",
         &["throttling"],
     ),
+    // Issue 9: the ISP's resolver forwards across the border, where the injector's forged
+    // answer wins the race and stays in its cache: one answer per query, no duplicate, and an
+    // address that accepts no connection from the probe or the control.
+    sc(
+        "http://poisoned.test/",
+        "isp",
+        "upstream poisoned: ISP caches a dead forged A",
+        "blocked",
+        &["dns.forged"],
+    ),
+    sc(
+        "https://poisoned.test/",
+        "isp",
+        "upstream poisoned: ISP caches a dead forged A",
+        "blocked",
+        &["dns.forged"],
+    ),
+    sc(
+        "http://notice-redirect.test/",
+        "isp",
+        "Host keyword: injected 302 to an unknown page",
+        "blocked",
+        &["http.diff"],
+    ),
+    sc(
+        "http://throttle-small.test/",
+        "throttle",
+        "tc htb 24 kbit/s, 12 KiB page",
+        "blocked",
+        &["throttling"],
+    ),
+    sc(
+        "http://poisoned-down.test/",
+        "isp",
+        "trap: upstream poisoned, site down everywhere",
+        "down",
+        &[],
+    ),
+    sc(
+        "http://www.geo.test/",
+        "isp",
+        "trap: the site's geo-redirect to de.geo.test",
+        "unknown",
+        &[],
+    ),
+    sc(
+        "http://far.test/",
+        "throttle",
+        "trap: 12 KiB at 24 kbit/s, 700 ms away",
+        "accessible",
+        &[],
+    ),
     sc(
         "https://down.test/",
         "isp",

@@ -20,6 +20,12 @@ const SITES: &str = "127.0.0.3";
 const CONTROL_SOURCE: &str = "127.0.0.4";
 /// The port of the warning page a forged redirect points to (served on `SITES`).
 const WARNING_PORT: u16 = 18980;
+/// A notice page no fingerprint knows, where another forged redirect points (on `SITES`).
+const NOTICE_PORT: u16 = 18981;
+/// The site's own page for the probe's region, within its registrable domain (on `SITES`).
+const GEO_PORT: u16 = 18982;
+/// Where a poisoned cache sends the probe: nothing listens there, for anyone.
+const DEAD: &str = "127.0.0.66";
 /// A blockpage body carrying a pattern from the shipped fingerprint set (Russia's national
 /// blockpage text; the run's probe_cc is ZZ, unknown, so every country's entries apply).
 const BLOCKPAGE: &str = "<html><head><title>Доступ ограничен</title></head><body><p>Доступ к сайту ограничен в соответствии с Федеральными законами</p></body></html>";
@@ -139,7 +145,51 @@ fn scenarios() -> Vec<Scenario> {
         s("throttled.test", Tls::Plain, page("Big page", 96 * 1024))
             .act(Action::Throttle(8 * 1024))
             .want("blocked", &["throttling"], blocking("http-failure")),
+        // A resolver poisoned upstream: one answer, an address nobody can connect to, while
+        // the control's own address serves the site.
+        s("poisoned.test", Tls::Plain, plain())
+            .lie(DnsLie::Addrs(vec![ip(DEAD)]))
+            .want("blocked", &["dns.forged"], blocking("dns")),
+        s("poisoned-tls.test", Tls::Valid, plain())
+            .lie(DnsLie::Addrs(vec![ip(DEAD)]))
+            .want("blocked", &["dns.forged"], blocking("dns")),
+        // A forged redirect to a notice page no fingerprint knows.
+        s("host-notice.test", Tls::Plain, plain())
+            .act(Action::Redirect(format!(
+                "http://notice.filter.test:{NOTICE_PORT}/blocked.html"
+            )))
+            .want("blocked", &["http.diff"], blocking("http-diff")),
+        // A small page (12 KiB) at 3 KiB/s, cut by the 3 s timeout while still arriving.
+        s(
+            "throttled-small.test",
+            Tls::Plain,
+            page("Small page", 12 * 1024),
+        )
+        .act(Action::Throttle(3 * 1024))
+        .want("blocked", &["throttling"], blocking("http-failure")),
         // Traps: never blocked.
+        // Poisoned, but the site is down from everywhere.
+        Scenario {
+            no_server: true,
+            ..s("poisoned-down.test", Tls::Plain, plain())
+                .lie(DnsLie::Addrs(vec![ip(DEAD)]))
+                .want("down", &[], blocking("dns"))
+        },
+        // The site's own geo-redirect for the probe's region, within its registrable domain.
+        s("www.geo.test", Tls::Plain, plain())
+            .act(Action::Redirect(format!("http://de.geo.test:{GEO_PORT}/")))
+            .want("unknown", &[], blocking("http-diff")),
+        // A small page the server itself sends slowly, to everyone.
+        s(
+            "slow-server.test",
+            Tls::Plain,
+            Reply::Slow {
+                size: 12 * 1024,
+                chunk: 300,
+                every: std::time::Duration::from_millis(100),
+            },
+        )
+        .want("unknown", &[], Value::Bool(false)),
         Scenario {
             no_server: true,
             ..s("down-refused.test", Tls::Plain, plain()).want("down", &[], Value::Bool(false))
@@ -226,6 +276,29 @@ async fn verdicts_through_a_censor_match_what_it_did() {
     )
     .await;
     zone.insert("warning.or.kr".to_string(), Answer::Addrs(vec![ip(SITES)]));
+    // A notice page no fingerprint knows, and the geo-redirected site's regional page: other
+    // software than the sites', so neither matches their pages by OONI's rules.
+    for (name, port, title) in [
+        (
+            "notice.filter.test",
+            NOTICE_PORT,
+            "Access to this resource is restricted",
+        ),
+        (
+            "de.geo.test",
+            GEO_PORT,
+            "Willkommen auf der deutschen Seite",
+        ),
+    ] {
+        let body = format!("<html><head><title>{title}</title></head><body>{title}.</body></html>");
+        let raw = format!(
+            "HTTP/1.1 200 OK\r\nServer: other-software\r\nX-Frontend: {name}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let site = Site::new(name, Tls::Plain, Reply::Raw(raw));
+        serve_on(SocketAddr::new(ip(SITES), port), site, &trusted, &censor_ca).await;
+        zone.insert(name.to_string(), Answer::Addrs(vec![ip(SITES)]));
+    }
     let real_dns = FakeDns::start(zone).await;
     let censored_dns = censor::dns(real_dns.addr, lies).await;
     let helper = Helper::start(&[

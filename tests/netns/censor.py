@@ -11,6 +11,8 @@ NFQUEUE and forges packets from a raw socket, as a box that watches the wire doe
     --rst KW           RST to the server (spoofed from the client) and RST/ACK to the client;
     --page KW=FILE     an HTTP response carrying FILE's bytes plus FIN to the client, RST to the server;
     --redirect KW=URL  a 302 to URL plus FIN to the client, RST to the server.
+- TCP segments from --delay ADDR=MS (queued for that address): held MS before they go on, a
+  long link rather than a censor (netem stands in for this where the kernel has it).
 
 No scapy: headers are packed by hand. Needs python-netfilterqueue (PyPI) and CAP_NET_ADMIN/RAW.
 """
@@ -93,6 +95,7 @@ def main():
     ap.add_argument("--rst", action="append", default=[], metavar="KW")
     ap.add_argument("--page", action="append", default=[], metavar="KW=FILE")
     ap.add_argument("--redirect", action="append", default=[], metavar="KW=URL")
+    ap.add_argument("--delay", action="append", default=[], metavar="ADDR=MS")
     a = ap.parse_args()
 
     lies = dict(x.split("=", 1) for x in a.dns)
@@ -108,6 +111,8 @@ def main():
         resp = b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % url.encode()
         actions.append((kw.lower().encode(), ("page", resp)))
 
+    delays = {socket.inet_aton(x.split("=", 1)[0]): float(x.split("=", 1)[1]) / 1000 for x in a.delay}
+
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     held, order = [], itertools.count()
 
@@ -122,6 +127,10 @@ def main():
 
     def on_packet(p):
         pkt = p.get_payload()
+        if len(pkt) >= 20 and pkt[12:16] in delays:
+            p.retain()
+            heapq.heappush(held, (time.monotonic() + delays[pkt[12:16]], next(order), p))
+            return
         if len(pkt) >= 20 and pkt[9] == socket.IPPROTO_UDP:
             q = parse_query(pkt)
             addr = lied_for(q["qname"]) if q else None

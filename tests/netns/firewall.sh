@@ -52,8 +52,11 @@ topology() {
   veth isp i-cen "$ISP/24" censor c-isp "$CENSOR_TO_ISP/24"
   veth net n-cen "$NET/24" censor c-net "$CENSOR_TO_NET/24"
   veth control k-net "$CONTROL/24" net n-ctl "$NET_TO_CONTROL/24"
+  # The sites send segments, not 64 KB GSO bursts, toward the censor: tc's shaping of a small
+  # page (a few segments) is then as smooth as a real link's.
+  ip -n vtn-net link set n-cen gso_max_segs 1
   for a in "$ISP_RESOLVER" "$ISP_BLOCKPAGE"; do ip -n vtn-isp addr add "$a/32" dev i-cen; done
-  for a in $(sed -n 's/^\(NET_RESOLVER\|NET_NO_RESOLVER\|SITE_[A-Z_]*\|FORGED\)=//p' "$HERE/topology.env"); do
+  for a in $(sed -n 's/^\(NET_RESOLVER\|NET_NO_RESOLVER\|SITE_[A-Z_]*\|FORGED[A-Z_]*\)=//p' "$HERE/topology.env"); do
     ip -n vtn-net addr add "$a/32" dev n-cen
   done
   # Only the testbed's range is routed; there is no default route anywhere.
@@ -90,7 +93,8 @@ pki() {
   mkca censor-ca "Censor Interception CA"
   mkleaf sites ca ok.test isp-bogon.test isp-nx.test isp-page.test inject.test blackhole.test \
     host-rst.test host-reject.test sni-rst.test residual.test residual-trigger.test \
-    inject-page.test inject-redirect.test warning.or.kr mitm.test throttle.test down.test cdn.test
+    inject-page.test inject-redirect.test warning.or.kr mitm.test throttle.test down.test cdn.test \
+    poisoned.test
   mkleaf mitm censor-ca mitm.test
   # Another company's server, where the injector's forged answers point.
   mkleaf other ca other-company.test
@@ -147,6 +151,14 @@ dns() {
   local-data: "throttle.test. 300 IN A $SITE_THROTTLE"
   local-data: "down.test. 300 IN A $SITE_DOWN"
   local-data: "cdn.test. 300 IN A $SITE_CDN_OUTSIDE"
+  local-data: "poisoned.test. 300 IN A $SITE_POISONED"
+  local-data: "poisoned-down.test. 300 IN A $SITE_DOWN"
+  local-data: "notice-redirect.test. 300 IN A $SITE_NOTICE_REDIRECT"
+  local-data: "notice.filter.test. 300 IN A $SITE_NOTICE"
+  local-data: "www.geo.test. 300 IN A $SITE_GEO"
+  local-data: "de.geo.test. 300 IN A $SITE_GEO"
+  local-data: "throttle-small.test. 300 IN A $SITE_THROTTLE_SMALL"
+  local-data: "far.test. 300 IN A $SITE_FAR"
 remote-control:
   control-enable: no
 EOF
@@ -198,9 +210,15 @@ web() {
   { printf '<html><head><title>throttle.test</title></head><body><pre>\n'
     for _ in $(seq 1536); do printf '%063d\n' 0; done
     printf '</pre></body></html>\n'; } >"$d/big/index.html"
+  # The small throttled page and the far site's: 12 KiB each.
+  mkdir -p "$d/small"
+  { printf '<html><head><title>A small page</title></head><body><pre>\n'
+    for _ in $(seq 190); do printf '%063d\n' 0; done
+    printf '</pre></body></html>\n'; } >"$d/small/index.html"
   for a in "$SITE_OK" "$SITE_ISP_BOGON" "$SITE_ISP_NX" "$SITE_ISP_PAGE" "$SITE_INJECT" \
     "$SITE_BLACKHOLE" "$SITE_HOST_RST" "$SITE_HOST_REJECT" "$SITE_SNI_RST" "$SITE_RESIDUAL" \
-    "$SITE_INJECT_PAGE" "$SITE_INJECT_REDIRECT" "$SITE_MITM" "$SITE_CDN_OUTSIDE" "$SITE_CDN_INSIDE"; do
+    "$SITE_INJECT_PAGE" "$SITE_INJECT_REDIRECT" "$SITE_MITM" "$SITE_CDN_OUTSIDE" "$SITE_CDN_INSIDE" \
+    "$SITE_POISONED" "$SITE_NOTICE_REDIRECT"; do
     listen+="    listen $a:80; listen $a:443 ssl;"$'\n'
   done
   # Nothing listens on SITE_DOWN: down from everywhere.
@@ -215,6 +233,32 @@ $listen    server_name _;
     listen $SITE_THROTTLE:80;
     server_name _;
     root $d/big;
+  }
+  server {
+    listen $SITE_THROTTLE_SMALL:80; listen $SITE_FAR:80;
+    server_name _;
+    root $d/small;
+  }
+  # A notice page no fingerprint knows, where an injected redirect points.
+  server {
+    listen $SITE_NOTICE:80;
+    server_name _;
+    location / { return 200 "<html><head><title>Access to this resource is restricted</title></head><body><h1>Access to this resource is restricted</h1><p>The resource you requested has been restricted in accordance with a decision of the competent authority. If you believe this decision is wrong, you may contact your service provider. This notice is shown by your service provider's filtering system on behalf of the authority; it is not the page you asked for.</p></body></html>\n"; }
+  }
+  # A site that redirects visitors from the vantage host's region to its regional page, within
+  # its own registrable domain: a geo-redirect, not censorship.
+  server {
+    listen $SITE_GEO:80;
+    server_name www.geo.test;
+    location / {
+      if (\$remote_addr = $VANTAGE) { return 302 http://de.geo.test/; }
+      return 200 "<html><head><title>Geo site international</title></head><body>The international page.</body></html>\n";
+    }
+  }
+  server {
+    listen $SITE_GEO:80;
+    server_name de.geo.test;
+    location / { return 200 "<html><head><title>Willkommen auf der deutschen Seite</title></head><body><h1>Willkommen</h1><p>Dies ist die deutsche Seite dieses Angebots, mit Nachrichten, Wetter und allem, was Besucher aus der Region interessiert; sie ist länger als die internationale Seite.</p></body></html>\n"; }
   }
   # The forged answers' address: a real server of another company, with its own valid
   # certificate (for another name), as the Great Firewall's poison addresses are.
@@ -304,12 +348,23 @@ EOF
   nsx censor tc class add dev c-van parent 1: classid 1:20 htb rate 10gbit quantum 60000
   nsx censor tc class add dev c-van parent 1: classid 1:10 htb rate 64kbit ceil 64kbit burst 2k cburst 2k quantum 1514
   nsx censor tc filter add dev c-van parent 1: protocol ip prio 1 u32 match ip src "$SITE_THROTTLE/32" flowid 1:10
+  # A small page throttled to ~3 KB/s, and a far site: the same rate over a 700 ms link (the
+  # injector holds every packet toward the vantage host 700 ms, the SYN-ACK too; this kernel
+  # may lack netem), a slow link, not throttling.
+  nsx censor tc class add dev c-van parent 1: classid 1:30 htb rate 24kbit ceil 24kbit burst 2k cburst 2k quantum 1514
+  nsx censor tc filter add dev c-van parent 1: protocol ip prio 1 u32 match ip src "$SITE_THROTTLE_SMALL/32" flowid 1:30
+  nsx censor tc class add dev c-van parent 1: classid 1:40 htb rate 24kbit ceil 24kbit burst 2k cburst 2k quantum 1514
+  nsx censor tc filter add dev c-van parent 1: protocol ip prio 1 u32 match ip src "$SITE_FAR/32" flowid 1:40
+  nsx censor iptables -A FORWARD -s "$SITE_FAR" -o c-van -p tcp "${q[@]}"
+  # An injected redirect to a notice page no fingerprint knows.
+  nsx censor iptables -A FORWARD "${http[@]}" --string "Host: notice-redirect.test" "${q[@]}"
   # The internet side: the address that runs no resolver drops DNS.
   nsx net nft -f - <<EOF
 table inet vtn_net {
   chain input {
     type filter hook input priority 0; policy accept;
     ip daddr $NET_NO_RESOLVER meta l4proto { tcp, udp } th dport 53 drop
+    ip daddr $FORGED_DEAD meta l4proto tcp drop
   }
 }
 EOF
@@ -329,9 +384,11 @@ servers() {
   start "$d/logs/nginx-isp.log" isp nginx -e "$d/isp-web/error.log" -p "$d/isp-web" -c "$d/isp-web/nginx.conf" -g "daemon off;"
   start "$d/logs/nginx-mitm.log" censor nginx -e "$d/mitm/error.log" -p "$d/mitm" -c "$d/mitm/nginx.conf" -g "daemon off;"
   start "$d/logs/censor.log" censor "$PY" -u "$HERE/censor.py" --queue 0 --hold-ms 50 \
-    --dns "inject.test=$FORGED" --rst "Host: host-rst.test" --rst "sni-rst.test" \
+    --dns "inject.test=$FORGED" --dns "poisoned.test=$FORGED_DEAD" --dns "poisoned-down.test=$FORGED_DEAD" --rst "Host: host-rst.test" --rst "sni-rst.test" \
     --page "Host: inject-page.test=$HERE/blockpage-tr.html" \
-    --redirect "Host: inject-redirect.test=http://warning.or.kr/i1.html"
+    --redirect "Host: inject-redirect.test=http://warning.or.kr/i1.html" \
+    --redirect "Host: notice-redirect.test=http://notice.filter.test/blocked.html" \
+    --delay "$SITE_FAR=700"
 }
 
 listening() { # listening NS PROTO FILTER

@@ -228,6 +228,13 @@ impl Obs {
         });
         self
     }
+    /// A connect that succeeded after `rtt` seconds (the round trip to the address).
+    pub(super) fn connect_rtt(mut self, addr: &str, depth: usize, rtt: f64) -> Obs {
+        self = self.connect(addr, depth, None);
+        let c = self.0.tcp_connect.last_mut().unwrap();
+        c.t = c.t0 + rtt;
+        self
+    }
     /// A TLS handshake: `None` validated; a certificate failure completed; anything else broke.
     pub(super) fn handshake(
         mut self,
@@ -337,6 +344,48 @@ impl Obs {
                 bytes: rate * s,
             })
             .collect();
+        self.push_request(tx);
+        self
+    }
+    /// A whole body that arrives steadily over `seconds` (a sample every 100 ms).
+    pub(super) fn get_paced(mut self, url: &str, addr: &str, r: &Resp, seconds: f64) -> Obs {
+        let mut tx = Obs::transaction(url, addr, 0);
+        tx.response = Some(r.response());
+        let steps = (seconds * 10.0).round() as u64;
+        tx.x_transfer = (0..=steps)
+            .map(|s| TransferSample {
+                t: 0.35 + s as f64 / 10.0,
+                bytes: r.len() * s / steps,
+            })
+            .collect();
+        tx.t = 0.35 + seconds;
+        self.push_request(tx);
+        self
+    }
+    /// A whole body whose first `first` bytes arrive at once and the rest `pause` seconds
+    /// later (a server that stops to think, not a path that trickles).
+    pub(super) fn get_paused(
+        mut self,
+        url: &str,
+        addr: &str,
+        r: &Resp,
+        first: u64,
+        pause: f64,
+    ) -> Obs {
+        let mut tx = Obs::transaction(url, addr, 0);
+        tx.response = Some(r.response());
+        tx.x_transfer = vec![
+            TransferSample { t: 0.35, bytes: 0 },
+            TransferSample {
+                t: 0.36,
+                bytes: first,
+            },
+            TransferSample {
+                t: 0.36 + pause,
+                bytes: r.len(),
+            },
+        ];
+        tx.t = 0.36 + pause;
         self.push_request(tx);
         self
     }

@@ -177,22 +177,22 @@ fn throttling_needs_size_duration_and_a_far_slower_rate() {
             .requests
             .remove(0)
     };
-    assert!(http_diff::throttled(&slow(8 * 1024), &c(5e6)).is_some());
-    assert!(http_diff::throttled(&slow(15 * 1024), &c(5e6)).is_some());
+    assert!(http_diff::throttled(&slow(8 * 1024), &c(5e6), None).is_some());
+    assert!(http_diff::throttled(&slow(15 * 1024), &c(5e6), None).is_some());
     // Not far slower than the control.
-    assert!(http_diff::throttled(&slow(8 * 1024), &c(50_000.0)).is_none());
+    assert!(http_diff::throttled(&slow(8 * 1024), &c(50_000.0), None).is_none());
     // A slow line (or a slow international link), not a throttled one.
-    assert!(http_diff::throttled(&slow(200 * 1024), &c(50e6)).is_none());
-    assert!(http_diff::throttled(&slow(20 * 1024), &c(50e6)).is_none());
+    assert!(http_diff::throttled(&slow(200 * 1024), &c(50e6), None).is_none());
+    assert!(http_diff::throttled(&slow(20 * 1024), &c(50e6), None).is_none());
     // Measured over less than 2 s.
     let mut short = slow(8 * 1024);
     short.x_transfer.retain(|s| s.t <= 1.8);
     short.t = 1.8;
-    assert!(http_diff::throttled(&short, &c(5e6)).is_none());
+    assert!(http_diff::throttled(&short, &c(5e6), None).is_none());
     // A transfer that stalled before the cut is a timeout, not a slow transfer.
     let mut stalled = slow(8 * 1024);
     stalled.x_transfer.retain(|s| s.t <= 3.3);
-    assert!(http_diff::throttled(&stalled, &c(5e6)).is_none());
+    assert!(http_diff::throttled(&stalled, &c(5e6), None).is_none());
     // The expected size comes from the control when the transfer was cut off: 24 KiB received
     // in 3 s of a 96 KiB page (the integration scenario).
     let mut cut = obs()
@@ -210,24 +210,48 @@ fn throttling_needs_size_duration_and_a_far_slower_rate() {
     cut.response.as_mut().unwrap().x_body_length = 24 * 1024;
     let mut small_ctl = c(5e6);
     small_ctl.body_length = 96 * 1024;
-    assert!(http_diff::throttled(&cut, &small_ctl).is_some());
+    assert!(http_diff::throttled(&cut, &small_ctl, None).is_some());
     small_ctl.body_length = 40 * 1024;
-    assert!(http_diff::throttled(&cut, &small_ctl).is_none());
+    assert!(http_diff::throttled(&cut, &small_ctl, None).is_none());
     // No rate from the control.
     let mut none = c(5e6);
     none.x_transfer_rate = None;
-    assert!(http_diff::throttled(&slow(8 * 1024), &none).is_none());
+    assert!(http_diff::throttled(&slow(8 * 1024), &none, None).is_none());
     // A complete transfer of a big body, slowly.
     let mut tx = slow(8 * 1024);
     tx.failure = None;
     let r = tx.response.as_mut().unwrap();
     r.x_body_complete = true;
-    assert!(http_diff::throttled(&tx, &c(5e6)).is_some());
+    assert!(http_diff::throttled(&tx, &c(5e6), None).is_some());
     // A complete small body is never throttled.
     let mut small = slow(1000);
     small.failure = None;
     small.response.as_mut().unwrap().x_body_complete = true;
-    assert!(http_diff::throttled(&small, &c(5e6)).is_none());
+    assert!(http_diff::throttled(&small, &c(5e6), None).is_none());
+    // With the connect's round trip the size no longer matters, the time it explains does:
+    // 10 KB in 10 s is throttled at a 40 ms round trip (one round of slow start) and not at a
+    // 1.2 s one.
+    assert!(http_diff::throttled(&small, &c(5e6), Some(0.04)).is_some());
+    assert!(http_diff::throttled(&small, &c(5e6), Some(1.2)).is_none());
+    // 1 MiB at 8 KiB/s cut at 10 s (80 KiB, 3 rounds): throttled at 0.3 s, not at 0.4 s.
+    assert!(http_diff::throttled(&slow(8 * 1024), &c(5e6), Some(0.3)).is_some());
+    assert!(http_diff::throttled(&slow(8 * 1024), &c(5e6), Some(0.4)).is_none());
+    // The rate caps hold with a round trip too.
+    assert!(http_diff::throttled(&slow(20 * 1024), &c(50e6), Some(0.01)).is_none());
+    assert!(http_diff::throttled(&slow(8 * 1024), &c(50_000.0), Some(0.01)).is_none());
+}
+
+#[test]
+fn slow_start_rounds_double_from_ten_segments() {
+    use http_diff::{slow_start_rounds, INITIAL_WINDOW};
+    assert_eq!(slow_start_rounds(0), 1);
+    assert_eq!(slow_start_rounds(12_000), 1);
+    assert_eq!(slow_start_rounds(INITIAL_WINDOW), 1);
+    assert_eq!(slow_start_rounds(INITIAL_WINDOW + 1), 2);
+    assert_eq!(slow_start_rounds(3 * INITIAL_WINDOW), 2);
+    assert_eq!(slow_start_rounds(3 * INITIAL_WINDOW + 1), 3);
+    assert_eq!(slow_start_rounds(1 << 20), 7);
+    assert!(slow_start_rounds(u64::MAX) < 64, "no overflow");
 }
 
 #[test]

@@ -11,6 +11,7 @@ use crate::failure::Failure;
 use build::*;
 
 mod build;
+mod censors;
 mod details;
 mod fuzz;
 mod methods;
@@ -41,6 +42,9 @@ struct Row {
     accessible: Option<bool>,
     status: Status,
     methods: &'static [&'static str],
+    /// Texts the reasons must contain, and texts they must not.
+    said: Vec<&'static str>,
+    unsaid: Vec<&'static str>,
 }
 
 fn row(name: &'static str, url: &'static str, obs: Obs, control: Option<Ctl>) -> Row {
@@ -57,6 +61,8 @@ fn row(name: &'static str, url: &'static str, obs: Obs, control: Option<Ctl>) ->
         accessible: None,
         status: Status::Unknown,
         methods: &[],
+        said: vec![],
+        unsaid: vec![],
     }
 }
 
@@ -75,6 +81,16 @@ impl Row {
     fn verdict(mut self, status: Status, methods: &'static [&'static str]) -> Row {
         self.status = status;
         self.methods = methods;
+        self
+    }
+    /// The reasons must say `text`.
+    fn says(mut self, text: &'static str) -> Row {
+        self.said.push(text);
+        self
+    }
+    /// The reasons must not say `text`.
+    fn never_says(mut self, text: &'static str) -> Row {
+        self.unsaid.push(text);
         self
     }
     fn control_failed(mut self, f: &'static str) -> Row {
@@ -134,6 +150,25 @@ fn check(rows: Vec<Row>) {
             r.status,
             r.methods.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
         );
+        let text = a.x_verdict.reasons.join(" ");
+        let missing: Vec<&str> = r
+            .said
+            .iter()
+            .copied()
+            .filter(|t| !text.contains(t))
+            .collect();
+        let extra: Vec<&str> = r
+            .unsaid
+            .iter()
+            .copied()
+            .filter(|t| text.contains(t))
+            .collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            wrong.push(format!(
+                "{}:\n  reasons lack {missing:?}, or say {extra:?}:\n  {:#?}",
+                r.name, a.x_verdict.reasons
+            ));
+        }
         if got != want {
             wrong.push(format!(
                 "{}:\n  want {want:?}\n  got  {got:?}\n  reasons {:#?}",

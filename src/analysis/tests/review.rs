@@ -375,11 +375,29 @@ fn finding_8_fingerprints_only_where_they_mean_something() {
                 0,
                 Some(Failure::Timeout),
             ),
-            Some(site_ctl().connect_fails("8.7.198.45:80", "generic_timeout_error")),
+            Some(site_ctl()),
         )
         .cc("DE")
         .ooni(Some("inconsistent"), b("dns"), Some(false))
         .verdict(Unknown, &[]),
+        // The same answer, which neither side can connect to while the control's own address
+        // serves the site, is forged by that evidence (a poisoned resolver), not by the
+        // fingerprint.
+        row(
+            "a Great Firewall answer in Germany that leads nowhere is forged, by what the control saw",
+            HTTP,
+            obs().resolve(HOST, 0, &["8.7.198.45"]).connect(
+                "8.7.198.45:80",
+                0,
+                Some(Failure::Timeout),
+            ),
+            Some(site_ctl().connect_fails("8.7.198.45:80", "generic_timeout_error")),
+        )
+        .cc("DE")
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Blocked, &["dns.forged"])
+        .says("neither the probe nor the control could connect to 8.7.198.45:80")
+        .never_says("known forged answer"),
         row(
             "a Russian blockpage text seen by a probe in Germany is no fingerprint",
             HTTP,

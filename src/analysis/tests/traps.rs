@@ -272,16 +272,31 @@ fn traps_are_never_blocked() {
         )
         .ooni(Some("consistent"), b("http-diff"), Some(false))
         .verdict(Unknown, &[]),
+        // "A small page arriving slowly" (4 KB at 300 bytes/s, the control at full speed) was a
+        // trap here while throttling needed 64 KiB; at a 40 ms round trip it is throttling now
+        // (censors.rs). Its traps are a small page slow for the control too, over a long round
+        // trip, or from a server that pauses.
         row(
-            "a small page arriving slowly is not throttling",
+            "a small page arriving slowly for the control too is not throttling",
             HTTP,
             obs()
                 .resolve(HOST, 0, &[SITE])
                 .connect("93.184.215.14:80", 0, None)
                 .get_slow(HTTP, "93.184.215.14:80", &page("Small", 4000), 300),
-            Some(site_ctl().fetched(&page("Small", 4000))),
+            Some(site_ctl().fetched(&page("Small", 4000)).rate(Some(400.0))),
         )
         // Still arriving when the timeout cut it: a slow transfer, not a stall.
+        .ooni(Some("consistent"), b("http-failure"), Some(false))
+        .verdict(Unknown, &[]),
+        row(
+            "a small page arriving slowly over a long round trip is not throttling",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect_rtt("93.184.215.14:80", 0, 1.5)
+                .get_slow(HTTP, "93.184.215.14:80", &page("Small", 4000), 300),
+            Some(site_ctl().fetched(&page("Small", 4000))),
+        )
         .ooni(Some("consistent"), b("http-failure"), Some(false))
         .verdict(Unknown, &[]),
         row(

@@ -13,12 +13,15 @@
 //!   known forged answer, an injected answer, a certificate not valid for the name where the
 //!   control's is, or a known blockpage served from them. With nothing for or against them
 //!   (no shared address or ASN, no TLS evidence) a CDN's answers cannot be told from forged
-//!   ones: `unknown`, and what failed or differed at them is not blamed either. A page that
+//!   ones: `unknown`, and what failed or differed at them is not blamed either. Answers that
+//!   accept no connection from the probe or the control, while the control's own addresses
+//!   serve the site, are not the site's (`dead_ends`): a resolver poisoned upstream. A page that
 //!   matches the control's makes them a CDN's. Answers for a name the control finds does not
 //!   exist are a resolver rewriting NXDOMAIN: the site is `down`.
 //! - Failures at a redirect hop (past the input's host) count only on the hosts the control's
 //!   fetch went through (the input's, the one it ended on); pages are compared only when the
-//!   probe's final URL is the control's.
+//!   probe's final URL is the control's, except that a cleartext redirect off the site that the
+//!   control did not get, leading to another page, is evidence (`verdict::redirects`).
 //! - Once a hop's page was fetched, failures on its other addresses are not evidence (one IPv6
 //!   address unreachable from a v4-only network is normal).
 //! - After a redirect to a known warning page, the hops that follow are the censor's page, not
@@ -36,6 +39,7 @@ use super::{Method, Status, Verdict};
 use crate::failure::Failure;
 
 mod pages;
+mod redirects;
 mod steps;
 
 /// Evidence gathered along the way.
@@ -105,6 +109,7 @@ pub fn compute(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<HttpDiff>) -
     j.dns();
     j.hops();
     j.blockpages(diff);
+    j.forged_redirects(diff);
     j.final_response(diff);
     j.dns_differences();
     j.finish()

@@ -23,7 +23,7 @@ fn body_bytes(r: &HttpResponse) -> Vec<u8> {
     }
 }
 
-fn describe(r: &HttpResponse) -> String {
+pub(super) fn describe(r: &HttpResponse) -> String {
     match &r.x_title {
         Some(t) => format!("{}, {} bytes, title \"{t}\"", r.code, r.x_body_length),
         None => format!("{}, {} bytes", r.code, r.x_body_length),

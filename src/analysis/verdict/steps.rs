@@ -331,14 +331,14 @@ impl<'a> Judge<'_, 'a> {
                     None => "a control that gives no transfer rate".to_string(),
                 };
                 self.ev.unknown(format!(
-                    "The body of {} was still arriving when the timeout cut it off ({} bytes in {:.1} s, {:.0} bytes/s): a slow transfer, not a stall, which against {against} does not meet the throttling thresholds (below a tenth of the control's rate and {:.0} bytes/s, over {} bytes and {:.0} s, from an address of the site's).",
+                    "The body of {} was still arriving when the timeout cut it off ({} bytes in {:.1} s, {:.0} bytes/s): a slow transfer, not a stall, which against {against} does not meet the throttling thresholds (steadily below a tenth of the control's rate and {:.0} bytes/s, for {:.0} s or more and {:.0} times what the connect's round trip explains, from an address of the site's).",
                     tx.request.url,
                     t.bytes,
                     t.seconds,
                     t.rate(),
                     http_diff::THROTTLE_MAX_RATE,
-                    http_diff::THROTTLE_MIN_BYTES,
-                    http_diff::THROTTLE_MIN_SECONDS
+                    http_diff::THROTTLE_MIN_SECONDS,
+                    http_diff::THROTTLE_RTT_FACTOR
                 ));
             }
             return;
@@ -360,10 +360,16 @@ impl<'a> Judge<'_, 'a> {
     /// control's from an address of the site's, where the control fetched the page.
     pub(super) fn throttling(&self, hop: &Hop<'a>, tx: &HttpTransaction) -> Option<String> {
         let c = self.ix.control.as_ref().filter(|c| c.fetch_ok())?;
-        let ip = tx.address.parse::<SocketAddr>().ok()?.ip();
-        if self.standing(&hop.host, ip) != Standing::Genuine {
+        let addr = tx.address.parse::<SocketAddr>().ok()?;
+        if self.standing(&hop.host, addr.ip()) != Standing::Genuine {
             return None;
         }
-        http_diff::throttled(tx, &c.answer.http_request)
+        // The round trip: the connect to the address the body came from, at this hop.
+        let rtt = (hop.tcp.iter())
+            .filter(|t| t.status.success && tcp_addr(t) == Some(addr))
+            .map(|t| t.t - t.t0)
+            .filter(|r| *r > 0.0)
+            .reduce(f64::min);
+        http_diff::throttled(tx, &c.answer.http_request, rtt)
     }
 }
