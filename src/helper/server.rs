@@ -7,6 +7,8 @@
 //!   has no request being answered (an idle or slowloris one); when every connection is busy the
 //!   new one is closed at once. Either way the descriptors in use stay bounded and a fresh
 //!   request is served however many idle connections an attacker opens.
+//! - A request's body is received (at most `MAX_BODY` bytes, within the header timeout) before
+//!   the connection counts as busy: a connection dripping its body is evictable like an idle one.
 //! - A request timeout around each answer.
 //! - A failing `accept` (out of descriptors) is waited out, never the end of the server.
 
@@ -17,15 +19,19 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use axum::response::IntoResponse;
-use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use tower_service::Service;
+
+use super::MAX_BODY;
 
 /// Limits of the helper's server.
 #[derive(Clone, Copy, Debug)]
@@ -93,14 +99,18 @@ async fn connection(
     limits: ServeLimits,
 ) {
     let busy = slot.busy.clone();
-    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        let guard = Busy::enter(&busy);
-        request.extensions_mut().insert(ConnectInfo(peer));
-        let mut router = router.clone();
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let (busy, mut router) = (busy.clone(), router.clone());
         async move {
-            let _guard = guard;
+            // Still receiving: evictable like an idle connection until the body is in.
+            let mut request = match receive(request, limits.header_timeout).await {
+                Ok(request) => request,
+                Err(refusal) => return Ok::<_, Infallible>(refusal),
+            };
+            let _guard = Busy::enter(&busy);
+            request.extensions_mut().insert(ConnectInfo(peer));
             let answer = tokio::time::timeout(limits.request_timeout, router.call(request)).await;
-            Ok::<_, Infallible>(match answer {
+            Ok(match answer {
                 Ok(Ok(response)) => response,
                 Ok(Err(never)) => match never {},
                 Err(_) => {
@@ -121,6 +131,26 @@ async fn connection(
     drop(slot);
 }
 
+/// The whole request, its body at most `MAX_BODY` bytes and sent within `timeout`; else the
+/// answer that refuses it (413, 408).
+async fn receive(request: Request<Incoming>, timeout: Duration) -> Result<Request<Body>, Response> {
+    let (parts, body) = request.into_parts();
+    let refuse = |code: StatusCode, message: String| {
+        (code, Json(serde_json::json!({ "error": message }))).into_response()
+    };
+    match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(body)) => Ok(Request::from_parts(parts, Body::from(body.to_bytes()))),
+        Ok(Err(e)) => Err(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body unreadable or over {MAX_BODY} bytes: {e}"),
+        )),
+        Err(_) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not sent within {timeout:?}"),
+        )),
+    }
+}
+
 /// The open connections, oldest first.
 struct Open {
     cap: usize,
@@ -129,7 +159,7 @@ struct Open {
 }
 
 struct Live {
-    /// Requests of this connection being answered.
+    /// Requests of this connection fully received and being answered.
     busy: Arc<AtomicUsize>,
     abort: Option<AbortHandle>,
 }

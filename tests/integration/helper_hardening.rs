@@ -700,3 +700,171 @@ fn nat64_and_other_embedded_forms_are_refused_on_every_path() {
         );
     }
 }
+
+/// A service bound to every interface (as one firewalled from outside would be) on a host whose
+/// own public-looking addresses are 11.22.33.44 and 2a00:1::1 (on the loopback of the test's
+/// own namespace, which has no route out). The helper must not fetch it at its own address:
+/// not by literal, DNS answer or the probe's tcp_connect list. With `--allow-private` it does.
+#[test]
+fn the_helpers_own_addresses_are_refused() {
+    let ran = in_own_netns(&["11.22.33.44/32", "2a00:1::1/128"], || async {
+        let ca = Ca::new("Vantage Test CA");
+        let site = || Site::new("internal", Tls::Plain, page("Internal secret", 300));
+        let v4 = serve_on("0.0.0.0:0".parse().unwrap(), site(), &ca, &ca).await;
+        let v6 = serve_on("[::]:0".parse().unwrap(), site(), &ca, &ca).await;
+        let own4: IpAddr = "11.22.33.44".parse().unwrap();
+        let own6: IpAddr = "2a00:1::1".parse().unwrap();
+        let dns = FakeDns::start(HashMap::from([(
+            "own.test".to_string(),
+            Answer::Addrs(vec![own4, own6]),
+        )]))
+        .await;
+        let resolver = dns.addr.to_string();
+        let literal4 = format!("http://{}/", SocketAddr::new(own4, v4.port()));
+        let literal6 = format!("http://{}/", SocketAddr::new(own6, v6.port()));
+        let c = client();
+        let ask = |helper: String, url: String, endpoints: Vec<String>| {
+            let c = c.clone();
+            async move {
+                let r = c
+                    .post(helper)
+                    .json(&request(&url, &endpoints))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.text().await.unwrap())
+            }
+        };
+        let helper = Helper::start(&["--resolver", &resolver, "--timeout", "3s"]).await;
+        for literal in [&literal4, &literal6] {
+            let (status, body) = ask(helper.url(), literal.clone(), vec![]).await;
+            assert_eq!(status, 403, "{literal}: {body}");
+        }
+        let by_name = format!("http://own.test:{}/", v4.port());
+        let endpoints = vec![
+            SocketAddr::new(own4, v4.port()).to_string(),
+            SocketAddr::new(own6, v6.port()).to_string(),
+        ];
+        let (status, body) = ask(helper.url(), by_name.clone(), endpoints).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(!body.contains("Internal secret"), "reached it: {body}");
+        let a: Value = serde_json::from_str(&body).unwrap();
+        assert_ne!(a["http_request"]["status_code"], 200, "{a}");
+        let reached: Vec<_> = a["tcp_connect"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, t)| t["status"] == true)
+            .collect();
+        assert!(reached.is_empty(), "connected to its own address: {a}");
+
+        // The same requests with --allow-private reach the service: the refusal above is the
+        // helper's, not the network's.
+        let open = Helper::start(&[
+            "--resolver",
+            &resolver,
+            "--timeout",
+            "3s",
+            "--allow-private",
+        ])
+        .await;
+        for literal in [&literal4, &literal6] {
+            let (status, body) = ask(open.url(), literal.clone(), vec![]).await;
+            assert_eq!(status, 200, "{literal}: {body}");
+            assert!(body.contains("Internal secret"), "{literal}: {body}");
+        }
+    });
+    if !ran {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "network namespaces are required in CI"
+        );
+    }
+}
+
+/// A site whose redirect carries the text of a local resource failure. The helper's own
+/// descriptors are fine: the answer is the site's measurement, never "out of resources".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sites_text_is_never_taken_for_the_helpers_resource_failure() {
+    let ca = Ca::new("Vantage Test CA");
+    let mut targets = Vec::new();
+    for location in ["http://[os error 24", "http://x.test/os error 24"] {
+        let site = serve(
+            Site::new(
+                "hostile.test",
+                Tls::Plain,
+                Reply::Redirect {
+                    code: 302,
+                    location: location.into(),
+                },
+            ),
+            &ca,
+            &ca,
+        )
+        .await;
+        targets.push(format!("http://127.0.0.1:{}/", site.port()));
+    }
+    let helper = Spawned::start(
+        &[],
+        &[
+            "--resolver",
+            "127.0.0.1:9",
+            "--allow-private",
+            "--timeout",
+            "2s",
+        ],
+    )
+    .await;
+    let c = client();
+    for target in &targets {
+        let r = c
+            .post(helper.url())
+            .json(&request(target, &[]))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 200, "{target}: {body}");
+        let a: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(a["http_request"]["status_code"], 302, "{target}: {a}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_bodies_do_not_take_every_connection() {
+    let helper = Spawned::start(
+        &[],
+        &["--resolver", "127.0.0.1:9", "--max-connections", "8"],
+    )
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut s = TcpStream::connect(helper.addr).await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n{")
+            .await
+            .unwrap();
+        slow.push(tokio::spawn(async move {
+            while s.write_all(b" ").await.is_ok() {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let c = client();
+    for round in 0..3 {
+        let started = Instant::now();
+        let r = tokio::time::timeout(Duration::from_secs(3), c.get(helper.url()).send())
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: no answer within 3 s"));
+        let r = r.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(r.status(), 200);
+        eprintln!(
+            "round {round}: served in {:?} past 8 slow bodies",
+            started.elapsed()
+        );
+    }
+    for s in slow {
+        s.abort();
+    }
+}
