@@ -1,7 +1,8 @@
 //! Failures that are the helper's own: it could not open a socket or buffer because it is out
 //! of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM). They say nothing about the site,
 //! so a measurement with one is never answered (503): otherwise anyone who can load the helper
-//! could turn "blocked" into "down".
+//! could turn "blocked" into "down". Only the exact failures `Failure::from_io` makes of
+//! those errnos on the steps that open sockets count: a site's text never does.
 
 use crate::failure::Failure;
 use crate::observation::{Observations, TcpConnect, TlsHandshake};
@@ -9,21 +10,21 @@ use crate::observation::{Observations, TcpConnect, TlsHandshake};
 /// `os error N` codes of a local resource failure (Linux): ENOMEM, ENFILE, EMFILE, ENOBUFS.
 const LOCAL_ERRNOS: [i32; 4] = [12, 23, 24, 105];
 
-/// The failure is this host running out of something.
+/// The failure is this host running out of something: exactly what `Failure::from_io` makes of
+/// such an errno (`Unknown("os error 24")`), never a longer text that merely contains it.
 pub fn is_local(failure: &Failure) -> bool {
     let Failure::Unknown(detail) = failure else {
         return false;
     };
-    LOCAL_ERRNOS.iter().any(|code| {
-        let needle = format!("os error {code}");
-        detail.match_indices(&needle).any(|(at, _)| {
-            let rest = &detail[at + needle.len()..];
-            !rest.starts_with(|c: char| c.is_ascii_digit())
-        })
-    })
+    LOCAL_ERRNOS
+        .iter()
+        .any(|code| *detail == format!("os error {code}"))
 }
 
-/// The first local resource failure of a measurement and its endpoint checks.
+/// The first local resource failure of a measurement and its endpoint checks. Only the steps
+/// that open the helper's own sockets are looked at (the DNS socket's bind and send, TCP
+/// connects): TLS and HTTP failures run on a socket already open and their text can carry the
+/// site's data (a redirect's Location), which must never turn into the helper's 503.
 pub fn local_failure<'a>(
     obs: &'a Observations,
     checks: &'a [(TcpConnect, Option<TlsHandshake>)],
@@ -34,13 +35,7 @@ pub fn local_failure<'a>(
         .iter()
         .chain(checks.iter().map(|c| &c.0))
         .filter_map(|t| t.status.failure.as_ref());
-    let tls = obs
-        .tls_handshakes
-        .iter()
-        .chain(checks.iter().filter_map(|c| c.1.as_ref()))
-        .filter_map(|h| h.failure.as_ref());
-    let http = obs.requests.iter().filter_map(|r| r.failure.as_ref());
-    dns.chain(tcp).chain(tls).chain(http).find(|f| is_local(f))
+    dns.chain(tcp).find(|f| is_local(f))
 }
 
 #[cfg(test)]
@@ -52,9 +47,10 @@ mod tests {
         let cases = [
             (Failure::Unknown("os error 24".into()), true),
             (
-                Failure::Unknown("Too many open files (os error 24)".into()),
-                true,
+                Failure::Unknown("invalid redirect Location \"http://[os error 24\"".into()),
+                false,
             ),
+            (Failure::Unknown("os error 24 ".into()), false),
             (Failure::Unknown("os error 23".into()), true),
             (Failure::Unknown("os error 105".into()), true),
             (Failure::Unknown("os error 12".into()), true),
