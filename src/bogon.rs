@@ -1,8 +1,10 @@
 //! Reserved addresses ("bogons"): private, loopback, link-local, shared, benchmarking,
 //! documentation, multicast, NAT64, 6to4, Teredo and other ranges no public site is served
 //! from. A DNS answer in one is evidence of a lie; a helper refuses to connect to one (it must
-//! not become a proxy into its own network). Testbeds built on such ranges declare them
-//! routable.
+//! not become a proxy into its own network), nor to any of its own interface addresses
+//! (`own`). Testbeds built on such ranges declare them routable.
+
+mod own;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::LazyLock;
@@ -12,6 +14,17 @@ use ipnet::{IpNet, Ipv6Net};
 /// True when `ip` is in a range no public site is served from.
 pub fn is_bogon(ip: IpAddr) -> bool {
     kind(ip).is_some()
+}
+
+/// Why a helper refuses to connect to `ip`: a reserved range or one of its own addresses.
+pub fn helper_refusal(ip: IpAddr) -> Option<&'static str> {
+    if is_bogon(ip) {
+        Some("a private or reserved address")
+    } else if own::is_own(ip) {
+        Some("one of the helper's own addresses")
+    } else {
+        None
+    }
 }
 
 /// `is_bogon`, except inside the `routable` ranges (testbeds).

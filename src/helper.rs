@@ -2,7 +2,8 @@
 //! asks about with the same probe code the probe uses (so differences come from the network,
 //! not the code), and answers in OONI's test-helper shape plus vantage's `x_` evidence.
 //!
-//! Hardening: reserved destinations (NAT64, 6to4 and Teredo forms included) are refused unless
+//! Hardening: reserved destinations (NAT64, 6to4 and Teredo forms included) and the helper's
+//! own interface addresses are refused unless
 //! `--allow-private` (a helper must not be a proxy into its own network), an optional bearer
 //! token compared in constant time, a cap on requests in flight (503 beyond), a body size cap
 //! and read timeout, per-step timeouts, a server that bounds connections and their idle time
@@ -28,7 +29,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::bogon::is_bogon;
+use crate::bogon::{helper_refusal, is_bogon};
 use crate::control::{
     ControlAnswer, ControlDns, ControlHttp, ControlIpInfo, ControlRequest, ControlTcp, ControlTls,
     HelperInfo, IP_FLAG_BOGON, IP_FLAG_HELPER, IP_FLAG_PROBE, IP_FLAG_VALID_FOR_DOMAIN,
@@ -193,10 +194,10 @@ async fn answer(
         _ => None,
     };
     if let Some(ip) = literal {
-        if !shared.allow_private && is_bogon(ip) {
+        if let Some(why) = helper_refusal(ip).filter(|_| !shared.allow_private) {
             return Err(Refusal::new(
                 StatusCode::FORBIDDEN,
-                format!("refused: {ip} is a private or reserved address"),
+                format!("refused: {ip} is {why}"),
             ));
         }
     }
@@ -257,7 +258,7 @@ async fn control_measurement(
     // address that differs from ours (a CDN, GeoDNS) can be vindicated by its certificate.
     let https = url.scheme() == "https";
     let url_port = url.port_or_known_default().unwrap_or(0);
-    let allowed = |ip: IpAddr| shared.allow_private || !is_bogon(ip);
+    let allowed = |ip: IpAddr| shared.allow_private || helper_refusal(ip).is_none();
     let mut checks: Vec<(SocketAddr, bool)> = Vec::new();
     for ep in probe_endpoints {
         if !answer.tcp_connect.contains_key(&ep.to_string()) && allowed(ep.ip()) {

@@ -40,7 +40,8 @@ pub struct ProbeSettings {
     pub max_addrs_per_family: usize,
     pub max_redirects: usize,
     pub http: HttpSettings,
-    /// Never connect to reserved addresses (a helper must not reach into its own network).
+    /// Never connect to reserved addresses nor the host's own (a helper must not reach into its
+    /// own network).
     pub refuse_reserved: bool,
     /// Local address to send from (multi-homed hosts); the system's choice when `None`.
     pub source: Option<IpAddr>,
@@ -298,7 +299,11 @@ impl Prober {
     ) -> Endpoint {
         let budget = |step: Duration| step.min(deadline.saturating_duration_since(Instant::now()));
         let step = self.settings.step_timeout;
-        if self.settings.refuse_reserved && crate::bogon::is_bogon(addr.ip()) {
+        let refusal = match self.settings.refuse_reserved {
+            true => crate::bogon::helper_refusal(addr.ip()),
+            false => None,
+        };
+        if let Some(why) = refusal {
             let t = clock.now();
             return Endpoint {
                 tcp: TcpConnect {
@@ -306,7 +311,7 @@ impl Prober {
                     port: addr.port(),
                     status: crate::observation::TcpStatus {
                         success: false,
-                        failure: Some(Failure::Unknown("refused: reserved address".into())),
+                        failure: Some(Failure::Unknown(format!("refused: {why}"))),
                     },
                     t0: t,
                     t,
