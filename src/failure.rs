@@ -55,7 +55,7 @@ impl Failure {
             Failure::SslUnknownAuthority => Borrowed("ssl_unknown_authority"),
             Failure::SslInvalidCertificate => Borrowed("ssl_invalid_certificate"),
             Failure::SslFailedHandshake => Borrowed("ssl_failed_handshake"),
-            Failure::Unknown(detail) => format!("unknown_failure: {detail}").into(),
+            Failure::Unknown(detail) => format!("unknown_failure: {}", quote(detail)).into(),
         }
     }
 
@@ -179,10 +179,28 @@ fn from_rustls(e: &rustls::Error) -> Failure {
     }
 }
 
+/// Longest network text quoted whole in a failure or a reason sentence, in bytes.
+pub const QUOTE_MAX: usize = 256;
+/// What is kept of a longer text (cut back to a char boundary).
+const QUOTE_PREFIX: usize = 200;
+
+/// Network-supplied text (a Location, a header value, a URL, a title, an error that echoes
+/// one), ready to quote in a failure or a reason: whole if at most `QUOTE_MAX` bytes, else its
+/// first 200 bytes or fewer, on a char boundary, then `… (N bytes)` with the full length.
+/// Idempotent: a quoted text is short enough to be kept whole.
+pub fn quote(s: &str) -> String {
+    if s.len() <= QUOTE_MAX {
+        return s.to_string();
+    }
+    let mut end = QUOTE_PREFIX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
 fn short(err: &dyn StdError) -> String {
-    let mut s = err.to_string();
-    s.truncate(120);
-    s
+    quote(&err.to_string())
 }
 
 impl fmt::Display for Failure {
@@ -207,6 +225,28 @@ impl<'de> serde::Deserialize<'de> for Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quote_keeps_short_text_and_cuts_long_text_on_a_char_boundary_with_its_length() {
+        assert_eq!(quote("http://a.example/"), "http://a.example/");
+        let edge = "x".repeat(QUOTE_MAX);
+        assert_eq!(quote(&edge), edge);
+        let long = format!("http://[{}", "\"".repeat(380_000));
+        let q = quote(&long);
+        assert!(q.starts_with("http://[\"\""), "{q}");
+        assert!(q.ends_with("… (380008 bytes)"), "{q}");
+        assert!(q.len() < QUOTE_MAX, "{} bytes", q.len());
+        // 'é' is two bytes: byte 200 falls inside one, so the cut steps back to 199.
+        let wide = format!("x{}", "é".repeat(1000));
+        let q = quote(&wide);
+        assert!(
+            q.starts_with(&wide[..199]) && q.ends_with("… (2001 bytes)"),
+            "{q}"
+        );
+        assert_eq!(quote(&q), q, "idempotent");
+        let f = Failure::Unknown(long);
+        assert!(f.as_ooni().len() < 300, "{}", f.as_ooni().len());
+    }
 
     #[test]
     fn io_kinds_map_to_ooni_strings() {

@@ -14,6 +14,12 @@ use url::Url;
 
 use crate::limits::MAX_URL_LEN;
 
+/// Longest `category_code` a CSV row may carry (Citizen Lab's codes are 4 to 8 bytes): the
+/// code is copied into every record of the URL, and records' annotations are never shed.
+pub const MAX_CATEGORY_LEN: usize = 64;
+/// Longest field of any other column of a CSV row (plain lists cap whole lines at 64 KiB).
+pub const MAX_FIELD_LEN: usize = 64 * 1024;
+
 /// One URL to measure, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -221,6 +227,9 @@ impl ListReader {
                             if url.is_empty() && record.iter().all(|f| f.trim().is_empty()) {
                                 continue;
                             }
+                            if let Err(why) = csv_fields_fit(&record) {
+                                return Some(Err(self.bad(line, why)));
+                            }
                             let category = record
                                 .get(1)
                                 .map(str::trim)
@@ -271,6 +280,31 @@ impl ListReader {
                 }
             }
         }
+    }
+}
+
+/// Refuses a CSV row with a field no record should carry: a URL over `MAX_URL_LEN`, a
+/// category code over `MAX_CATEGORY_LEN`, or any field over `MAX_FIELD_LEN` bytes.
+fn csv_fields_fit(record: &csv::StringRecord) -> Result<(), String> {
+    let url = record.get(0).unwrap_or("").trim().len();
+    if url > MAX_URL_LEN {
+        return Err(format!(
+            "URL longer than {MAX_URL_LEN} bytes ({url} bytes): no request can carry it"
+        ));
+    }
+    let category = record.get(1).unwrap_or("").trim().len();
+    if category > MAX_CATEGORY_LEN {
+        return Err(format!(
+            "category_code longer than {MAX_CATEGORY_LEN} bytes ({category} bytes)"
+        ));
+    }
+    match record.iter().position(|f| f.len() > MAX_FIELD_LEN) {
+        Some(i) => Err(format!(
+            "field {} longer than {MAX_FIELD_LEN} bytes ({} bytes)",
+            i + 1,
+            record[i].len()
+        )),
+        None => Ok(()),
     }
 }
 
@@ -386,6 +420,45 @@ mod tests {
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].line, 4, "the multi-line note shifts the line count");
         assert!(bad[0].to_string().contains(":4: "), "{}", bad[0]);
+    }
+
+    #[test]
+    fn csv_rows_with_oversized_fields_are_bad_lines() {
+        let head = "url,category_code,category_description,date_added,source,notes\n";
+        let cases: [(String, Option<&str>); 5] = [
+            (",NEWS,,,,\n".into(), None),
+            (format!(",{},,,,\n", "C".repeat(MAX_CATEGORY_LEN)), None),
+            (
+                format!(",{},,,,\n", "C".repeat(MAX_CATEGORY_LEN + 1)),
+                Some("category_code longer than 64 bytes (65 bytes)"),
+            ),
+            (
+                format!(",NEWS,,,,{}\n", "n".repeat(MAX_FIELD_LEN + 1)),
+                Some("field 6 longer than 65536 bytes (65537 bytes)"),
+            ),
+            (
+                format!("{},NEWS,,,,\n", "x".repeat(5_000_000)),
+                Some("URL longer than"),
+            ),
+        ];
+        for (row, want) in cases {
+            let url = if row.starts_with(',') {
+                "http://a.example/"
+            } else {
+                ""
+            };
+            let f = list(format!("{head}{url}{row}http://b.example/,HUMR,,,,\n").as_bytes());
+            let (ok, bad) = collect(&[f.path().to_path_buf()]);
+            let shown = format!("{bad:.300?}");
+            match want {
+                None => assert_eq!((ok.len(), bad.len()), (2, 0), "{shown}"),
+                Some(w) => {
+                    assert_eq!(ok, ["http://b.example/"], "{shown}");
+                    assert_eq!(bad.len(), 1, "{shown}");
+                    assert!(bad[0].starts_with(&format!("2: {w}")), "{shown}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -131,7 +131,10 @@ fn build_request(url: &Url, h2: bool) -> Result<Request<Empty<Bytes>>, Failure> 
             Failure::Unknown(if len > MAX_URL_LEN {
                 format!("request URL longer than {MAX_URL_LEN} bytes ({len} bytes): not sent")
             } else {
-                format!("cannot build the request: {e}")
+                format!(
+                    "cannot build the request: {}",
+                    crate::failure::quote(&e.to_string())
+                )
             })
         })?;
     add_headers(&mut req, url, h2);

@@ -21,7 +21,7 @@ use super::http::{self as httpprobe, HttpSettings};
 use super::tcp;
 use super::tls::{self, TlsContext};
 use crate::budget::DnsBudget;
-use crate::failure::Failure;
+use crate::failure::{quote, Failure};
 use crate::observation::{Clock, HttpTransaction, Observations, TcpConnect, TlsHandshake};
 use crate::rate::RateLimiter;
 
@@ -389,7 +389,8 @@ pub fn cap_per_family(addrs: &[IpAddr], max: usize) -> Vec<IpAddr> {
     v4.chain(v6).copied().collect()
 }
 
-/// Where a redirect response points, resolved against the request URL.
+/// Where a redirect response points, resolved against the request URL. The failure texts
+/// quote the network's Location only through `quote`: it may be megabytes long.
 fn redirect_target(tx: &HttpTransaction) -> Option<Result<Url, String>> {
     let response = tx.response.as_ref()?;
     if tx.failure.is_some() || !REDIRECTS.contains(&response.code) {
@@ -412,8 +413,14 @@ fn redirect_target(tx: &HttpTransaction) -> Option<Result<Url, String>> {
             u.as_str().len()
         ))),
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(Ok(u)),
-        Ok(u) => Some(Err(format!("redirect to unsupported URL {u}"))),
-        Err(e) => Some(Err(format!("invalid redirect Location {location:?}: {e}"))),
+        Ok(u) => Some(Err(format!(
+            "redirect to unsupported URL {}",
+            quote(u.as_str())
+        ))),
+        Err(e) => Some(Err(format!(
+            "invalid redirect Location {:?}: {e}",
+            quote(location)
+        ))),
     }
 }
 

@@ -64,7 +64,7 @@ async fn a_malformed_csv_row_is_named_with_its_line() {
     let ca_file = work.write("ca.pem", &ca.pem);
     let list = work.write(
         "list.csv",
-        &format!("url,category_code,category_description,date_added,source,notes\n{url},NEWS,News,2026-01-01,x,\"a\nb\"\nmailto:someone,GRP,,,,\n"),
+        &format!("url,category_code,category_description,date_added,source,notes\n{url},NEWS,News,2026-01-01,x,\"a\nb\"\nmailto:someone,GRP,,,,\n{url}?big,{},,,,\n", "C".repeat(5_000_000)),
     );
     let out = vantage(&run_args(&work, &list, &dns, &ca_file, &[]), &work.out()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -73,6 +73,9 @@ async fn a_malformed_csv_row_is_named_with_its_line() {
         "{}",
         out.stderr
     );
+    // A 5 MB category_code would be copied into a record no cap sheds: line 5 is refused.
+    let five = format!("{}:5: category_code longer than 64 bytes", list.display());
+    assert!(out.stderr.contains(&five), "{:.2000}", out.stderr);
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0]["annotations"]["category_code"], "NEWS");
 }

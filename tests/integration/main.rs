@@ -13,6 +13,7 @@ mod helper_hardening;
 mod netns;
 mod one_record;
 mod panics;
+mod quoting;
 mod report;
 mod scrub;
 mod ship;

@@ -36,7 +36,7 @@ use super::dns::{list, Agreement, DnsState, Lookup, Standing};
 use super::http_diff::HttpDiff;
 use super::index::{depth_of, request_host, same_host, unreachable, ControlDns, Fetch, Index};
 use super::{Method, Status, Verdict};
-use crate::failure::Failure;
+use crate::failure::{quote, Failure};
 
 mod pages;
 mod redirects;
@@ -156,7 +156,7 @@ impl<'i, 'a> Judge<'i, 'a> {
                     format!(
                         "The resolver {} answered {} with {ip}, a {} address.",
                         l.resolver,
-                        l.host,
+                        quote(&l.host),
                         crate::bogon::kind(*ip).unwrap_or("reserved")
                     ),
                 );
@@ -167,7 +167,7 @@ impl<'i, 'a> Judge<'i, 'a> {
                     format!(
                         "The resolver {} answered {} with {value}, a known forged answer ({}).",
                         l.resolver,
-                        l.host,
+                        quote(&l.host),
                         f.label()
                     ),
                 );
@@ -176,7 +176,7 @@ impl<'i, 'a> Judge<'i, 'a> {
                 if self.past_detour(l.depth) && !same_host(&l.host, &self.ix.host) {
                     self.ev.note(format!(
                         "The lookup of {} (past the redirect to a warning page) failed with {f}.",
-                        l.host
+                        quote(&l.host)
                     ));
                 } else {
                     self.dns_failure(l, f);
@@ -186,7 +186,11 @@ impl<'i, 'a> Judge<'i, 'a> {
     }
 
     fn dns_failure(&mut self, l: &Lookup<'a>, f: &Failure) {
-        let what = format!("The lookup of {} at {} failed with {f}", l.host, l.resolver);
+        let what = format!(
+            "The lookup of {} at {} failed with {f}",
+            quote(&l.host),
+            l.resolver
+        );
         if unreachable(f) || matches!(f, Failure::Unknown(_)) {
             self.ev
                 .unknown(format!("{what}: the probe's own network or setup failed."));
@@ -210,7 +214,7 @@ impl<'i, 'a> Judge<'i, 'a> {
             ),
             (None, Some(Fetch::Ok { .. })) => self.ev.unknown(format!(
                 "{what}; the control's fetch never went to {}, so it says nothing about that host.",
-                l.host
+                quote(&l.host)
             )),
             (None, Some(Fetch::Failed(cf))) => self.ev.down(format!(
                 "{what}, and the control's fetch failed too ({cf})."
@@ -235,23 +239,23 @@ impl<'i, 'a> Judge<'i, 'a> {
                         .collect();
                     self.ev.note(format!(
                         "The answers for {} ({}) differ from the control's ({}), but TLS validated {} at {}: a CDN's or GeoDNS answers.",
-                        l.host,
+                        quote(&l.host),
                         list(&l.addrs),
                         list(theirs),
-                        l.host,
+                        quote(&l.host),
                         list(&at)
                     ));
                 }
                 DnsState::Ghost(cf) => self.ev.down(format!(
                     "The control finds no such name as {} ({cf}), but the resolver {} answered it with {}: the name does not exist, and the resolver rewrites NXDOMAIN (to a search or advertising page, as many ISPs' resolvers do).",
-                    l.host,
+                    quote(&l.host),
                     l.resolver,
                     list(&l.addrs)
                 )),
                 DnsState::Inconsistent => self.inconsistent(l, &final_host),
                 DnsState::ControlFailed(cf) => self.ev.note(format!(
                     "The control could not resolve {} ({cf}), so the probe's answers ({}) are unchecked.",
-                    l.host,
+                    quote(&l.host),
                     list(&l.addrs)
                 )),
                 _ => {}
@@ -263,7 +267,7 @@ impl<'i, 'a> Judge<'i, 'a> {
     fn inconsistent(&mut self, l: &Lookup<'a>, final_host: &str) {
         let base = format!(
             "The answers for {} ({}) differ from the control's ({}) and TLS does not vindicate them",
-            l.host,
+            quote(&l.host),
             list(&l.addrs),
             list(&l.control_addrs)
         );

@@ -10,6 +10,7 @@ use crate::analysis::dns::Standing;
 use crate::analysis::http_diff::{self, HttpDiff};
 use crate::analysis::index::{location, request_host, Fetch};
 use crate::analysis::Method;
+use crate::failure::quote;
 use crate::fingerprints::Fingerprint;
 use crate::observation::{HttpResponse, HttpTransaction, MaybeBinary};
 
@@ -25,7 +26,12 @@ fn body_bytes(r: &HttpResponse) -> Vec<u8> {
 
 pub(super) fn describe(r: &HttpResponse) -> String {
     match &r.x_title {
-        Some(t) => format!("{}, {} bytes, title \"{t}\"", r.code, r.x_body_length),
+        Some(t) => format!(
+            "{}, {} bytes, title \"{}\"",
+            r.code,
+            r.x_body_length,
+            quote(t)
+        ),
         None => format!("{}, {} bytes", r.code, r.x_body_length),
     }
 }
@@ -42,15 +48,15 @@ fn blockpage_reason(tx: &HttpTransaction, r: &HttpResponse, fp: &Fingerprint) ->
     if fp.is_redirect() {
         format!(
             "{} redirected ({}) to {}, a known warning page ({}).",
-            tx.request.url,
+            quote(&tx.request.url),
             r.code,
-            location(tx).unwrap_or("?"),
+            quote(location(tx).unwrap_or("?")),
             fp.label()
         )
     } else {
         format!(
             "The response from {} ({}) matches a known blockpage ({}).",
-            tx.request.url,
+            quote(&tx.request.url),
             describe(r),
             fp.label()
         )
@@ -97,11 +103,11 @@ impl<'i, 'a> Judge<'i, 'a> {
         }
         let page = format!(
             "The final response from {} ({})",
-            tx.request.url,
+            quote(&tx.request.url),
             describe(r)
         );
         if self.ix.over_valid_tls(tx) {
-            let what = format!("{page} came over TLS validated for {host}");
+            let what = format!("{page} came over TLS validated for {}", quote(&host));
             match (r.code >= 500, self.fetch()) {
                 (true, Some(Fetch::Failed(cf))) => self
                     .ev
@@ -137,7 +143,9 @@ impl<'i, 'a> Judge<'i, 'a> {
         let ch = &c.answer.http_request;
         let theirs = format!(
             "{}, {} bytes, title \"{}\"",
-            ch.status_code, ch.body_length, ch.title
+            ch.status_code,
+            ch.body_length,
+            quote(&ch.title)
         );
         if let Some(cdn) = http_diff::control_challenge(ch) {
             self.ev.unknown(format!(
@@ -181,7 +189,8 @@ impl<'i, 'a> Judge<'i, 'a> {
                 return;
             }
             Standing::Unverified => Some(format!(
-                "it came from an address that nothing ties to {host} or against it"
+                "it came from an address that nothing ties to {} or against it",
+                quote(&host)
             )),
             _ if d.status_code_match.is_none() => Some(format!(
                 "the control's own answer is not a page to compare with (status {})",
@@ -193,7 +202,7 @@ impl<'i, 'a> Judge<'i, 'a> {
             )),
             _ if self.ix.same_page_as_control(tx) == Some(false) => Some(format!(
                 "the control's fetch ended on another page ({})",
-                c.final_url.as_ref().map_or("?", |u| u.as_str())
+                quote(c.final_url.as_ref().map_or("?", |u| u.as_str()))
             )),
             _ => None,
         };

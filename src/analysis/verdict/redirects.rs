@@ -26,6 +26,7 @@ use crate::analysis::dns::Standing;
 use crate::analysis::http_diff::{self, HttpDiff};
 use crate::analysis::index::{host_of, redirect_target, request_host, same_site, Fetch};
 use crate::analysis::Method;
+use crate::failure::quote;
 
 impl Judge<'_, '_> {
     /// A redirect at some hop that the control's fetch did not get there.
@@ -76,16 +77,22 @@ impl Judge<'_, '_> {
             }
             let code = tx.response.as_ref().map_or(0, |r| r.code);
             let control = if self.ix.same_page_as_control(tx) == Some(true) {
-                format!("where the control got the page at {}", tx.request.url)
+                format!(
+                    "where the control got the page at {}",
+                    quote(&tx.request.url)
+                )
             } else {
-                format!("where the control's fetch went on to {theirs}")
+                format!(
+                    "where the control's fetch went on to {}",
+                    quote(theirs.as_str())
+                )
             };
             let page = last.response.as_ref().map(describe).unwrap_or_default();
             self.ev.block(
                 Method::HttpDiff,
                 format!(
-                    "{} redirected ({code}) to {target} over cleartext HTTP, {control}: the site did not send that redirect, and the page it led to ({} from {}, {page}) differs from the control's ({}, {} bytes, title \"{}\").",
-                    tx.request.url, last.request.url, last.address, ch.status_code, ch.body_length, ch.title
+                    "{} redirected ({code}) to {} over cleartext HTTP, {control}: the site did not send that redirect, and the page it led to ({} from {}, {page}) differs from the control's ({}, {} bytes, title \"{}\").",
+                    quote(&tx.request.url), quote(target.as_str()), quote(&last.request.url), last.address, ch.status_code, ch.body_length, quote(&ch.title)
                 ),
             );
             return;

@@ -7,6 +7,7 @@ use super::Judge;
 use crate::analysis::dns::Standing;
 use crate::analysis::index::{ipv6_unreachable, tcp_addr, unreachable, Fetch, Hop};
 use crate::analysis::{http_diff, Method};
+use crate::failure::quote;
 use crate::failure::Failure;
 use crate::observation::{HttpTransaction, TlsHandshake};
 
@@ -134,15 +135,16 @@ impl<'a> Judge<'_, 'a> {
     fn certificate(&mut self, hop: &Hop<'a>, addr: SocketAddr, h: &TlsHandshake, f: &Failure) {
         let mut what = format!(
             "The TLS handshake with {addr} (SNI {}) completed with a certificate that does not validate ({f})",
-            h.server_name
+            quote(&h.server_name)
         );
         if let Some(leaf) = h.x_chain.first() {
             what.push_str(&format!(
                 ": subject \"{}\", issuer \"{}\"",
-                leaf.subject, leaf.issuer
+                quote(&leaf.subject),
+                quote(&leaf.issuer)
             ));
             if !leaf.san.is_empty() {
-                what.push_str(&format!(", names {}", leaf.san.join(" ")));
+                what.push_str(&format!(", names {}", quote(&leaf.san.join(" "))));
             }
         }
         let ctl = self
@@ -194,7 +196,8 @@ impl<'a> Judge<'_, 'a> {
     /// A failure at a redirect hop's host that the control's fetch never went to.
     fn never_visited(&mut self, what: &str, host: &str) {
         self.ev.unknown(format!(
-            "{what}; the control's fetch never went to {host}, so nothing says the site works there."
+            "{what}; the control's fetch never went to {}, so nothing says the site works there.",
+            quote(host)
         ));
     }
 
@@ -306,7 +309,7 @@ impl<'a> Judge<'_, 'a> {
             // The response came but could not be followed (a redirect without a usable Location).
             let what = format!(
                 "The response from {} could not be followed ({f})",
-                tx.request.url
+                quote(&tx.request.url)
             );
             match self.fetch() {
                 Some(Fetch::Failed(cf)) => self
@@ -332,7 +335,7 @@ impl<'a> Judge<'_, 'a> {
                 };
                 self.ev.unknown(format!(
                     "The body of {} was still arriving when the timeout cut it off ({} bytes in {:.1} s, {:.0} bytes/s): a slow transfer, not a stall, which against {against} does not meet the throttling thresholds (steadily below a tenth of the control's rate and {:.0} bytes/s, for {:.0} s or more and {:.0} times what the connect's round trip explains, from an address of the site's).",
-                    tx.request.url,
+                    quote(&tx.request.url),
                     t.bytes,
                     t.seconds,
                     t.rate(),
@@ -349,7 +352,7 @@ impl<'a> Judge<'_, 'a> {
         };
         let what = format!(
             "The HTTP request for {} to {} failed with {f} after {:.3} s{got}",
-            tx.request.url,
+            quote(&tx.request.url),
             tx.address,
             tx.t - tx.t0
         );
