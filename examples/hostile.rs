@@ -38,7 +38,12 @@ async fn main() {
         pace: Duration::from_micros(arg(&args, 4, 1000) as u64),
     })
     .await;
-    let body = vec![b'x'; arg(&args, 5, 5)];
+    // HOSTILE_FILL_BYTE: the byte the bodies are made of (1 escapes sixfold in JSON).
+    let fill = std::env::var("HOSTILE_FILL_BYTE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(b'x');
+    let body = vec![fill; arg(&args, 5, 5)];
     let maze = Maze::start("hostile.test", body).await;
     let urls: String = (0..n)
         .map(|i| maze.url(&format!("h0-t{i}")) + "\n")

@@ -26,6 +26,17 @@ pub const DNS_RAW_BYTES_PER_ENTRY: usize = 1232;
 pub const DNS_BYTES_PER_LOOKUP: usize = 32 * 1024;
 /// JSON bytes of `queries[]` entries stored per measurement, all lookups (redirect hops) together.
 pub const DNS_BYTES_PER_MEASUREMENT: usize = 128 * 1024;
+/// Body bytes kept of a redirect (3xx) response: its true length and SHA-256 are still measured.
+/// Only the final page keeps up to 512 KiB, so a redirect chain cannot multiply the body budget.
+pub const REDIRECT_BODY_BYTES: usize = 16 * 1024;
+/// JSON bytes of one stored `queries[]` entry: answers beyond it are dropped (A/AAAA kept first,
+/// counted in `x_answers_dropped`) and over-long hostnames cut.
+pub const DNS_BYTES_PER_ENTRY: usize = 8 * 1024;
+/// Characters of a hostname (CNAME target, answer name) kept in a stored entry.
+pub const DNS_HOSTNAME_CHARS: usize = 256;
+/// Records serialised into lines at once, all measurements of a run together: each can take
+/// a few copies of up to [`RECORD_MAX_BYTES`] while it is built, shed and handed to the writer.
+pub const RECORDS_SERIALISED_AT_ONCE: usize = 4;
 /// The hard cap of one record line, newline included. A record above it sheds evidence
 /// (`x_truncated` says what and how much) until it fits: 4 MiB leaves room for the final page's
 /// body (512 KiB, up to 6 times that once JSON-escaped) and everything else.

@@ -187,6 +187,11 @@ impl Record {
     pub fn to_line(&self) -> Vec<u8> {
         crate::shed::line(self, crate::budget::RECORD_MAX_BYTES)
     }
+
+    /// [`Record::to_line`] for a record no longer needed: no copy of it is made to shed.
+    pub fn into_line(self) -> Vec<u8> {
+        crate::shed::into_line(self, crate::budget::RECORD_MAX_BYTES)
+    }
 }
 
 /// OONI's measurement UID shape: `YYYYMMDDhhmmss.ffffff_CC_webconnectivity_<random hex>`.

@@ -387,7 +387,9 @@ pub async fn run_pass(
     });
 
     // Writer thread: the only one that touches the results file.
-    let (record_tx, mut record_rx) = mpsc::channel::<(Vec<u8>, Tally)>(config.parallel * 2);
+    // Few lines wait for the writer: each may be up to `RECORD_MAX_BYTES`.
+    let (record_tx, mut record_rx) =
+        mpsc::channel::<(Vec<u8>, Tally)>(crate::budget::RECORDS_SERIALISED_AT_ONCE);
     let pb = progress.clone();
     let writer = std::thread::spawn(move || -> Result<Summary, SinkError> {
         let mut sink: Box<dyn Sink> = Box::new(jsonl);
@@ -430,6 +432,7 @@ pub async fn run_pass(
         testbed_nets: config.testbed_nets.clone(),
         annotate_repeat: pass.annotate_repeat,
         probe_addrs,
+        lines: Arc::new(Semaphore::new(crate::budget::RECORDS_SERIALISED_AT_ONCE)),
     });
     let slots = Arc::new(Semaphore::new(config.parallel));
     let listeners = Arc::new(Semaphore::new(config.parallel * LISTENERS_PER_SLOT));
@@ -531,9 +534,12 @@ pub async fn run_pass(
                 let mark = move || marks.started(&input, category.as_deref(), repeat);
                 let _ = tokio::task::spawn_blocking(mark).await;
             }
-            let (line, tally) = record_for(&shared, &target, repeat, permit, spaced).await;
-            // A closed channel means the writer failed; its error is reported below.
+            let (line, tally, serialising) =
+                record_for(&shared, &target, repeat, permit, spaced).await;
+            // A closed channel means the writer failed; its error is reported below. The line
+            // keeps its serialising permit until the channel holds it.
             let _ = record_tx.send((line, tally)).await;
+            drop(serialising);
             drop(listening);
             drop(queue_slot);
         });
@@ -584,7 +590,14 @@ struct Shared {
     annotate_repeat: bool,
     /// The vantage point's own addresses, scrubbed from every record.
     probe_addrs: ProbeAddrs,
+    /// Records being turned into lines (or waiting to hand one to the writer): bounds the
+    /// memory of serialising, whatever `--parallel` says.
+    lines: Arc<Semaphore>,
 }
+
+/// A finished record's line, its tally, and the permit it was serialised under (held until the
+/// writer's channel takes the line).
+type Done = (Vec<u8>, Tally, Option<OwnedSemaphorePermit>);
 
 /// A host:port's spacing lock, held for the whole measurement.
 type Spaced = tokio::sync::OwnedMutexGuard<Option<tokio::time::Instant>>;
@@ -598,7 +611,7 @@ async fn record_for(
     repeat: u32,
     permit: OwnedSemaphorePermit,
     spaced: Option<Spaced>,
-) -> (Vec<u8>, Tally) {
+) -> Done {
     let start = OffsetDateTime::now_utc();
     let annotate = shared.annotate_repeat.then_some(repeat);
     let measurement = measure(shared, target, annotate, start, permit, spaced);
@@ -614,8 +627,8 @@ async fn guarded(
     target: &Target,
     repeat: Option<u32>,
     start: OffsetDateTime,
-    measurement: impl std::future::Future<Output = (Vec<u8>, Tally)>,
-) -> (Vec<u8>, Tally) {
+    measurement: impl std::future::Future<Output = Done>,
+) -> Done {
     let began = Instant::now();
     match AssertUnwindSafe(measurement).catch_unwind().await {
         Ok(done) => done,
@@ -631,7 +644,8 @@ async fn guarded(
                 network: false,
                 control: false,
             };
-            (finish_record(record, scrubber, repeat), tally)
+            // A small record (no observations): no permit needed.
+            (finish_record(record, scrubber, repeat), tally, None)
         }
     }
 }
@@ -644,7 +658,7 @@ async fn measure(
     start: OffsetDateTime,
     permit: OwnedSemaphorePermit,
     spaced: Option<Spaced>,
-) -> (Vec<u8>, Tally) {
+) -> Done {
     let (endpoints_tx, endpoints_rx) = oneshot::channel::<Vec<std::net::SocketAddr>>();
     let ask = async {
         let client = shared.control.as_ref()?;
@@ -701,7 +715,9 @@ async fn measure(
         },
     );
     let scrubber = shared.probe_addrs.scrubber();
-    (finish_record(record, &scrubber, repeat), tally)
+    let serialising = shared.lines.clone().acquire_owned().await;
+    let line = finish_record(record, &scrubber, repeat);
+    (line, tally, serialising.ok())
 }
 
 /// The record of a measurement that ended in an internal error: no observations, verdict
@@ -733,7 +749,7 @@ fn finish_record(mut record: Record, scrubber: &Scrubber, repeat: Option<u32>) -
             .annotations
             .insert("repeat".into(), repeat.to_string());
     }
-    record.to_line()
+    record.into_line()
 }
 
 /// A panic's message, cut to a readable length.
@@ -802,7 +818,7 @@ mod tests {
             category_code: Some("NEWS".into()),
         };
         let boom = async { panic!("boom {}", 7) };
-        let (line, tally) = guarded(
+        let (line, tally, _) = guarded(
             &run,
             &Scrubber::default(),
             &target,

@@ -76,18 +76,55 @@ const INPUT_CHARS: usize = 2048;
 
 /// The record as one line (newline included) of at most `limit` bytes.
 pub fn line(record: &Record, limit: usize) -> Vec<u8> {
-    let mut line = serde_json::to_vec(record).expect("records always serialize");
-    line.push(b'\n');
-    if line.len() <= limit {
-        return line;
+    match capped_line(record, limit) {
+        Some(line) => line,
+        None => shed_to_fit(record.clone(), limit),
     }
-    let mut r = record.clone();
+}
+
+/// [`line`] for a record the caller gives up: shedding works on it in place, no copy.
+pub fn into_line(record: Record, limit: usize) -> Vec<u8> {
+    match capped_line(&record, limit) {
+        Some(line) => line,
+        None => shed_to_fit(record, limit),
+    }
+}
+
+/// The line when it fits in `limit`; `None` as soon as it would not (never more than `limit`
+/// bytes are held, whatever the record's size).
+fn capped_line(record: &Record, limit: usize) -> Option<Vec<u8>> {
+    struct Capped {
+        buf: Vec<u8>,
+        limit: usize,
+    }
+    impl std::io::Write for Capped {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if self.buf.len() + data.len() >= self.limit {
+                return Err(std::io::Error::other("over the cap"));
+            }
+            self.buf.extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Capped {
+        buf: Vec::new(),
+        limit,
+    };
+    serde_json::to_writer(&mut w, record).ok()?;
+    w.buf.push(b'\n');
+    Some(w.buf)
+}
+
+/// Sheds evidence from `r` (over `limit`) until its line fits.
+fn shed_to_fit(mut r: Record, limit: usize) -> Vec<u8> {
     let mut truncated = Truncated {
         limit_bytes: limit,
-        original_bytes: line.len(),
+        original_bytes: json_len(&r) + 1,
         shed: Vec::new(),
     };
-    drop(line);
     'steps: for step in STEPS {
         while let Some(shed) = apply(step, &mut r) {
             truncated.shed.push(shed);

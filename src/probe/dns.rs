@@ -383,7 +383,7 @@ impl Session<'_> {
         let usable = question_ok
             && source == self.settings.resolver
             && msg.metadata.message_type == MessageType::Response;
-        let result = outcome(msg);
+        let result = outcome(msg, &decoded.addrs);
         q.failure = result.as_ref().err().cloned();
         let essential = usable && self.pending[i].first.is_none();
         let truncated = msg.metadata.truncation;
@@ -432,7 +432,7 @@ impl Session<'_> {
                 tcp.x_id_match = Some(d.msg.metadata.id == tcp.x_query_id);
                 fill_from_message(&mut tcp, &d.msg);
                 tcp.x_answers_dropped = d.answers_dropped;
-                outcome(&d.msg)
+                outcome(&d.msg, &d.addrs)
             }
             Err(e) => {
                 tcp.x_decode_error = Some(e);
@@ -587,8 +587,9 @@ fn fill_from_message(q: &mut DnsQuery, msg: &Message) {
         .collect();
 }
 
-/// What a response means for its query.
-fn outcome(msg: &Message) -> Result<Vec<IpAddr>, Failure> {
+/// What a response means for its query; `addrs` are the addresses of all its answers (not
+/// only the decoded ones, which are capped).
+fn outcome(msg: &Message, addrs: &[IpAddr]) -> Result<Vec<IpAddr>, Failure> {
     match msg.metadata.response_code {
         ResponseCode::NoError => {}
         ResponseCode::NXDomain => return Err(Failure::DnsNxdomain),
@@ -596,19 +597,10 @@ fn outcome(msg: &Message) -> Result<Vec<IpAddr>, Failure> {
         ResponseCode::Refused => return Err(Failure::DnsRefused),
         _ => return Err(Failure::DnsServerMisbehaving),
     }
-    let addrs: Vec<IpAddr> = msg
-        .answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-            _ => None,
-        })
-        .collect();
     if addrs.is_empty() {
         Err(Failure::DnsNoAnswer)
     } else {
-        Ok(addrs)
+        Ok(addrs.to_vec())
     }
 }
 

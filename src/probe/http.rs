@@ -31,7 +31,8 @@ pub const ACCEPT_LANGUAGE: &str = "en-US,en;q=0.9";
 /// How much to keep and read.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
-    /// Body bytes kept in the record (OONI: 512 KiB).
+    /// Body bytes kept in the record (OONI: 512 KiB); a redirect keeps at most
+    /// [`crate::budget::REDIRECT_BODY_BYTES`].
     pub body_cap: usize,
     /// Body bytes read at most; beyond, the transfer is cut and marked incomplete.
     pub read_cap: u64,
@@ -231,6 +232,13 @@ async fn read_response(
 ) {
     tx.x_t_response_headers = Some((started.elapsed().as_secs_f64() * 1e6).round() / 1e6);
     let (parts, mut body) = response.into_parts();
+    // A redirect's body is kept only up to a small cap (length and hash still measured): the
+    // final page alone may take the full body budget.
+    let body_cap = if parts.status.is_redirection() {
+        settings.body_cap.min(crate::budget::REDIRECT_BODY_BYTES)
+    } else {
+        settings.body_cap
+    };
     let mut kept: Vec<u8> = Vec::new();
     let mut total: u64 = 0;
     let mut hasher = Sha256::new();
@@ -273,7 +281,7 @@ async fn read_response(
                 };
                 total += data.len() as u64;
                 hasher.update(&data);
-                let room = settings.body_cap.saturating_sub(kept.len());
+                let room = body_cap.saturating_sub(kept.len());
                 kept.extend_from_slice(&data[..room.min(data.len())]);
                 if last_sample.elapsed() >= SAMPLE_EVERY {
                     last_sample = Instant::now();
