@@ -317,10 +317,26 @@ async fn schedule_loop(
             }
         };
 
-        // Resume: cut a torn tail, then skip what is already written. If either fails, do not
-        // start: appending after a torn fragment corrupts a record, and an unknown skip set
-        // would measure the whole cycle again. Keep the cycle and retry later.
-        let mut skip = match prepare_file(&cur.file) {
+        // Resume: cut a torn tail, skip what is already written, and settle the measurements a
+        // dead process was in. If any of it fails, do not start: appending after a torn
+        // fragment corrupts a record, and an unknown skip set would measure the whole cycle
+        // again. Keep the cycle and retry later.
+        let prepared = prepare_file(&cur.file).and_then(|mut skip| {
+            if resuming {
+                cur.resumed += 1;
+                tracing::info!(
+                    schedule = %log,
+                    run_id = %cur.run_id,
+                    already = skip.len(),
+                    "resuming an interrupted cycle"
+                );
+                settle_crashes(config, sched, &mut cur, &mut skip, &stop)?;
+            } else {
+                tracing::info!(schedule = %log, run_id = %cur.run_id, "cycle started");
+            }
+            Ok(skip)
+        });
+        let skip = match prepared {
             Ok(skip) => skip,
             Err(e) => {
                 drop(guard);
@@ -338,32 +354,6 @@ async fn schedule_loop(
                 }
             }
         };
-        if resuming {
-            cur.resumed += 1;
-            tracing::info!(
-                schedule = %log,
-                run_id = %cur.run_id,
-                already = skip.len(),
-                "resuming an interrupted cycle"
-            );
-            if let Err(e) = settle_crashes(config, sched, &mut cur, &mut skip, &stop) {
-                drop(guard);
-                tracing::error!(
-                    schedule = %log,
-                    run_id = %cur.run_id,
-                    "{e}; retrying in {} s",
-                    RETRY.as_secs()
-                );
-                st.current = Some(cur);
-                save(&st)?;
-                tokio::select! {
-                    _ = tokio::time::sleep(RETRY) => continue,
-                    _ = until_stopped(&mut stop) => return Ok(()),
-                }
-            }
-        } else {
-            tracing::info!(schedule = %log, run_id = %cur.run_id, "cycle started");
-        }
         st.current = Some(cur.clone());
         save(&st)?;
         let already = skip.len() as u64;

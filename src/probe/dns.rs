@@ -634,6 +634,20 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
+    /// The real answer to `query`: 127.0.0.7 for A, no answer for anything else.
+    fn answer_7(query: &Message) -> Vec<u8> {
+        let mut ok = Message::response(query.metadata.id, OpCode::Query);
+        ok.add_query(query.queries[0].clone());
+        if query.queries[0].query_type() == RecordType::A {
+            ok.answers.push(hickory_proto::rr::Record::from_rdata(
+                query.queries[0].name().clone(),
+                30,
+                RData::A(hickory_proto::rr::rdata::A("127.0.0.7".parse().unwrap())),
+            ));
+        }
+        ok.to_vec().unwrap()
+    }
+
     /// A resolver on loopback that answers each query with random datagrams (some carrying the
     /// query's id), then a valid answer, then more garbage.
     async fn garbage_resolver(seed: u64, junk: usize) -> SocketAddr {
@@ -655,16 +669,7 @@ mod tests {
                     }
                     let _ = sock.send_to(&d, peer).await;
                     if i == junk {
-                        let mut ok = Message::response(query.metadata.id, OpCode::Query);
-                        ok.add_query(query.queries[0].clone());
-                        if query.queries[0].query_type() == RecordType::A {
-                            ok.answers.push(hickory_proto::rr::Record::from_rdata(
-                                query.queries[0].name().clone(),
-                                30,
-                                RData::A(hickory_proto::rr::rdata::A("127.0.0.7".parse().unwrap())),
-                            ));
-                        }
-                        let _ = sock.send_to(&ok.to_vec().unwrap(), peer).await;
+                        let _ = sock.send_to(&answer_7(&query), peer).await;
                     }
                 }
             }
@@ -731,16 +736,7 @@ mod tests {
                 if seen.insert(q.queries[0].query_type()) {
                     continue; // lost
                 }
-                let mut ok = Message::response(q.metadata.id, OpCode::Query);
-                ok.add_query(q.queries[0].clone());
-                if q.queries[0].query_type() == RecordType::A {
-                    ok.answers.push(hickory_proto::rr::Record::from_rdata(
-                        q.queries[0].name().clone(),
-                        30,
-                        RData::A(hickory_proto::rr::rdata::A("127.0.0.7".parse().unwrap())),
-                    ));
-                }
-                let _ = sock.send_to(&ok.to_vec().unwrap(), peer).await;
+                let _ = sock.send_to(&answer_7(&q), peer).await;
             }
         });
         let settings = DnsSettings {
@@ -797,16 +793,7 @@ mod tests {
                         tokio::task::yield_now().await;
                     }
                 }
-                let mut ok = Message::response(q.metadata.id, OpCode::Query);
-                ok.add_query(q.queries[0].clone());
-                if q.queries[0].query_type() == RecordType::A {
-                    ok.answers.push(hickory_proto::rr::Record::from_rdata(
-                        q.queries[0].name().clone(),
-                        30,
-                        RData::A(hickory_proto::rr::rdata::A("127.0.0.7".parse().unwrap())),
-                    ));
-                }
-                let _ = sock.send_to(&ok.to_vec().unwrap(), peer).await;
+                let _ = sock.send_to(&answer_7(&q), peer).await;
             }
         });
         addr
