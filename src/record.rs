@@ -11,7 +11,7 @@ use crate::analysis::Analysis;
 use crate::observation::Observations;
 
 /// Bumped whenever the record's shape changes (SPEC.md).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 pub const TEST_NAME: &str = "web_connectivity";
 /// Our web_connectivity implementation's version.
 pub const TEST_VERSION: &str = "0.1.0";

@@ -173,7 +173,7 @@ async fn every_step_is_recorded_as_it_happened() {
     // The base keys every record carries.
     let mut uids = std::collections::HashSet::new();
     for r in &out.records {
-        assert_eq!(r["schema_version"], 1);
+        assert_eq!(r["schema_version"], 2);
         assert_eq!(r["data_format_version"], "0.2.0");
         assert_eq!(r["test_name"], "web_connectivity");
         assert_eq!(r["software_name"], "vantage");
