@@ -146,6 +146,23 @@ pub struct DnsTruncated {
     pub measurement_budget_exhausted: bool,
 }
 
+#[cfg(test)]
+impl DnsQuery {
+    /// A stored UDP answer to an A query for `h.test`, with no answers: unit tests fill in
+    /// what they need.
+    pub(crate) fn fixture() -> DnsQuery {
+        serde_json::from_value(serde_json::json!({
+            "engine": "udp", "resolver_address": "127.0.0.1:53", "hostname": "h.test",
+            "query_type": "A", "failure": null, "answers": [], "rcode": 0,
+            "raw_response": null, "t0": 0.0, "t": 0.1, "tags": [], "transaction_id": 1,
+            "x_source_address": "127.0.0.1:53", "x_query_id": 1, "x_id_match": true,
+            "x_question_match": true, "x_response_index": 0, "x_flags": null,
+            "x_decode_error": null
+        }))
+        .expect("the fixture is a DnsQuery")
+    }
+}
+
 impl DnsQuery {
     /// The addresses this response carries (A and AAAA answers).
     pub fn addresses(&self) -> impl Iterator<Item = std::net::IpAddr> + '_ {

@@ -27,6 +27,21 @@ pub struct RunInfo {
     pub annotations: BTreeMap<String, String>,
 }
 
+#[cfg(test)]
+impl RunInfo {
+    /// A run's shared keys for unit tests: unknown country and network, no annotations.
+    pub(crate) fn for_tests(resolver_ip: &str) -> RunInfo {
+        RunInfo {
+            report_id: "r".into(),
+            test_start_time: OffsetDateTime::UNIX_EPOCH,
+            probe_cc: "ZZ".into(),
+            probe_asn: "AS0".into(),
+            resolver_ip: resolver_ip.into(),
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
 /// OONI's timestamp format: `YYYY-MM-DD hh:mm:ss`, UTC.
 pub fn ooni_time(t: OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");

@@ -805,14 +805,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_measurement_still_yields_its_record() {
-        let run = RunInfo {
-            report_id: "r".into(),
-            test_start_time: OffsetDateTime::UNIX_EPOCH,
-            probe_cc: "ZZ".into(),
-            probe_asn: "AS0".into(),
-            resolver_ip: "127.0.0.1".into(),
-            annotations: BTreeMap::new(),
-        };
+        let run = RunInfo::for_tests("127.0.0.1");
         let target = Target {
             url: url::Url::parse("https://example.org/").unwrap(),
             category_code: Some("NEWS".into()),

@@ -350,15 +350,7 @@ mod tests {
     }
 
     fn dns_entry(raw: usize) -> DnsQuery {
-        let mut q: DnsQuery = serde_json::from_value(serde_json::json!({
-            "engine": "udp", "resolver_address": "127.0.0.1:53", "hostname": "h.test",
-            "query_type": "A", "failure": null, "answers": [], "rcode": 0,
-            "raw_response": null, "t0": 0.0, "t": 0.1, "tags": [], "transaction_id": 1,
-            "x_source_address": "127.0.0.1:53", "x_query_id": 1, "x_id_match": true,
-            "x_question_match": true, "x_response_index": 0, "x_flags": null,
-            "x_decode_error": null
-        }))
-        .unwrap();
+        let mut q = DnsQuery::fixture();
         q.raw_response = Some(MaybeBinary::base64(&vec![7u8; raw]));
         q
     }
@@ -381,14 +373,7 @@ mod tests {
             probe_cc: None,
         };
         let analysis = analysis::analyze(&url, &obs, &ctx);
-        let run = RunInfo {
-            report_id: "r".into(),
-            test_start_time: OffsetDateTime::UNIX_EPOCH,
-            probe_cc: "ZZ".into(),
-            probe_asn: "AS0".into(),
-            resolver_ip: "127.0.0.1".into(),
-            annotations: Default::default(),
-        };
+        let run = RunInfo::for_tests("127.0.0.1");
         Record::new(
             &run,
             Measurement {

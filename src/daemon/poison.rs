@@ -312,12 +312,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.jsonl");
         let run = RunInfo {
-            report_id: "r".into(),
-            test_start_time: time::OffsetDateTime::UNIX_EPOCH,
-            probe_cc: "ZZ".into(),
-            probe_asn: "AS0".into(),
-            resolver_ip: "127.0.0.1".into(),
             annotations: [("schedule".to_string(), "cn".to_string())].into(),
+            ..RunInfo::for_tests("127.0.0.1")
         };
         let c = Crash {
             input: "https://p/".into(),

@@ -332,15 +332,7 @@ mod tests {
     }
 
     fn entry_of(answers: Vec<DnsAnswer>) -> DnsQuery {
-        let mut q: DnsQuery = serde_json::from_value(serde_json::json!({
-            "engine": "udp", "resolver_address": "127.0.0.1:53", "hostname": "h.test",
-            "query_type": "A", "failure": null, "answers": [], "rcode": 0,
-            "raw_response": null, "t0": 0.0, "t": 0.1, "tags": [], "transaction_id": 1,
-            "x_source_address": "127.0.0.1:53", "x_query_id": 1, "x_id_match": true,
-            "x_question_match": true, "x_response_index": 0, "x_flags": null,
-            "x_decode_error": null
-        }))
-        .unwrap();
+        let mut q = DnsQuery::fixture();
         q.raw_response = Some(MaybeBinary::base64(&[7u8; DNS_RAW_BYTES_PER_ENTRY]));
         q.answers = answers;
         q.x_answers_dropped = 8;

@@ -284,12 +284,8 @@ fn a_whole_record_is_scrubbed_and_keeps_its_shape() {
     };
     let analysis = analysis::analyze(&url, &obs, &ctx);
     let run = RunInfo {
-        report_id: "r".into(),
-        test_start_time: time::OffsetDateTime::UNIX_EPOCH,
-        probe_cc: "ZZ".into(),
-        probe_asn: "AS0".into(),
-        resolver_ip: "9.9.9.9".into(),
         annotations: [("note".to_string(), "from 1.2.3.4".to_string())].into(),
+        ..RunInfo::for_tests("9.9.9.9")
     };
     let mut record = Record::new(
         &run,
