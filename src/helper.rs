@@ -51,8 +51,6 @@ pub struct HelperConfig {
     pub token: Option<String>,
     pub allow_private: bool,
     pub max_inflight: usize,
-    /// Time a client has to send a request body.
-    pub body_timeout: Duration,
 }
 
 struct Shared {
@@ -63,7 +61,6 @@ struct Shared {
     allow_private: bool,
     max_inflight: usize,
     inflight: Semaphore,
-    body_timeout: Duration,
 }
 
 /// The helper's HTTP routes. Serve them with `serve` (which gives handlers the peer address).
@@ -79,7 +76,6 @@ pub fn router(config: HelperConfig, tls: crate::probe::tls::TlsContext) -> Route
         allow_private: config.allow_private,
         max_inflight,
         inflight: Semaphore::new(max_inflight),
-        body_timeout: config.body_timeout,
     });
     Router::new()
         .route("/", post(measure))
@@ -178,7 +174,7 @@ async fn answer(
     host: &mut String,
 ) -> Result<ControlAnswer, Refusal> {
     authorize(shared, headers)?;
-    let body = read_body(body, shared.body_timeout).await?;
+    let body = read_body(body).await?;
     let bad = |message: String| Refusal(StatusCode::BAD_REQUEST, message);
     let request: ControlRequest =
         serde_json::from_slice(&body).map_err(|e| bad(format!("malformed request: {e}")))?;
@@ -224,19 +220,15 @@ async fn answer(
         })
 }
 
-/// The request body, at most `MAX_BODY` bytes, sent within `timeout`.
-async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, Refusal> {
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => Err(Refusal::new(
+/// The request body. `serve` has already received it whole (at most `MAX_BODY` bytes, within
+/// the header timeout) before the request counts as busy; this only takes it out of axum.
+async fn read_body(body: Body) -> Result<Bytes, Refusal> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body unreadable or over {MAX_BODY} bytes: {e}"),
-        )),
-        Err(_) => Err(Refusal::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!("request body not sent within {timeout:?}"),
-        )),
-    }
+        )
+    })
 }
 
 /// Measures `url` from here, checks the probe's endpoints too, and summarizes.

@@ -125,7 +125,6 @@ fn serve_helper(args: HelperArgs) -> Result<(), Exit> {
                 token: config.token,
                 allow_private: config.allow_private,
                 max_inflight: config.max_inflight,
-                body_timeout: config.header_timeout,
             },
             tls,
         );
