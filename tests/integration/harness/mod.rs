@@ -89,11 +89,30 @@ pub async fn vantage(args: &[String], out: &Path) -> Outcome {
         .output()
         .await
         .expect("the binary runs");
+    keep_records(out);
     Outcome {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         records: read_records(out),
+    }
+}
+
+/// With `VANTAGE_TEST_KEEP_RECORDS=DIR`, a copy of every record file a run wrote, named for the
+/// test, so tools outside the repository (OONI's own analysis code) can read what the tests made.
+fn keep_records(out: &Path) {
+    let Some(keep) = std::env::var_os("VANTAGE_TEST_KEEP_RECORDS") else {
+        return;
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .replace("::", "__");
+    std::fs::create_dir_all(&keep).expect("VANTAGE_TEST_KEEP_RECORDS is a usable directory");
+    for (i, file) in jsonl_files(out).iter().enumerate() {
+        let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let dest = Path::new(&keep).join(format!("{test}__{i}_{stem}.jsonl"));
+        std::fs::copy(file, dest).expect("a kept record file is written");
     }
 }
 
