@@ -10,17 +10,27 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// `POST /` body: the URL, the probe's request headers and the endpoints it resolved.
+/// `POST /` body: the URL, the probe's request headers and the endpoints it resolved. Read as
+/// OONI's helper reads it (Go's decoder): a key that is absent or `null` is empty; an OONI probe
+/// whose DNS failed sends `"tcp_connect": null`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ControlRequest {
     pub http_request: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub http_request_headers: BTreeMap<String, Vec<String>>,
     /// `"ip:port"` endpoints the probe resolved.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub tcp_connect: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub x_quic_enabled: bool,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// One TCP connect as the control saw it.

@@ -1,6 +1,8 @@
 //! `vantage helper`: the control server, run on an uncensored host. It measures what a probe
 //! asks about with the same probe code the probe uses (so differences come from the network,
-//! not the code), and answers in OONI's test-helper shape plus vantage's `x_` evidence.
+//! not the code), and answers in OONI's test-helper shape plus vantage's `x_` evidence. It
+//! reads an OONI probe's request as OONI's helper does (absent or `null` keys are empty) and
+//! sends the site the probe's User-Agent, Accept and Accept-Language (`headers`).
 //!
 //! Hardening: reserved destinations (NAT64, 6to4 and Teredo forms included) and the helper's
 //! own interface addresses are refused unless
@@ -10,6 +12,7 @@
 //! (`server`), a measurement spoiled by the helper's own lack of descriptors or memory answered
 //! 503 (`resources`), a request log without the token, and no panic on any input.
 
+mod headers;
 mod resources;
 pub mod server;
 
@@ -38,6 +41,7 @@ use crate::failure::Failure;
 use crate::observation::Observations;
 use crate::probe::{ProbeSettings, Prober};
 
+pub use headers::{MAX_FORWARDED_VALUES, MAX_FORWARDED_VALUE_BYTES};
 pub use server::{serve, ServeLimits};
 
 /// Largest request body accepted.
@@ -54,7 +58,11 @@ pub struct HelperConfig {
 }
 
 struct Shared {
-    prober: Prober,
+    /// The probe code's settings; each request gets its own `Prober` sending its probe's
+    /// headers (`headers`).
+    settings: ProbeSettings,
+    tls: crate::probe::tls::TlsContext,
+    rate: Arc<crate::rate::RateLimiter>,
     /// SHA-256 of the token: compared in constant time, digests of equal length, so neither
     /// the token's bytes nor its length leak through timing.
     token: Option<[u8; 32]>,
@@ -67,11 +75,9 @@ struct Shared {
 pub fn router(config: HelperConfig, tls: crate::probe::tls::TlsContext) -> Router {
     let max_inflight = config.max_inflight.max(1);
     let shared = Arc::new(Shared {
-        prober: Prober::new(
-            config.probe,
-            tls,
-            Arc::new(crate::rate::RateLimiter::new(0)),
-        ),
+        settings: config.probe,
+        tls,
+        rate: Arc::new(crate::rate::RateLimiter::new(0)),
         token: config.token.as_deref().map(digest),
         allow_private: config.allow_private,
         max_inflight,
@@ -210,7 +216,10 @@ async fn answer(
             "too many requests in flight",
         ));
     };
-    control_measurement(shared, &url, &endpoints)
+    let mut settings = shared.settings.clone();
+    settings.http.headers = headers::forwarded(&request.http_request_headers);
+    let prober = Prober::new(settings, shared.tls.clone(), shared.rate.clone());
+    control_measurement(shared, &prober, &url, &endpoints)
         .await
         .map_err(|f| {
             Refusal::new(
@@ -234,10 +243,11 @@ async fn read_body(body: Body) -> Result<Bytes, Refusal> {
 /// Measures `url` from here, checks the probe's endpoints too, and summarizes.
 async fn control_measurement(
     shared: &Shared,
+    prober: &Prober,
     url: &Url,
     probe_endpoints: &[SocketAddr],
 ) -> Result<ControlAnswer, Failure> {
-    let measured = shared.prober.measure(url).await;
+    let measured = prober.measure(url).await;
     let clock = measured.clock;
     let obs = measured.finish().await;
     if let Some(f) = resources::local_failure(&obs, &[]) {
@@ -273,13 +283,13 @@ async fn control_measurement(
             checks.push((ep, true));
         }
     }
-    let results =
-        futures_util::future::join_all(checks.iter().enumerate().map(|(i, (ep, tls))| {
-            shared
-                .prober
-                .check_endpoint(*ep, url, *tls, clock, 1000 + i as u64)
-        }))
-        .await;
+    let results = futures_util::future::join_all(
+        checks
+            .iter()
+            .enumerate()
+            .map(|(i, (ep, tls))| prober.check_endpoint(*ep, url, *tls, clock, 1000 + i as u64)),
+    )
+    .await;
     if let Some(f) = resources::local_failure(&obs, &results) {
         return Err(f.clone());
     }
@@ -490,6 +500,7 @@ pub fn probe_settings(
             body_cap: 512 * 1024,
             read_cap: 16 * 1024 * 1024,
             timeout,
+            headers: Default::default(),
         },
         refuse_reserved: !allow_private,
         source,

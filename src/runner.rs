@@ -339,6 +339,7 @@ pub async fn run_pass(
                 body_cap: BODY_CAP,
                 read_cap: READ_CAP,
                 timeout: config.timeout,
+                headers: Default::default(),
             },
             refuse_reserved: false,
             source: None,

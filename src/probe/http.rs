@@ -38,6 +38,24 @@ pub struct HttpSettings {
     pub read_cap: u64,
     /// Time for the whole round trip, headers and body.
     pub timeout: Duration,
+    /// Headers sent instead of the browser-like defaults (none: the defaults).
+    pub headers: RequestHeaders,
+}
+
+/// Request headers that replace the defaults of their names (a helper sends its probe's
+/// User-Agent, Accept and Accept-Language; `helper::headers` chooses them).
+#[derive(Clone, Debug, Default)]
+pub struct RequestHeaders(pub Vec<(http::HeaderName, HeaderValue)>);
+
+impl RequestHeaders {
+    fn apply(&self, h: &mut http::HeaderMap) {
+        for (name, _) in &self.0 {
+            h.remove(name);
+        }
+        for (name, value) in &self.0 {
+            h.append(name.clone(), value.clone());
+        }
+    }
 }
 
 /// Minimum spacing of transfer samples.
@@ -60,12 +78,13 @@ where
 {
     let t0 = clock.now();
     let started = Instant::now();
-    let (request, refused) = match build_request(url, h2) {
+    let (mut request, refused) = match build_request(url, h2) {
         Ok(r) => (r, None),
         // The URL cannot be sent (a request target over 64 KiB): a failure of this hop,
         // recorded with the request that could not be made.
         Err(e) => (bare_request(url, h2), Some(e)),
     };
+    settings.headers.apply(request.headers_mut());
     let mut tx = HttpTransaction {
         network: "tcp".into(),
         address: addr.to_string(),

@@ -8,6 +8,7 @@ pub mod clickhouse;
 pub mod dns;
 pub mod echo;
 pub mod fake_control;
+pub mod header_echo;
 pub mod hostile;
 pub mod raw_http;
 pub mod web;
