@@ -81,6 +81,10 @@ pub struct Record {
     pub test_name: &'static str,
     pub test_version: &'static str,
     pub input: String,
+    /// `input` normalized as vantage measured it and found duplicates on (IDN host in
+    /// punycode, lower-case scheme and host, default path); absent when `input` is no URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x_input_normalized: Option<String>,
     pub measurement_start_time: String,
     pub test_start_time: String,
     pub test_runtime: f64,
@@ -121,6 +125,7 @@ impl Record {
             test_name: TEST_NAME,
             test_version: TEST_VERSION,
             input: m.input.to_string(),
+            x_input_normalized: crate::targets::parse_entry(m.input).ok().map(String::from),
             measurement_start_time: ooni_time(m.start),
             test_start_time: ooni_time(run.test_start_time),
             test_runtime: (m.runtime * 1e6).round() / 1e6,

@@ -462,7 +462,7 @@ pub async fn run_pass(
         if record_tx.is_closed() {
             break; // the writer failed: measuring more would lose the results
         }
-        if pass.skip.contains(&(target.url.to_string(), repeat)) {
+        if pass.skip.contains(&(target.input.clone(), repeat)) {
             continue;
         }
         // A target holds a listener slot from start to record (its DNS sockets may outlive its
@@ -531,7 +531,7 @@ pub async fn run_pass(
                 }
             };
             if let Some(marks) = in_flight {
-                let (input, category) = (target.url.to_string(), target.category_code.clone());
+                let (input, category) = (target.input.clone(), target.category_code.clone());
                 let mark = move || marks.started(&input, category.as_deref(), repeat);
                 let _ = tokio::task::spawn_blocking(mark).await;
             }
@@ -635,11 +635,11 @@ async fn guarded(
         Ok(done) => done,
         Err(payload) => {
             let message = panic_message(payload.as_ref());
-            tracing::error!(input = %target.url, "internal error while measuring: {message}");
+            tracing::error!(input = %target.input, "internal error while measuring: {message}");
             let runtime = began.elapsed().as_secs_f64();
             let record = internal_error(run, target, start, runtime, &message);
             let tally = Tally {
-                input: target.url.to_string(),
+                input: target.input.clone(),
                 status: Status::Unknown,
                 methods: vec![],
                 network: false,
@@ -691,7 +691,7 @@ async fn measure(
     };
     let analysis = analysis::analyze(&target.url, &observations, &ctx);
     let tally = Tally {
-        input: target.url.to_string(),
+        input: target.input.clone(),
         status: analysis.x_verdict.status,
         methods: analysis.x_verdict.methods.clone(),
         network: observations
@@ -705,7 +705,7 @@ async fn measure(
     let record = Record::new(
         &shared.run,
         Measurement {
-            input: target.url.as_str(),
+            input: &target.input,
             category_code: target.category_code.as_deref(),
             start,
             runtime: clock.now(),
@@ -733,7 +733,7 @@ fn internal_error(
     let reason = format!("internal error: {message}");
     Record::failed(
         run,
-        target.url.as_str(),
+        &target.input,
         target.category_code.as_deref(),
         (start, runtime),
         &crate::failure::Failure::Unknown(reason.clone()),
@@ -808,6 +808,7 @@ mod tests {
     async fn a_panicking_measurement_still_yields_its_record() {
         let run = RunInfo::for_tests("127.0.0.1");
         let target = Target {
+            input: "https://example.org/".into(),
             url: url::Url::parse("https://example.org/").unwrap(),
             category_code: Some("NEWS".into()),
         };

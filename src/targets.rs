@@ -23,7 +23,11 @@ pub const MAX_FIELD_LEN: usize = 64 * 1024;
 /// One URL to measure, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
-    /// The normalized URL (IDN host in punycode, default path `/`).
+    /// The URL as the list spelled it (a bare domain `d` as `https://d/`): the record's `input`,
+    /// as OONI keeps it, and what a pass's resume goes by.
+    pub input: String,
+    /// The normalized URL (IDN host in punycode, lower-case scheme and host, default path `/`):
+    /// what is measured, the record's `x_input_normalized`, and what duplicates are found on.
     pub url: Url,
     /// Citizen Lab category code, when the list has one.
     pub category_code: Option<String>,
@@ -59,6 +63,16 @@ pub enum Entry {
     Bad(BadLine),
 }
 
+/// A list entry as a URL, spelled as the list spelled it: a bare domain `d` is `https://d/`.
+pub fn spelled(raw: &str) -> String {
+    let raw = raw.trim();
+    if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("https://{raw}/")
+    }
+}
+
 /// Parses one list entry (a URL or bare domain) into a normalized URL.
 pub fn parse_entry(raw: &str) -> Result<Url, String> {
     let raw = raw.trim();
@@ -68,12 +82,7 @@ pub fn parse_entry(raw: &str) -> Result<Url, String> {
     if raw.chars().any(char::is_whitespace) {
         return Err(format!("URL contains white space: {raw:?}"));
     }
-    let text = if raw.contains("://") {
-        raw.to_string()
-    } else {
-        format!("https://{raw}/")
-    };
-    let url = Url::parse(&text).map_err(|e| format!("invalid URL {raw:?}: {e}"))?;
+    let url = Url::parse(&spelled(raw)).map_err(|e| format!("invalid URL {raw:?}: {e}"))?;
     match url.scheme() {
         "http" | "https" => {}
         other => {
@@ -160,7 +169,11 @@ impl Iterator for TargetStream {
                             .try_into()
                             .expect("16 bytes");
                         if self.seen.insert(key) {
-                            return Some(Entry::Target(Target { url, category_code }));
+                            return Some(Entry::Target(Target {
+                                input: spelled(&raw),
+                                url,
+                                category_code,
+                            }));
                         }
                         tracing::debug!(
                             "{}:{line}: duplicate of an earlier target",
@@ -400,6 +413,31 @@ mod tests {
         assert_eq!(bad.len(), 2, "{bad:?}");
         assert!(bad[0].starts_with("5: unsupported scheme"), "{bad:?}");
         assert!(bad[1].starts_with("7: line is not valid UTF-8"), "{bad:?}");
+    }
+
+    #[test]
+    fn inputs_keep_the_lists_spelling_and_duplicates_are_found_normalized() {
+        let f = list("Яндекс.lab\nhttps://Bücher.example/x\nHTTPS://bücher.EXAMPLE/x\nhttps://яндекс.LAB\nhttp://a.example\n".as_bytes());
+        let got: Vec<(String, String)> = open(&[f.path().to_path_buf()])
+            .unwrap()
+            .filter_map(|e| match e {
+                Entry::Target(t) => Some((t.input, t.url.to_string())),
+                Entry::Bad(b) => panic!("{b}"),
+            })
+            .collect();
+        let want = [
+            ("https://Яндекс.lab/", "https://xn--d1acpjx3f.lab/"),
+            (
+                "https://Bücher.example/x",
+                "https://xn--bcher-kva.example/x",
+            ),
+            ("http://a.example", "http://a.example/"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub fn all_pairs(lists: &[PathBuf], repeats: u32) -> Result<HashSet<(String, u32
     for entry in targets::open(lists)? {
         if let Entry::Target(t) = entry {
             for r in 1..=repeats.max(1) {
-                all.insert((t.url.to_string(), r));
+                all.insert((t.input.clone(), r));
             }
         }
     }

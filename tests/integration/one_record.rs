@@ -291,7 +291,7 @@ fn expected(list: &Path) -> (Vec<String>, u64) {
     let (mut targets, mut bad) = (Vec::new(), 0);
     for e in vantage::targets::open(&[list.to_path_buf()]).unwrap() {
         match e {
-            vantage::targets::Entry::Target(t) => targets.push(t.url.to_string()),
+            vantage::targets::Entry::Target(t) => targets.push(t.input),
             vantage::targets::Entry::Bad(_) => bad += 1,
         }
     }
