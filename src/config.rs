@@ -520,7 +520,7 @@ pub struct HelperArgs {
     #[arg(long = "allow-private")]
     pub allow_private: bool,
     /// Requests measured at once; beyond, the helper answers 503.
-    #[arg(long = "max-inflight", value_name = "N", default_value_t = 25)]
+    #[arg(long = "max-inflight", value_name = "N", default_value_t = crate::control::DEFAULT_MAX_INFLIGHT)]
     pub max_inflight: usize,
     /// Timeout of each step.
     #[arg(long, value_name = "DURATION", default_value = "10s")]

@@ -5,6 +5,7 @@
 //! from.
 
 mod bounded;
+mod retry;
 
 use std::collections::BTreeMap;
 
@@ -153,13 +154,22 @@ pub struct HelperInfo {
 pub const PROTOCOL: u32 = 1;
 
 pub use bounded::{MAX_ANSWER_BYTES, MAX_ENTRIES, MAX_STRING};
+pub use retry::{FIRST_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF, MAX_RETRY_AFTER};
 
-/// Asks a `vantage helper` (or an OONI test helper) about one URL.
+/// Requests a probe keeps in flight to a control that does not say its limit (`GET /info`):
+/// `vantage helper`'s default `--max-inflight`, and what OONI's oohelperd serves any client
+/// (`internal/oohelperd/handler.go`, `handlerShouldThrottleClient`: 503 from 25 in flight).
+pub const DEFAULT_MAX_INFLIGHT: usize = 25;
+
+/// Asks a `vantage helper` (or an OONI test helper) about one URL, with at most as many
+/// requests in flight as the control accepts (`limit_inflight`), a busy one asked again
+/// (`retry`).
 #[derive(Clone)]
 pub struct ControlClient {
     client: reqwest::Client,
     url: url::Url,
     token: Option<String>,
+    inflight: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// How long the probe waits for the control's answer (OONI: 30 s).
@@ -181,7 +191,20 @@ impl ControlClient {
             .user_agent(concat!("vantage/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| crate::probe::tls::TlsSetupError::Config(e.to_string()))?;
-        Ok(ControlClient { client, url, token })
+        Ok(ControlClient {
+            client,
+            url,
+            token,
+            inflight: std::sync::Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_INFLIGHT)),
+        })
+    }
+
+    /// Keeps at most `n` requests in flight (the control's limit: `HelperInfo::max_inflight`),
+    /// within 1 and `limits::MAX_INFLIGHT`. Call before the client is shared: clones made
+    /// before keep the limit they had.
+    pub fn limit_inflight(&mut self, n: usize) {
+        let n = n.clamp(1, crate::limits::MAX_INFLIGHT);
+        self.inflight = std::sync::Arc::new(tokio::sync::Semaphore::new(n));
     }
 
     /// The request for `input` with the probe's headers and endpoints.
@@ -203,12 +226,16 @@ impl ControlClient {
     }
 
     /// The control's answer, or why there is none (a string for the record's `control_failure`).
-    /// At most `MAX_ANSWER_BYTES` are read, and an answer beyond the entry and string bounds is
-    /// refused: either is `control_answer_too_large: ...`.
+    /// It waits while the client's requests in flight are at the control's limit, and a busy
+    /// control (503) is asked again (`retry`). At most `MAX_ANSWER_BYTES` are read, and an
+    /// answer beyond the entry and string bounds is refused: either is
+    /// `control_answer_too_large: ...`.
     pub async fn ask(&self, request: &ControlRequest) -> Result<ControlAnswer, String> {
-        let answer: ControlAnswer =
+        let _permit = self.inflight.acquire().await.expect("never closed");
+        let answer: ControlAnswer = retry::retrying(|| {
             bounded::fetch_json(self.authorized(self.client.post(self.url.clone()).json(request)))
-                .await?;
+        })
+        .await?;
         bounded::check(&answer)?;
         Ok(answer)
     }
@@ -220,7 +247,9 @@ impl ControlClient {
         let path = format!("{}/info", url.path().trim_end_matches('/'));
         url.set_path(&path);
         url.set_query(None);
-        let info: HelperInfo = bounded::fetch_json(self.authorized(self.client.get(url))).await?;
+        let info: HelperInfo = bounded::fetch_json(self.authorized(self.client.get(url)))
+            .await
+            .map_err(bounded::NoAnswer::failure)?;
         let long = [&info.software, &info.version]
             .into_iter()
             .flatten()

@@ -412,19 +412,19 @@ pub async fn run_pass(
         sink.finish()?;
         Ok(summary)
     });
+    let probe_addrs = ProbeAddrs::new(&config.probe_ips);
     let control = match &config.control {
-        Some(url) => Some(Arc::new(ControlClient::new(
-            url.clone(),
-            config.control_token.clone(),
-            &tls_for_control,
-        )?)),
+        Some(url) => {
+            let mut client =
+                ControlClient::new(url.clone(), config.control_token.clone(), &tls_for_control)?;
+            let limit = learn_own_address(&client, &probe_addrs).await;
+            let limit = limit.unwrap_or(crate::control::DEFAULT_MAX_INFLIGHT);
+            tracing::info!("at most {limit} control requests in flight");
+            client.limit_inflight(limit);
+            Some(Arc::new(client))
+        }
         None => None,
     };
-
-    let probe_addrs = ProbeAddrs::new(&config.probe_ips);
-    if let Some(control) = &control {
-        learn_own_address(control, &probe_addrs).await;
-    }
     let shared = Arc::new(Shared {
         prober,
         run,
@@ -771,13 +771,17 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// address that is not globally routable (a helper on the same host or network) identifies
 /// nothing and is not scrubbed. A control that cannot
 /// say (an OONI helper, an outage) leaves the interface addresses and `--probe-ip` to go by.
-async fn learn_own_address(control: &ControlClient, probe_addrs: &ProbeAddrs) {
+/// Returns the requests in flight the control accepts, when it says.
+async fn learn_own_address(control: &ControlClient, probe_addrs: &ProbeAddrs) -> Option<usize> {
     match tokio::time::timeout(INFO_TIMEOUT, control.info()).await {
-        Ok(Ok(info)) => match info.client_address {
-            Some(ip) if crate::scrub::identifies_vantage(ip) => probe_addrs.add(ip),
-            Some(ip) => tracing::debug!("the control sees the probe as {ip}: not public"),
-            None => tracing::warn!("the control did not say the probe's address"),
-        },
+        Ok(Ok(info)) => {
+            match info.client_address {
+                Some(ip) if crate::scrub::identifies_vantage(ip) => probe_addrs.add(ip),
+                Some(ip) => tracing::debug!("the control sees the probe as {ip}: not public"),
+                None => tracing::warn!("the control did not say the probe's address"),
+            }
+            return info.max_inflight;
+        }
         Ok(Err(e)) => tracing::warn!(
             "the control's /info failed ({e}): the probe's public address is scrubbed only \
              if it is an interface's or given with --probe-ip"
@@ -787,6 +791,7 @@ async fn learn_own_address(control: &ControlClient, probe_addrs: &ProbeAddrs) {
              address is scrubbed only if it is an interface's or given with --probe-ip"
         ),
     }
+    None
 }
 
 /// How long a pass waits for the control's `/info` before it starts measuring.

@@ -420,8 +420,8 @@ mod tests {
         let f = list("Яндекс.lab\nhttps://Bücher.example/x\nHTTPS://bücher.EXAMPLE/x\nhttps://яндекс.LAB\nhttp://a.example\n".as_bytes());
         let got: Vec<(String, String)> = open(&[f.path().to_path_buf()])
             .unwrap()
-            .filter_map(|e| match e {
-                Entry::Target(t) => Some((t.input, t.url.to_string())),
+            .map(|e| match e {
+                Entry::Target(t) => (t.input, t.url.to_string()),
                 Entry::Bad(b) => panic!("{b}"),
             })
             .collect();

@@ -15,34 +15,66 @@ pub const MAX_ENTRIES: usize = 128;
 /// Longest string of a control answer (a title, a header value, a failure).
 pub const MAX_STRING: usize = 8 * 1024;
 
+/// Why a control request got no answer.
+#[derive(Debug)]
+pub(super) enum NoAnswer {
+    /// 503: the control is busy (or out of resources); asking again later may work.
+    Busy {
+        retry_after: Option<std::time::Duration>,
+    },
+    /// Anything else, as the record's `control_failure` says it.
+    Failed(String),
+}
+
+impl NoAnswer {
+    /// The record's `control_failure` for this one attempt.
+    pub(super) fn failure(self) -> String {
+        match self {
+            NoAnswer::Busy { .. } => "http_request_failed: control answered 503".into(),
+            NoAnswer::Failed(f) => f,
+        }
+    }
+}
+
+impl From<String> for NoAnswer {
+    fn from(failure: String) -> NoAnswer {
+        NoAnswer::Failed(failure)
+    }
+}
+
 /// Sends `request` and parses the answer, or says why there is none.
 pub(super) async fn fetch_json<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
-) -> Result<T, String> {
+) -> Result<T, NoAnswer> {
     let mut response = request.send().await.map_err(|e| super::describe(&e))?;
     let status = response.status();
+    if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        return Err(NoAnswer::Busy {
+            retry_after: super::retry::retry_after(response.headers()),
+        });
+    }
     if !status.is_success() {
         // Redirects included: the control client follows none (a 307 must not re-POST).
-        return Err(format!(
+        return Err(NoAnswer::Failed(format!(
             "http_request_failed: control answered {}",
             status.as_u16()
-        ));
+        )));
     }
     let too_large = || format!("control_answer_too_large: over {MAX_ANSWER_BYTES} bytes");
     if response
         .content_length()
         .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
     {
-        return Err(too_large());
+        return Err(too_large().into());
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| super::describe(&e))? {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(too_large());
+            return Err(too_large().into());
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| format!("json_parse_error: {e}"))
+    serde_json::from_slice(&body).map_err(|e| NoAnswer::Failed(format!("json_parse_error: {e}")))
 }
 
 /// `Err` naming the first bound `answer` exceeds.
