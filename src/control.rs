@@ -279,3 +279,20 @@ fn describe(e: &reqwest::Error) -> String {
         f => f.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_a_control_states_is_kept_within_bounds() {
+        let tls = crate::probe::tls::TlsContext::new(None).unwrap();
+        let url = url::Url::parse("http://127.0.0.1:9/").unwrap();
+        let mut c = ControlClient::new(url, None, &tls).unwrap();
+        assert_eq!(c.inflight.available_permits(), DEFAULT_MAX_INFLIGHT);
+        for (stated, kept) in [(0, 1), (2, 2), (usize::MAX, crate::limits::MAX_INFLIGHT)] {
+            c.limit_inflight(stated);
+            assert_eq!(c.inflight.available_permits(), kept, "{stated}");
+        }
+    }
+}

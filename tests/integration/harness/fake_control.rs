@@ -1,6 +1,7 @@
 //! A control on 127.0.0.1 that answers every request with the same bytes, whatever they are:
 //! garbage, JSON of the wrong shape, a huge or lying answer. It reads the whole request first
-//! (head and `Content-Length` body), so the answer is not lost to a reset of unread data.
+//! (head and `Content-Length` body), so the answer is not lost to a reset of unread data. And
+//! one that holds each POST a while and counts how many it holds at once (`holding`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,4 +68,54 @@ async fn answer(mut s: TcpStream, response: &[u8]) {
     }
     let _ = s.write_all(response).await;
     let _ = s.shutdown().await;
+}
+
+/// What a [`holding`] control saw: POSTs answered, and the most in flight at once.
+#[derive(Debug, Default)]
+pub struct Load {
+    pub posts: usize,
+    pub in_flight: usize,
+    pub most_in_flight: usize,
+}
+
+/// A control like OONI's helper as a probe sees it: no `/info` (404), and every POST answered
+/// with `response` (a whole HTTP response) after holding it for `hold`, counting how many it
+/// holds at once.
+pub async fn holding(
+    response: Vec<u8>,
+    hold: std::time::Duration,
+) -> (SocketAddr, Arc<std::sync::Mutex<Load>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let load: Arc<std::sync::Mutex<Load>> = Arc::default();
+    let (reply, seen) = (Arc::new(response), load.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (reply, seen) = (reply.clone(), seen.clone());
+            tokio::spawn(async move {
+                let mut first = [0u8; 4];
+                if stream.peek(&mut first).await.is_err() {
+                    return;
+                }
+                if &first != b"POST" {
+                    return answer(stream, &json_response(404, b"{}")).await;
+                }
+                {
+                    let mut l = seen.lock().unwrap();
+                    l.posts += 1;
+                    l.in_flight += 1;
+                    l.most_in_flight = l.most_in_flight.max(l.in_flight);
+                }
+                tokio::time::sleep(hold).await;
+                // Out of flight before the answer leaves: the probe cannot send its next
+                // request earlier, so `most_in_flight` is never above the probe's cap.
+                seen.lock().unwrap().in_flight -= 1;
+                answer(stream, &reply).await;
+            });
+        }
+    });
+    (addr, load)
 }

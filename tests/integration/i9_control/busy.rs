@@ -229,3 +229,48 @@ async fn a_busy_control_is_asked_again_and_one_that_stays_busy_is_a_control_fail
     assert_eq!(posts.lock().unwrap().len(), attempts);
     assert!(took < Duration::from_secs(20), "bounded: {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_without_info_gets_the_default_limit_at_once() {
+    use crate::harness::fake_control::{holding, json_response};
+    let ca = Ca::new("Vantage Test CA");
+    let work = Workdir::new();
+    let ca_file = work.write("ca.pem", &ca.pem);
+    let addr = serve(
+        Site::new("ok.test", Tls::Plain, page("Fine", 500)),
+        &ca,
+        &ca,
+    )
+    .await;
+    let dns = FakeDns::start(lo_dns(&["ok.test"])).await;
+    // No /info (OONI's helper has none): the probe keeps to vantage helper's default.
+    let (control, load) = holding(json_response(200, b"{}"), Duration::from_millis(400)).await;
+    let urls: Vec<String> = (0..40)
+        .map(|i| format!("http://ok.test:{}/p{i}", addr.port()))
+        .collect();
+    let list = work.write("list.txt", &(urls.join("\n") + "\n"));
+    let control_url = format!("http://{control}/");
+    let args = run_args(
+        &work,
+        &list,
+        &dns,
+        &ca_file,
+        &["--control", &control_url, "--parallel", "40"],
+    );
+    let out = vantage(&args, &work.out()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for url in &urls {
+        assert_eq!(
+            out.record(url)["test_keys"]["control_failure"],
+            Value::Null,
+            "{url}"
+        );
+    }
+    let load = load.lock().unwrap();
+    assert_eq!(load.posts, 40);
+    assert_eq!(
+        load.most_in_flight,
+        vantage::control::DEFAULT_MAX_INFLIGHT,
+        "at most the default in flight, and that many: {load:?}"
+    );
+}
