@@ -91,7 +91,7 @@ pub async fn holding(
     let (reply, seen) = (Arc::new(response), load.clone());
     tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+            let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
             let (reply, seen) = (reply.clone(), seen.clone());
