@@ -351,7 +351,7 @@ mod tests {
 
     fn dns_entry(raw: usize) -> DnsQuery {
         let mut q = DnsQuery::fixture();
-        q.raw_response = Some(MaybeBinary::base64(&vec![7u8; raw]));
+        q.raw_response = Some(crate::observation::base64_string(&vec![7u8; raw]));
         q
     }
 
@@ -384,6 +384,7 @@ mod tests {
                 observations: obs,
                 control: Some(serde_json::json!({"big": "x".repeat(50_000)})),
                 control_failure: None,
+                control_request: None,
                 analysis,
             },
         )
