@@ -11,7 +11,7 @@ use crate::analysis::Analysis;
 use crate::observation::Observations;
 
 /// Bumped whenever the record's shape changes (SPEC.md).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 pub const TEST_NAME: &str = "web_connectivity";
 /// Our web_connectivity implementation's version.
 pub const TEST_VERSION: &str = "0.1.0";
@@ -51,7 +51,6 @@ pub fn goarch(rust_arch: &str) -> &str {
         "powerpc64" => "ppc64",
         "loongarch64" => "loong64",
         other => other, // arm, riscv64, s390x, mips, mips64: the same names
-
     }
 }
 

@@ -294,13 +294,22 @@ pub fn run_info(config: &RunConfig, pass: &Pass) -> RunInfo {
     let mut annotations: BTreeMap<String, String> = [
         ("engine_name", "vantage"),
         ("platform", std::env::consts::OS),
-        ("architecture", crate::record::goarch(std::env::consts::ARCH)),
+        (
+            "architecture",
+            crate::record::goarch(std::env::consts::ARCH),
+        ),
         ("engine_version", env!("CARGO_PKG_VERSION")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     annotations.extend(pass.annotations.clone());
+    if !config.testbed_nets.is_empty() {
+        // What the analysis treated as routable: a check of the records with OONI's code
+        // (which calls these ranges bogons) must map exactly these to routable addresses.
+        let nets: Vec<String> = config.testbed_nets.iter().map(|n| n.to_string()).collect();
+        annotations.insert("testbed_nets".into(), nets.join(","));
+    }
     RunInfo {
         report_id: pass.run_id.clone(),
         test_start_time: pass.started,

@@ -337,7 +337,9 @@ mod tests {
 
     fn entry_of(answers: Vec<DnsAnswer>) -> DnsQuery {
         let mut q = DnsQuery::fixture();
-        q.raw_response = Some(crate::observation::base64_string(&[7u8; DNS_RAW_BYTES_PER_ENTRY]));
+        q.raw_response = Some(crate::observation::base64_string(
+            &[7u8; DNS_RAW_BYTES_PER_ENTRY],
+        ));
         q.answers = answers;
         q.x_answers_dropped = 8;
         q

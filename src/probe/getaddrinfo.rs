@@ -77,7 +77,11 @@ pub fn merged(entries: &[DnsQuery], used: &[MergedFrom]) -> Option<DnsQuery> {
     m.query_type = "ANY".into();
     m.answers = ["A", "AAAA"]
         .iter()
-        .flat_map(|t| picked.iter().flat_map(move |q| q.answers.iter().filter(move |a| a.answer_type == *t)))
+        .flat_map(|t| {
+            picked
+                .iter()
+                .flat_map(move |q| q.answers.iter().filter(move |a| a.answer_type == *t))
+        })
         .cloned()
         .collect();
     m.failure = if m.answers.is_empty() {
@@ -90,7 +94,13 @@ pub fn merged(entries: &[DnsQuery], used: &[MergedFrom]) -> Option<DnsQuery> {
     m.t0 = picked.iter().map(|q| q.t0).fold(first.t0, f64::min);
     m.t = picked.iter().map(|q| q.t).fold(first.t0, f64::max);
     m.tags = std::iter::once(CLASSIC_TAG.to_string())
-        .chain(first.tags.iter().filter(|t| t.starts_with("depth=")).cloned())
+        .chain(
+            first
+                .tags
+                .iter()
+                .filter(|t| t.starts_with("depth="))
+                .cloned(),
+        )
         .collect();
     m.x_source_address = None;
     m.x_query_id = 0;
@@ -160,7 +170,13 @@ mod tests {
     use super::*;
     use crate::observation::DnsAnswer;
 
-    fn entry(qtype: &str, id: u16, index: usize, failure: Option<Failure>, addrs: &[&str]) -> DnsQuery {
+    fn entry(
+        qtype: &str,
+        id: u16,
+        index: usize,
+        failure: Option<Failure>,
+        addrs: &[&str],
+    ) -> DnsQuery {
         let mut q = DnsQuery::fixture();
         q.query_type = qtype.into();
         q.x_query_id = id;
@@ -199,12 +215,22 @@ mod tests {
         let aaaa = entry("AAAA", 2, 0, None, &["::9"]);
         let entries = [a.clone(), forged, aaaa.clone()];
         let m = merged(&entries, &used(&[a, aaaa])).unwrap();
-        assert_eq!((m.engine.as_str(), m.query_type.as_str()), ("getaddrinfo", "ANY"));
+        assert_eq!(
+            (m.engine.as_str(), m.query_type.as_str()),
+            ("getaddrinfo", "ANY")
+        );
         assert_eq!(m.tags, ["classic", "depth=2"]);
         assert_eq!(m.failure, None);
         let addrs: Vec<String> = m.addresses().map(|a| a.to_string()).collect();
-        assert_eq!(addrs, ["127.0.0.9", "::9"], "A then AAAA, the duplicate left out");
-        assert_eq!((m.raw_response, m.rcode, m.x_source_address), (None, None, None));
+        assert_eq!(
+            addrs,
+            ["127.0.0.9", "::9"],
+            "A then AAAA, the duplicate left out"
+        );
+        assert_eq!(
+            (m.raw_response, m.rcode, m.x_source_address),
+            (None, None, None)
+        );
         assert_eq!(m.transaction_id, 1, "the lookup's transaction");
         let c = m.x_classic.unwrap();
         assert_eq!(c.x_engine, "udp");
@@ -236,8 +262,16 @@ mod tests {
             (Some(DnsServfail), Some(DnsServfail), DnsServerMisbehaving),
             (Some(DnsRefused), Some(Timeout), DnsServerMisbehaving),
             (Some(Timeout), Some(DnsNoAnswer), DnsServerMisbehaving),
-            (Some(DnsServerMisbehaving), Some(DnsNoAnswer), DnsServerMisbehaving),
-            (Some(NetworkUnreachable), Some(NetworkUnreachable), NetworkUnreachable),
+            (
+                Some(DnsServerMisbehaving),
+                Some(DnsNoAnswer),
+                DnsServerMisbehaving,
+            ),
+            (
+                Some(NetworkUnreachable),
+                Some(NetworkUnreachable),
+                NetworkUnreachable,
+            ),
         ];
         for (a, aaaa, want) in cases {
             assert_eq!(

@@ -12,6 +12,7 @@ mod engine;
 mod helper_hardening;
 mod netns;
 mod one_record;
+mod ooni_shape;
 mod panics;
 mod quoting;
 mod report;

@@ -35,17 +35,28 @@ fn headers_match_counts_content_length_and_connection_as_ooni_does() {
     let o = obs()
         .resolve(HOST, 0, &[SITE])
         .connect("93.184.215.14:80", 0, None)
-        .get(HTTP, "93.184.215.14:80", 0, &bare("Gateway notice board", 300));
+        .get(
+            HTTP,
+            "93.184.215.14:80",
+            0,
+            &bare("Gateway notice board", 300),
+        );
     let c = site_ctl().fetched(&bare("Example Domain Homepage", 5000));
     let a = keys(HTTP, &o, Some(&c), None);
     assert_eq!(a.headers_match, Some(true), "Content-Length is shared");
     assert_eq!(a.body_length_match, Some(false));
     assert_eq!(a.title_match, Some(false));
-    assert_eq!((&a.blocking, a.accessible), (&Value::Bool(false), Some(true)));
+    assert_eq!(
+        (&a.blocking, a.accessible),
+        (&Value::Bool(false), Some(true))
+    );
     // vantage's own comparison (x_verdict) still ignores the framing headers: a diff.
     assert_eq!(a.x_verdict.methods, ["http.diff"]);
     assert!(
-        a.x_verdict.reasons.iter().any(|r| r.contains("uncommon headers differ")),
+        a.x_verdict
+            .reasons
+            .iter()
+            .any(|r| r.contains("uncommon headers differ")),
         "{:?}",
         a.x_verdict.reasons
     );
@@ -68,12 +79,17 @@ fn headers_match_is_false_when_only_common_headers_are_shared() {
 
 #[test]
 fn http_experiment_failure_is_the_failure_of_the_step_that_failed() {
-    let refused = obs()
-        .resolve(HOST, 0, &[SITE])
-        .connect("93.184.215.14:80", 0, Some(Failure::ConnectionRefused));
+    let refused = obs().resolve(HOST, 0, &[SITE]).connect(
+        "93.184.215.14:80",
+        0,
+        Some(Failure::ConnectionRefused),
+    );
     let a = keys(HTTP, &refused, Some(&site_ctl()), None);
     assert_eq!(a.blocking, b("tcp_ip"));
-    assert_eq!(a.http_experiment_failure.as_deref(), Some("connection_refused"));
+    assert_eq!(
+        a.http_experiment_failure.as_deref(),
+        Some("connection_refused")
+    );
 
     let reset = obs()
         .resolve(HOST, 0, &[SITE])
@@ -81,18 +97,29 @@ fn http_experiment_failure_is_the_failure_of_the_step_that_failed() {
         .handshake("93.184.215.14:443", HOST, 0, Some(Failure::ConnectionReset));
     let a = keys(HTTPS, &reset, Some(&site_ctl()), None);
     assert_eq!(a.blocking, b("http-failure"));
-    assert_eq!(a.http_experiment_failure.as_deref(), Some("connection_reset"));
+    assert_eq!(
+        a.http_experiment_failure.as_deref(),
+        Some("connection_reset")
+    );
 
     // OONI's rule 5.4 writes the lookup's failure there too.
     let nx = obs().dns_fails(HOST, 0, Failure::DnsNxdomain);
     let a = keys(HTTP, &nx, Some(&site_ctl()), None);
     assert_eq!(a.blocking, b("dns"));
-    assert_eq!(a.http_experiment_failure.as_deref(), Some("dns_nxdomain_error"));
+    assert_eq!(
+        a.http_experiment_failure.as_deref(),
+        Some("dns_nxdomain_error")
+    );
 
     // A redirect's failed round trip, deeper than the first hop's success.
     let o = redirected_to_org()
         .connect("151.101.1.67:80", 1, None)
-        .get_fails("http://www.example.org/", "151.101.1.67:80", 1, Failure::Eof);
+        .get_fails(
+            "http://www.example.org/",
+            "151.101.1.67:80",
+            1,
+            Failure::Eof,
+        );
     let a = keys(HTTP, &o, Some(&site_ctl()), None);
     assert_eq!(a.http_experiment_failure.as_deref(), Some("eof_error"));
 
