@@ -280,3 +280,26 @@ pub fn report_id(start: OffsetDateTime, cc: &str, asn: &str) -> String {
         rand::random::<u64>()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn architecture_is_go_s_name() {
+        // df-000 "Annotations": `architecture` is one of arm, arm64, 386, amd64.
+        assert_eq!(goarch("x86_64"), "amd64");
+        assert_eq!(goarch("aarch64"), "arm64");
+        assert_eq!(goarch("x86"), "386");
+        assert_eq!(goarch("arm"), "arm");
+    }
+
+    #[test]
+    fn test_helpers_name_the_control_without_credentials() {
+        let url = url::Url::parse("https://user:secret@th.example.org:8443/api?token=t#x").unwrap();
+        assert_eq!(
+            test_helpers(&url),
+            serde_json::json!({"backend": {"address": "https://th.example.org:8443/api", "type": "https"}})
+        );
+    }
+}

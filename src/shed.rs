@@ -161,9 +161,8 @@ fn apply(step: Step, r: &mut Record) -> Option<Shed> {
     };
     match step {
         Step::DnsRaw => {
-            let with_raw: Vec<_> = obs
-                .queries
-                .iter_mut()
+            let with_raw: Vec<_> = (obs.queries.iter_mut())
+                .chain(obs.x_dns_duplicate_responses.iter_mut())
                 .filter(|q| q.raw_response.is_some())
                 .collect();
             let bytes = with_raw.iter().map(|q| json_len(&q.raw_response) - 4).sum();
@@ -477,4 +476,18 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_raw_bytes_of_duplicate_answers_are_shed_with_the_others() {
+        let mut r = record(64 * 1024);
+        let dups: Vec<DnsQuery> = (0..5).map(|_| dns_entry(1000)).collect();
+        r.test_keys.observations.x_dns_duplicate_responses = dups;
+        let v = parse(&line(&r, 1 << 20));
+        let tk = &v["test_keys"];
+        assert_eq!(tk["x_truncated"]["shed"][0]["items"], 45);
+        let dups = tk["x_dns_duplicate_responses"].as_array().unwrap();
+        assert_eq!(dups.len(), 5, "the entries stay");
+        assert!(dups.iter().all(|q| q["raw_response"].is_null()));
+    }
+
 }

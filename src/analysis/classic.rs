@@ -159,13 +159,16 @@ fn walk<'a>(
                 return (row, Some(f.clone()));
             }
         }
-        // 3: a TLS handshake that failed.
-        if let Some(t) = hop.tls.iter().find(|t| t.failure.is_some()) {
+        // 3: a TLS handshake that failed (OONI's order: the smallest failure string first).
+        let failed_tls = (hop.tls.iter())
+            .filter(|t| t.failure.is_some())
+            .min_by_key(|t| (failure_key(&t.failure), std::cmp::Reverse(t.transaction_id)));
+        if let Some(t) = failed_tls {
             let addr = t.address.parse::<SocketAddr>().ok();
             let row = match control {
                 None => Row::Null,
-                Some(c) => match addr.and_then(|a| c.tls(a, &t.server_name)) {
-                    Some(Err(_)) => Row::Down,
+                Some(c) => match addr.and_then(|a| c.tls_failure(a, &t.server_name)) {
+                    Some(Some(_)) => Row::Down,
                     _ => Row::Blocking("http-failure"),
                 },
             };
@@ -173,13 +176,15 @@ fn walk<'a>(
         }
         // 4: a TCP connect that failed (an IPv6 address unreachable from a v4-only network is
         // not a failure of the site's).
-        let failed_tcp = hop.tcp.iter().find(|t| {
-            let v6_unreachable = match (t.ip.parse::<IpAddr>(), &t.status.failure) {
-                (Ok(ip), Some(f)) => ipv6_unreachable(ip, f),
-                _ => false,
-            };
-            !t.status.success && !v6_unreachable
-        });
+        let failed_tcp = (hop.tcp.iter())
+            .filter(|t| {
+                let v6_unreachable = match (t.ip.parse::<IpAddr>(), &t.status.failure) {
+                    (Ok(ip), Some(f)) => ipv6_unreachable(ip, f),
+                    _ => false,
+                };
+                !t.status.success && !v6_unreachable
+            })
+            .min_by_key(|t| (failure_key(&t.status.failure), std::cmp::Reverse(t.transaction_id)));
         if let Some(t) = failed_tcp {
             let row = match control {
                 None => Row::Null,
@@ -203,6 +208,11 @@ fn walk<'a>(
         }
     }
     (Row::Null, None)
+}
+
+/// How OONI's linear analysis orders failures within a step: by failure string.
+fn failure_key(f: &Option<Failure>) -> String {
+    f.as_ref().map(|f| f.to_string()).unwrap_or_default()
 }
 
 /// Rules 5-7: the lookup of a hop, when one of them decides.

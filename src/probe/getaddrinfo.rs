@@ -154,6 +154,50 @@ fn failure(picked: &[&DnsQuery], expected: usize) -> Failure {
     }
 }
 
+/// The entry getaddrinfo writes for a URL whose host is an address (`http://127.0.0.1/`): LTE
+/// calls it there too, and it answers the address itself without asking anyone. vantage asks
+/// nothing either (`x_engine`: `literal`, nothing merged).
+pub fn literal(ip: std::net::IpAddr, t: f64, depth_tag: &str, transaction_id: u64) -> DnsQuery {
+    use crate::observation::DnsAnswer;
+    let (answer_type, ipv4, ipv6) = match ip {
+        std::net::IpAddr::V4(v4) => ("A", Some(v4.to_string()), None),
+        std::net::IpAddr::V6(v6) => ("AAAA", None, Some(v6.to_string())),
+    };
+    DnsQuery {
+        engine: ENGINE.into(),
+        resolver_address: String::new(),
+        hostname: ip.to_string(),
+        query_type: "ANY".into(),
+        failure: None,
+        answers: vec![DnsAnswer {
+            answer_type: answer_type.into(),
+            ipv4,
+            ipv6,
+            hostname: None,
+            ttl: 0,
+        }],
+        rcode: None,
+        raw_response: None,
+        t0: t,
+        t,
+        tags: vec![CLASSIC_TAG.into(), depth_tag.into()],
+        transaction_id,
+        x_source_address: None,
+        x_query_id: 0,
+        x_id_match: None,
+        x_question_match: None,
+        x_response_index: 0,
+        x_flags: None,
+        x_decode_error: None,
+        x_answers_dropped: 0,
+        x_raw_bytes_dropped: 0,
+        x_classic: Some(Merged {
+            x_engine: "literal".into(),
+            x_merged: vec![],
+        }),
+    }
+}
+
 /// The entries OONI's LTE lists under `x_dns_duplicate_responses`: every datagram that
 /// answered one of our queries after its first one (late answers and duplicates, the real
 /// answer behind an injected one among them).
@@ -304,6 +348,23 @@ mod tests {
         let e = [tcp, aaaa];
         let m = merged(&e, &used(&e)).unwrap();
         assert_eq!(m.x_classic.unwrap().x_engine, "udp+tcp");
+    }
+
+    #[test]
+    fn an_address_host_gets_getaddrinfo_s_answer_to_itself() {
+        let q = literal("::1".parse().unwrap(), 0.5, "depth=0", 1);
+        assert_eq!(
+            (
+                q.engine.as_str(),
+                q.query_type.as_str(),
+                q.hostname.as_str()
+            ),
+            ("getaddrinfo", "ANY", "::1")
+        );
+        let addrs: Vec<String> = q.addresses().map(|a| a.to_string()).collect();
+        assert_eq!(addrs, ["::1"]);
+        assert_eq!(q.tags, ["classic", "depth=0"]);
+        assert_eq!(q.x_classic.unwrap().x_engine, "literal");
     }
 
     #[test]

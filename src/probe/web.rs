@@ -150,6 +150,11 @@ impl Prober {
                             &mut tails,
                         )
                         .await;
+                    if let Some(ip) = literal_ip(&current) {
+                        let lookup =
+                            super::getaddrinfo::literal(ip, clock.now(), &tags[0], next_tx);
+                        obs.classic_lookups.push(lookup);
+                    }
                     next_tx += 1;
                     resolved.insert(host.clone(), r.clone());
                     r
@@ -391,6 +396,15 @@ fn endpoint_tags(depth: usize) -> Vec<String> {
     tags.push(format!("depth={depth}"));
     tags.push("fetch_body=true".into());
     tags
+}
+
+/// The URL's host when it is an address.
+fn literal_ip(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
+    }
 }
 
 fn literal(ip: IpAddr) -> Resolved {

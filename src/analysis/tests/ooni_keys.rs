@@ -167,3 +167,44 @@ fn a_dns_failure_without_a_control_is_null_null_never_accessible() {
         }
     }
 }
+
+#[test]
+fn the_control_s_handshake_counts_by_its_failure_as_ooni_reads_it() {
+    // OONI's 3.2/3.3 read the control's `failure` only: a handshake that completed with a
+    // certificate that does not validate, written without a failure, is no failure.
+    let o = obs()
+        .resolve(HOST, 0, &[SITE])
+        .connect("93.184.215.14:443", 0, None)
+        .handshake("93.184.215.14:443", HOST, 0, Some(Failure::ConnectionReset));
+    let mut c = site_ctl();
+    c.0.tls_handshake.insert(
+        "93.184.215.14:443".into(),
+        crate::control::ControlTls {
+            server_name: HOST.into(),
+            status: true,
+            failure: None,
+            x_certificate_valid: Some(false),
+        },
+    );
+    let a = keys(HTTPS, &o, Some(&c), None);
+    assert_eq!((&a.blocking, a.accessible), (&b("http-failure"), Some(false)));
+    // Written as a failure, it is the site's: down.
+    let c = site_ctl().tls_fails("93.184.215.14:443", HOST, "ssl_unknown_authority");
+    let a = keys(HTTPS, &o, Some(&c), None);
+    assert_eq!((&a.blocking, a.accessible), (&Value::Bool(false), Some(false)));
+}
+
+#[test]
+fn of_several_failed_connects_the_walk_takes_the_smallest_failure_as_ooni_sorts_them() {
+    // A timeout at an address the control cannot reach either (down), recorded first, and a
+    // refusal at the site's address the control connected to (tcp_ip): OONI's linear analysis
+    // sorts connection_refused before generic_timeout_error.
+    let o = obs()
+        .resolve(HOST, 0, &[SITE, OTHER])
+        .connect("31.13.94.37:80", 0, Some(Failure::Timeout))
+        .connect("93.184.215.14:80", 0, Some(Failure::ConnectionRefused));
+    let c = site_ctl().connect_fails("31.13.94.37:80", "generic_timeout_error");
+    let a = keys(HTTP, &o, Some(&c), None);
+    assert_eq!(a.blocking, b("tcp_ip"));
+    assert_eq!(a.http_experiment_failure.as_deref(), Some("connection_refused"));
+}
