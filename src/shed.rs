@@ -489,5 +489,4 @@ mod tests {
         assert_eq!(dups.len(), 5, "the entries stay");
         assert!(dups.iter().all(|q| q["raw_response"].is_null()));
     }
-
 }

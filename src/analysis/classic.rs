@@ -131,11 +131,7 @@ fn loopback(ix: &Index<'_>, ip: IpAddr) -> bool {
 /// Step F: deepest hop first; within a hop HTTP, then TLS, then TCP, then DNS; the first rule
 /// that applies decides. Also the failure of the step it stopped at (OONI's
 /// `http_experiment_failure`: set by the rules about failed steps, whatever the step).
-fn walk<'a>(
-    ix: &'a Index<'_>,
-    lookups: &[Lookup<'_>],
-    diff: Option<&HttpDiff>,
-) -> (Row, Option<Failure>) {
+fn walk(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) -> (Row, Option<Failure>) {
     let control = ix.control.as_ref();
     for hop in ix.hops.iter().rev() {
         if let Some(tx) = hop.request {
@@ -184,7 +180,12 @@ fn walk<'a>(
                 };
                 !t.status.success && !v6_unreachable
             })
-            .min_by_key(|t| (failure_key(&t.status.failure), std::cmp::Reverse(t.transaction_id)));
+            .min_by_key(|t| {
+                (
+                    failure_key(&t.status.failure),
+                    std::cmp::Reverse(t.transaction_id),
+                )
+            });
         if let Some(t) = failed_tcp {
             let row = match control {
                 None => Row::Null,

@@ -187,11 +187,17 @@ fn the_control_s_handshake_counts_by_its_failure_as_ooni_reads_it() {
         },
     );
     let a = keys(HTTPS, &o, Some(&c), None);
-    assert_eq!((&a.blocking, a.accessible), (&b("http-failure"), Some(false)));
+    assert_eq!(
+        (&a.blocking, a.accessible),
+        (&b("http-failure"), Some(false))
+    );
     // Written as a failure, it is the site's: down.
     let c = site_ctl().tls_fails("93.184.215.14:443", HOST, "ssl_unknown_authority");
     let a = keys(HTTPS, &o, Some(&c), None);
-    assert_eq!((&a.blocking, a.accessible), (&Value::Bool(false), Some(false)));
+    assert_eq!(
+        (&a.blocking, a.accessible),
+        (&Value::Bool(false), Some(false))
+    );
 }
 
 #[test]
@@ -206,5 +212,8 @@ fn of_several_failed_connects_the_walk_takes_the_smallest_failure_as_ooni_sorts_
     let c = site_ctl().connect_fails("31.13.94.37:80", "generic_timeout_error");
     let a = keys(HTTP, &o, Some(&c), None);
     assert_eq!(a.blocking, b("tcp_ip"));
-    assert_eq!(a.http_experiment_failure.as_deref(), Some("connection_refused"));
+    assert_eq!(
+        a.http_experiment_failure.as_deref(),
+        Some("connection_refused")
+    );
 }
