@@ -53,9 +53,14 @@ impl MaybeBinary {
     pub fn base64(bytes: &[u8]) -> MaybeBinary {
         MaybeBinary::Binary {
             format: "base64".into(),
-            data: base64::engine::general_purpose::STANDARD.encode(bytes),
+            data: base64_string(bytes),
         }
     }
+}
+
+/// Bytes as a plain base64 string (standard alphabet, padded): df-002's `raw_response`.
+pub fn base64_string(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// One DNS answer record.
@@ -94,7 +99,8 @@ pub struct DnsQuery {
     pub failure: Option<Failure>,
     pub answers: Vec<DnsAnswer>,
     pub rcode: Option<u16>,
-    pub raw_response: Option<MaybeBinary>,
+    /// The datagram's bytes, base64 (df-002: a plain base64 string, not a binary-data object).
+    pub raw_response: Option<String>,
     pub t0: f64,
     pub t: f64,
     pub tags: Vec<String>,
@@ -119,6 +125,11 @@ pub struct DnsQuery {
     /// `raw_response` then holds only the first ones. Absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub x_raw_bytes_dropped: u64,
+    /// On the lookup entry merged the way OONI's classic view reads it (engine `getaddrinfo`,
+    /// `probe::getaddrinfo`): how vantage obtained it and the entries it merges. Absent on
+    /// the per-datagram entries.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub x_classic: Option<crate::probe::getaddrinfo::Merged>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -338,4 +349,13 @@ pub struct Observations {
     /// Lookups that received more than their DNS budgets keep (absent when none did).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub x_dns_truncated: Vec<DnsTruncated>,
+    /// OONI LTE's late and duplicate DNS answers: copies of the `queries[]` entries of every
+    /// datagram that answered a query after its first one.
+    #[serde(default)]
+    pub x_dns_duplicate_responses: Vec<DnsQuery>,
+    /// Each lookup as getaddrinfo would have written it (`probe::getaddrinfo`): not analysed
+    /// with the datagrams (vantage's analysis reads those), written first in `queries[]` by
+    /// the record.
+    #[serde(skip)]
+    pub classic_lookups: Vec<DnsQuery>,
 }

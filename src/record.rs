@@ -11,7 +11,7 @@ use crate::analysis::Analysis;
 use crate::observation::Observations;
 
 /// Bumped whenever the record's shape changes (SPEC.md).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 pub const TEST_NAME: &str = "web_connectivity";
 /// Our web_connectivity implementation's version.
 pub const TEST_VERSION: &str = "0.1.0";
@@ -25,6 +25,33 @@ pub struct RunInfo {
     pub probe_asn: String,
     pub resolver_ip: String,
     pub annotations: BTreeMap<String, String>,
+    /// df-000's `test_helpers`: the control this run asks, in LTE's shape (`None`: no control).
+    pub test_helpers: Option<serde_json::Value>,
+}
+
+/// df-000's `test_helpers` for a run whose control is `control`, as LTE writes it:
+/// `{"backend": {"address": URL, "type": "https"}}` (`type` is the URL's scheme). The URL
+/// keeps only scheme, host, port and path: never credentials or a query.
+pub fn test_helpers(control: &url::Url) -> serde_json::Value {
+    let mut address = control.clone();
+    let _ = address.set_username("");
+    let _ = address.set_password(None);
+    address.set_query(None);
+    address.set_fragment(None);
+    serde_json::json!({"backend": {"address": address.as_str(), "type": control.scheme()}})
+}
+
+/// df-000's `annotations.architecture`: Go's GOARCH name of the machine (`amd64`, `arm64`,
+/// `386`, `arm`, ...), from Rust's name for it.
+pub fn goarch(rust_arch: &str) -> &str {
+    match rust_arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64",
+        "loongarch64" => "loong64",
+        other => other, // arm, riscv64, s390x, mips, mips64: the same names
+    }
 }
 
 #[cfg(test)]
@@ -38,6 +65,7 @@ impl RunInfo {
             probe_asn: "AS0".into(),
             resolver_ip: resolver_ip.into(),
             annotations: BTreeMap::new(),
+            test_helpers: None,
         }
     }
 }
@@ -58,6 +86,9 @@ pub struct TestKeys {
     pub observations: Observations,
     pub control: Option<serde_json::Value>,
     pub control_failure: Option<String>,
+    /// The request sent to the control (OONI's THRequest, as LTE writes it); null when no
+    /// control was asked. OONI's analysis reads `control` only when this is present.
+    pub x_control_request: Option<serde_json::Value>,
     /// Why the measurement itself could not be made (an internal error of the probe), as
     /// OONI writes a failure; absent when it was made.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +125,8 @@ pub struct Record {
     pub resolver_ip: String,
     pub annotations: BTreeMap<String, String>,
     pub extensions: BTreeMap<&'static str, u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_helpers: Option<serde_json::Value>,
     pub test_keys: TestKeys,
 }
 
@@ -106,6 +139,8 @@ pub struct Measurement<'a> {
     pub observations: Observations,
     pub control: Option<serde_json::Value>,
     pub control_failure: Option<String>,
+    /// The request sent to the control, when one was asked.
+    pub control_request: Option<serde_json::Value>,
     pub analysis: Analysis,
 }
 
@@ -115,6 +150,11 @@ impl Record {
         if let Some(c) = m.category_code {
             annotations.insert("category_code".into(), c.to_string());
         }
+        let mut observations = m.observations;
+        // The lookups as OONI's classic view reads them go first: OONI's pipeline keeps the
+        // first DNS entry of a transaction.
+        let classic = std::mem::take(&mut observations.classic_lookups);
+        observations.queries.splice(0..0, classic);
         Record {
             schema_version: SCHEMA_VERSION,
             data_format_version: "0.2.0",
@@ -134,6 +174,7 @@ impl Record {
             probe_ip: "127.0.0.1",
             resolver_ip: run.resolver_ip.clone(),
             annotations,
+            test_helpers: run.test_helpers.clone(),
             extensions: [
                 ("dnst", 0),
                 ("httpt", 0),
@@ -145,9 +186,10 @@ impl Record {
             test_keys: TestKeys {
                 agent: "redirect",
                 client_resolver: run.resolver_ip.clone(),
-                observations: m.observations,
+                observations,
                 control: m.control,
                 control_failure: m.control_failure,
+                x_control_request: m.control_request,
                 failure: None,
                 analysis: m.analysis,
                 x_truncated: None,
@@ -195,6 +237,7 @@ impl Record {
                 observations: Observations::default(),
                 control: None,
                 control_failure: None,
+                control_request: None,
                 analysis,
             },
         );
@@ -241,4 +284,27 @@ pub fn report_id(start: OffsetDateTime, cc: &str, asn: &str) -> String {
         "{stamp}_webconnectivity_{cc}_{asn}_n1_{:016x}",
         rand::random::<u64>()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn architecture_is_go_s_name() {
+        // df-000 "Annotations": `architecture` is one of arm, arm64, 386, amd64.
+        assert_eq!(goarch("x86_64"), "amd64");
+        assert_eq!(goarch("aarch64"), "arm64");
+        assert_eq!(goarch("x86"), "386");
+        assert_eq!(goarch("arm"), "arm");
+    }
+
+    #[test]
+    fn test_helpers_name_the_control_without_credentials() {
+        let url = url::Url::parse("https://user:secret@th.example.org:8443/api?token=t#x").unwrap();
+        assert_eq!(
+            test_helpers(&url),
+            serde_json::json!({"backend": {"address": "https://th.example.org:8443/api", "type": "https"}})
+        );
+    }
 }

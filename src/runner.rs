@@ -294,12 +294,22 @@ pub fn run_info(config: &RunConfig, pass: &Pass) -> RunInfo {
     let mut annotations: BTreeMap<String, String> = [
         ("engine_name", "vantage"),
         ("platform", std::env::consts::OS),
-        ("architecture", std::env::consts::ARCH),
+        (
+            "architecture",
+            crate::record::goarch(std::env::consts::ARCH),
+        ),
+        ("engine_version", env!("CARGO_PKG_VERSION")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     annotations.extend(pass.annotations.clone());
+    if !config.testbed_nets.is_empty() {
+        // What the analysis treated as routable: a check of the records with OONI's code
+        // (which calls these ranges bogons) must map exactly these to routable addresses.
+        let nets: Vec<String> = config.testbed_nets.iter().map(|n| n.to_string()).collect();
+        annotations.insert("testbed_nets".into(), nets.join(","));
+    }
     RunInfo {
         report_id: pass.run_id.clone(),
         test_start_time: pass.started,
@@ -307,6 +317,7 @@ pub fn run_info(config: &RunConfig, pass: &Pass) -> RunInfo {
         probe_asn: config.probe_asn.clone(),
         resolver_ip: config.resolver.ip().to_string(),
         annotations,
+        test_helpers: config.control.as_ref().map(crate::record::test_helpers),
     }
 }
 
@@ -665,7 +676,8 @@ async fn measure(
         let client = shared.control.as_ref()?;
         let endpoints = endpoints_rx.await.unwrap_or_default();
         let request = ControlClient::request_for(target.url.as_str(), &endpoints);
-        Some(client.ask(&request).await)
+        let sent = serde_json::to_value(&request).expect("requests serialize");
+        Some((sent, client.ask(&request).await))
     };
     let (measured, answer) = tokio::join!(
         shared.prober.measure_with(&target.url, Some(endpoints_tx)),
@@ -675,6 +687,7 @@ async fn measure(
     if let Some(mut guard) = spaced {
         *guard = Some(tokio::time::Instant::now());
     }
+    let (control_request, answer) = answer.unzip();
     let (control_answer, control_failure) = match answer {
         None => (None, None),
         Some(Ok(a)) => (Some(a), None),
@@ -712,6 +725,7 @@ async fn measure(
             observations,
             control,
             control_failure,
+            control_request,
             analysis,
         },
     );

@@ -161,9 +161,8 @@ fn apply(step: Step, r: &mut Record) -> Option<Shed> {
     };
     match step {
         Step::DnsRaw => {
-            let with_raw: Vec<_> = obs
-                .queries
-                .iter_mut()
+            let with_raw: Vec<_> = (obs.queries.iter_mut())
+                .chain(obs.x_dns_duplicate_responses.iter_mut())
                 .filter(|q| q.raw_response.is_some())
                 .collect();
             let bytes = with_raw.iter().map(|q| json_len(&q.raw_response) - 4).sum();
@@ -351,7 +350,7 @@ mod tests {
 
     fn dns_entry(raw: usize) -> DnsQuery {
         let mut q = DnsQuery::fixture();
-        q.raw_response = Some(MaybeBinary::base64(&vec![7u8; raw]));
+        q.raw_response = Some(crate::observation::base64_string(&vec![7u8; raw]));
         q
     }
 
@@ -384,6 +383,7 @@ mod tests {
                 observations: obs,
                 control: Some(serde_json::json!({"big": "x".repeat(50_000)})),
                 control_failure: None,
+                control_request: None,
                 analysis,
             },
         )
@@ -475,5 +475,18 @@ mod tests {
                 limit < 16 * 1024
             );
         }
+    }
+
+    #[test]
+    fn the_raw_bytes_of_duplicate_answers_are_shed_with_the_others() {
+        let mut r = record(64 * 1024);
+        let dups: Vec<DnsQuery> = (0..5).map(|_| dns_entry(1000)).collect();
+        r.test_keys.observations.x_dns_duplicate_responses = dups;
+        let v = parse(&line(&r, 1 << 20));
+        let tk = &v["test_keys"];
+        assert_eq!(tk["x_truncated"]["shed"][0]["items"], 45);
+        let dups = tk["x_dns_duplicate_responses"].as_array().unwrap();
+        assert_eq!(dups.len(), 5, "the entries stay");
+        assert!(dups.iter().all(|q| q["raw_response"].is_null()));
     }
 }

@@ -1,9 +1,16 @@
-//! OONI web_connectivity 0.5's "classic" `dns_consistency`, `blocking` and `accessible`
-//! (`analysisclassic.go`), so vantage's records compare with OONI's. Two deliberate
-//! differences, both vantage's improvements that OONI's own "ext" analysis makes too:
-//! a lookup is also valid when the probe's TLS handshake validated the name at one of its
-//! addresses (CDN and GeoDNS answers are not inconsistent), and addresses inside the testbed
-//! ranges count as routable (not loopback).
+//! OONI web_connectivity 0.5's "classic" `dns_consistency`, `blocking`, `accessible` and
+//! `http_experiment_failure` (`analysisclassic.go`), so vantage's records compare with OONI's.
+//! The lookups are read as OONI's classic view reads them: each lookup's entry merged the way
+//! getaddrinfo writes it (`probe::getaddrinfo`), when the observations carry one (records do;
+//! hand-made observations fall back to vantage's own reading of the datagrams).
+//!
+//! Deliberate differences: a lookup is also valid when the probe's TLS handshake validated
+//! the name at one of its addresses (CDN and GeoDNS answers are not inconsistent), as OONI's
+//! own "ext" analysis does; addresses inside the testbed ranges count as routable (not
+//! loopback): a testbed is a stand-in for the Internet, and OONI's check of vantage's testbed
+//! records maps those ranges to routable addresses for the same reason; and a failed lookup
+//! without a control is null/null, where OONI's rule 5.1.1 says accessible ("sic": nothing
+//! says the site is reachable).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -11,7 +18,7 @@ use serde_json::Value;
 
 use super::dns::Lookup;
 use super::http_diff::HttpDiff;
-use super::index::{ipv6_unreachable, is_final, is_https, same_host, tcp_addr, Index};
+use super::index::{depth_of, ipv6_unreachable, is_final, is_https, same_host, tcp_addr, Index};
 use crate::failure::Failure;
 
 pub struct Classic {
@@ -20,6 +27,8 @@ pub struct Classic {
     pub accessible: Option<bool>,
     pub x_dns_flags: u32,
     pub dns_experiment_failure: Option<String>,
+    /// The failure of the step the walk stopped at (OONI's `setHTTPExperimentFailure`).
+    pub http_experiment_failure: Option<String>,
 }
 
 /// A row's outcome, before the DNS-inconsistency overrides.
@@ -40,7 +49,8 @@ pub fn compute(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) 
         .find(|l| same_host(&l.host, &ix.host) && l.depth == 0);
     let (dns_consistency, x_dns_flags) = consistency(ix, first);
     let inconsistent = dns_consistency == Some("inconsistent");
-    let (blocking, accessible) = match walk(ix, lookups, diff) {
+    let (row, http_experiment_failure) = walk(ix, lookups, diff);
+    let (blocking, accessible) = match row {
         Row::Accessible => (Value::Bool(false), Some(true)),
         Row::Null | Row::Down if inconsistent => (Value::String("dns".into()), Some(false)),
         Row::Null => (Value::Null, None),
@@ -54,8 +64,23 @@ pub fn compute(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) 
         accessible,
         x_dns_flags,
         dns_experiment_failure: first
-            .and_then(|l| l.failure.as_ref())
+            .and_then(|l| classic_failure(ix, l))
             .map(|f| f.to_string()),
+        http_experiment_failure: http_experiment_failure.map(|f| f.to_string()),
+    }
+}
+
+/// A lookup's failure as OONI's classic view reads it: the merged getaddrinfo-style entry's
+/// for the same host and depth when there is one, else vantage's reading of the datagrams.
+fn classic_failure(ix: &Index<'_>, l: &Lookup<'_>) -> Option<Failure> {
+    let merged = ix
+        .obs
+        .classic_lookups
+        .iter()
+        .find(|q| same_host(&q.hostname, &l.host) && depth_of(&q.tags) == l.depth);
+    match merged {
+        Some(q) => q.failure.clone(),
+        None => l.failure.clone(),
     }
 }
 
@@ -73,7 +98,7 @@ fn consistency(ix: &Index<'_>, lookup: Option<&Lookup<'_>>) -> (Option<&'static 
     };
     let control_failed = c.answer.dns.failure.is_some();
     let control_addrs = c.addrs();
-    match &l.failure {
+    match &classic_failure(ix, l) {
         Some(f) => {
             let expected =
                 control_failed || (*f == Failure::DnsNoAnswer && control_addrs.is_empty());
@@ -104,58 +129,73 @@ fn loopback(ix: &Index<'_>, ip: IpAddr) -> bool {
 }
 
 /// Step F: deepest hop first; within a hop HTTP, then TLS, then TCP, then DNS; the first rule
-/// that applies decides.
-fn walk(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) -> Row {
+/// that applies decides. Also the failure of the step it stopped at (OONI's
+/// `http_experiment_failure`: set by the rules about failed steps, whatever the step).
+fn walk(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) -> (Row, Option<Failure>) {
     let control = ix.control.as_ref();
     for hop in ix.hops.iter().rev() {
         if let Some(tx) = hop.request {
             // 1: a final response.
             if is_final(tx) {
-                if is_https(tx) {
-                    return Row::Accessible;
-                }
-                if control.is_none() {
-                    return Row::Null;
-                }
-                return match diff {
+                let row = match diff {
+                    _ if is_https(tx) => Row::Accessible,
+                    _ if control.is_none() => Row::Null,
                     Some(d) if !d.is_diff() => Row::Accessible,
                     _ => Row::Blocking("http-diff"),
                 };
+                return (row, None);
             }
             // 2: a round trip that failed.
-            if tx.failure.is_some() {
-                return match control {
+            if let Some(f) = &tx.failure {
+                let row = match control {
                     None => Row::Null,
                     Some(c) if c.answer.http_request.failure.is_some() => Row::Down,
                     Some(_) => Row::Blocking("http-failure"),
                 };
+                return (row, Some(f.clone()));
             }
         }
-        // 3: a TLS handshake that failed.
-        if let Some(t) = hop.tls.iter().find(|t| t.failure.is_some()) {
-            let Some(c) = control else { return Row::Null };
+        // 3: a TLS handshake that failed (OONI's order: the smallest failure string first).
+        let failed_tls = (hop.tls.iter())
+            .filter(|t| t.failure.is_some())
+            .min_by_key(|t| (failure_key(&t.failure), std::cmp::Reverse(t.transaction_id)));
+        if let Some(t) = failed_tls {
             let addr = t.address.parse::<SocketAddr>().ok();
-            return match addr.and_then(|a| c.tls(a, &t.server_name)) {
-                Some(Err(_)) => Row::Down,
-                _ => Row::Blocking("http-failure"),
+            let row = match control {
+                None => Row::Null,
+                Some(c) => match addr.and_then(|a| c.tls_failure(a, &t.server_name)) {
+                    Some(Some(_)) => Row::Down,
+                    _ => Row::Blocking("http-failure"),
+                },
             };
+            return (row, t.failure.clone());
         }
         // 4: a TCP connect that failed (an IPv6 address unreachable from a v4-only network is
         // not a failure of the site's).
-        let failed_tcp = hop.tcp.iter().find(|t| {
-            let v6_unreachable = match (t.ip.parse::<IpAddr>(), &t.status.failure) {
-                (Ok(ip), Some(f)) => ipv6_unreachable(ip, f),
-                _ => false,
-            };
-            !t.status.success && !v6_unreachable
-        });
+        let failed_tcp = (hop.tcp.iter())
+            .filter(|t| {
+                let v6_unreachable = match (t.ip.parse::<IpAddr>(), &t.status.failure) {
+                    (Ok(ip), Some(f)) => ipv6_unreachable(ip, f),
+                    _ => false,
+                };
+                !t.status.success && !v6_unreachable
+            })
+            .min_by_key(|t| {
+                (
+                    failure_key(&t.status.failure),
+                    std::cmp::Reverse(t.transaction_id),
+                )
+            });
         if let Some(t) = failed_tcp {
-            let Some(c) = control else { return Row::Null };
-            return match tcp_addr(t).and_then(|a| c.tcp(a)) {
-                None => Row::Blocking("http-failure"),
-                Some(Err(_)) => Row::Down,
-                Some(Ok(())) => Row::Blocking("tcp_ip"),
+            let row = match control {
+                None => Row::Null,
+                Some(c) => match tcp_addr(t).and_then(|a| c.tcp(a)) {
+                    None => Row::Blocking("http-failure"),
+                    Some(Err(_)) => Row::Down,
+                    Some(Ok(())) => Row::Blocking("tcp_ip"),
+                },
             };
+            return (row, t.status.failure.clone());
         }
         // 5-7: the lookup made at this depth.
         let Some(l) = lookups
@@ -164,27 +204,44 @@ fn walk(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) -> Row 
         else {
             continue;
         };
-        let control_dns = control.filter(|_| same_host(&l.host, &ix.host));
-        if let Some(f) = &l.failure {
-            return match control_dns {
-                None if control.is_none() => Row::Accessible, // OONI's (sic)
-                None => Row::Blocking("dns"),
-                Some(c) if c.answer.dns.failure.is_some() => Row::Down,
-                Some(c) if *f == Failure::DnsNoAnswer && c.addrs().is_empty() => Row::Down,
-                Some(_) => Row::Blocking("dns"),
-            };
-        }
-        if let Some(c) = control_dns {
-            let ours_loopback = l.addrs.iter().all(|a| loopback(ix, *a));
-            let theirs: Vec<IpAddr> = c.addrs().to_vec();
-            let theirs_loopback = theirs.iter().all(|a| loopback(ix, *a));
-            if ours_loopback && !theirs.is_empty() && !theirs_loopback {
-                return Row::Blocking("dns");
-            }
-            if ours_loopback && !theirs.is_empty() && theirs_loopback {
-                return Row::Down;
-            }
+        if let Some(decided) = dns_step(ix, l) {
+            return decided;
         }
     }
-    Row::Null
+    (Row::Null, None)
+}
+
+/// How OONI's linear analysis orders failures within a step: by failure string.
+fn failure_key(f: &Option<Failure>) -> String {
+    f.as_ref().map(|f| f.to_string()).unwrap_or_default()
+}
+
+/// Rules 5-7: the lookup of a hop, when one of them decides.
+fn dns_step(ix: &Index<'_>, l: &Lookup<'_>) -> Option<(Row, Option<Failure>)> {
+    let control = ix.control.as_ref();
+    let control_dns = control.filter(|_| same_host(&l.host, &ix.host));
+    if let Some(f) = classic_failure(ix, l) {
+        let row = match control_dns {
+            // OONI's rule 5.1.1 says accessible here ("sic"); nothing says the site is.
+            None if control.is_none() => Row::Null,
+            None => Row::Blocking("dns"),
+            Some(c) if c.answer.dns.failure.is_some() => Row::Down,
+            // 5.3: OONI sets no failure here.
+            Some(c) if f == Failure::DnsNoAnswer && c.addrs().is_empty() => {
+                return Some((Row::Down, None))
+            }
+            Some(_) => Row::Blocking("dns"),
+        };
+        return Some((row, Some(f)));
+    }
+    let c = control_dns?;
+    // 6 and 7: only loopback addresses (one at least, as OONI counts them).
+    let ours_loopback = !l.addrs.is_empty() && l.addrs.iter().all(|a| loopback(ix, *a));
+    let theirs: Vec<IpAddr> = c.addrs().to_vec();
+    let theirs_loopback = theirs.iter().all(|a| loopback(ix, *a));
+    match (ours_loopback && !theirs.is_empty(), theirs_loopback) {
+        (true, false) => Some((Row::Blocking("dns"), None)),
+        (true, true) => Some((Row::Down, None)),
+        _ => None,
+    }
 }

@@ -37,8 +37,9 @@ pub const COMMON_HEADERS: [&str; 25] = [
     "x-varnish",
 ];
 
-/// HTTP/1.1 framing headers, ignored as well: every HTTP/1.1 server sends them (OONI's Go
-/// client drops `Connection` itself), so sharing them would make any two pages "match".
+/// HTTP/1.1 framing headers, ignored as well by vantage's own comparison (`x_verdict`): every
+/// HTTP/1.1 server sends them, so sharing them would make any two pages "match". OONI's
+/// `headers_match` counts them (its common list has neither), and so does vantage's.
 const FRAMING_HEADERS: [&str; 4] = [
     "content-length",
     "connection",
@@ -72,7 +73,10 @@ pub struct HttpDiff {
     pub body_proportion: Option<f64>,
     pub body_length_match: Option<bool>,
     pub status_code_match: Option<bool>,
+    /// OONI's: an uncommon header (outside `COMMON_HEADERS`) in both responses.
     pub headers_match: Option<bool>,
+    /// vantage's: the same, the framing headers ignored too (`x_verdict` weighs this one).
+    pub x_headers_match: Option<bool>,
     pub title_match: Option<bool>,
     /// One of the titles has no word of 5 bytes or more: OONI's `title_match` then compares
     /// empty sets, which says nothing.
@@ -80,9 +84,11 @@ pub struct HttpDiff {
 }
 
 impl HttpDiff {
-    /// The comparison as `x_verdict` weighs it: a title without words is no title evidence.
+    /// The comparison as `x_verdict` weighs it: a title without words is no title evidence,
+    /// and shared framing headers are no header evidence.
     pub fn for_verdict(&self) -> HttpDiff {
         let mut d = self.clone();
+        d.headers_match = d.x_headers_match;
         if d.title_words_empty {
             d.title_match = None;
         }
@@ -138,9 +144,9 @@ pub fn compare(r: &HttpResponse, c: &ControlHttp) -> HttpDiff {
         }
         let uncommon = |name: &str| {
             let n = name.to_ascii_lowercase();
-            (!COMMON_HEADERS.contains(&n.as_str()) && !FRAMING_HEADERS.contains(&n.as_str()))
-                .then_some(n)
+            (!COMMON_HEADERS.contains(&n.as_str())).then_some(n)
         };
+        // OONI reads the `headers` map of the response (the list has the same names).
         let ours: BTreeSet<String> = r
             .headers
             .headers
@@ -149,11 +155,17 @@ pub fn compare(r: &HttpResponse, c: &ControlHttp) -> HttpDiff {
             .chain(r.headers.headers_list.iter().map(|(k, _)| k.as_str()))
             .filter_map(uncommon)
             .collect();
-        d.headers_match = Some(
-            c.headers
-                .keys()
-                .filter_map(|k| uncommon(k))
-                .any(|k| ours.contains(&k)),
+        let shared: Vec<String> = c
+            .headers
+            .keys()
+            .filter_map(|k| uncommon(k))
+            .filter(|k| ours.contains(k))
+            .collect();
+        d.headers_match = Some(!shared.is_empty());
+        d.x_headers_match = Some(
+            shared
+                .iter()
+                .any(|k| !FRAMING_HEADERS.contains(&k.as_str())),
         );
         let words = |title: &str| -> BTreeSet<String> {
             title

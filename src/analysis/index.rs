@@ -209,6 +209,15 @@ impl<'a> ControlView<'a> {
         })
     }
 
+    /// The control's handshake with `addr` for `server_name`, when it made one: its `failure`
+    /// (what OONI's classic analysis reads: a certificate that did not validate counts only
+    /// when the control wrote it as a failure).
+    pub fn tls_failure(&self, addr: SocketAddr, server_name: &str) -> Option<Option<&'a str>> {
+        self.handshakes_at(addr.ip(), Some(addr.port()), server_name)
+            .next()
+            .map(|(t, _)| t.failure.as_deref())
+    }
+
     /// One of the control's connects to `ips` that succeeded, when there is one.
     pub fn connected(&self, ips: &[IpAddr]) -> Option<SocketAddr> {
         let mut ok: Vec<SocketAddr> = (self.tcp.iter())

@@ -149,9 +149,11 @@ pub struct Verdict {
 /// OONI's meanings; a key that could not be computed is null.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
-    /// The failure of the first lookup of the URL's host, OONI's string.
+    /// The failure of the first lookup of the URL's host, OONI's string (getaddrinfo's, as
+    /// OONI's classic view reads the lookup).
     pub dns_experiment_failure: Option<String>,
-    /// The failure of the last HTTP round trip (`requests[0]`).
+    /// The failure of the step OONI's classic walk stopped at (a round trip, a handshake, a
+    /// connect or the lookup), as LTE writes it; null when it stopped at no failure.
     pub http_experiment_failure: Option<String>,
     pub dns_consistency: Option<String>,
     pub body_length_match: Option<bool>,
@@ -192,11 +194,7 @@ pub fn analyze(input: &Url, obs: &Observations, ctx: &Context<'_>) -> Analysis {
     let d = diff.unwrap_or_default();
     Analysis {
         dns_experiment_failure: classic.dns_experiment_failure,
-        http_experiment_failure: obs
-            .requests
-            .first()
-            .and_then(|r| r.failure.as_ref())
-            .map(|f| f.to_string()),
+        http_experiment_failure: classic.http_experiment_failure,
         dns_consistency: classic.dns_consistency.map(str::to_string),
         body_length_match: d.body_length_match,
         body_proportion: d.body_proportion,

@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::dns_evidence::{self, Evidence};
+use super::getaddrinfo::{self, MergedFrom};
 use crate::budget::DnsBudget;
 use crate::failure::Failure;
 use crate::observation::{Clock, DnsAnswer, DnsFlags, DnsQuery, DnsTruncated};
@@ -53,6 +54,8 @@ pub struct Resolved {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Lookup {
     pub queries: Vec<DnsQuery>,
+    /// The lookup as getaddrinfo would have written it (`probe::getaddrinfo`).
+    pub classic: Option<DnsQuery>,
     /// What arrived beyond the budgets, when anything did.
     pub truncated: Option<DnsTruncated>,
 }
@@ -71,6 +74,8 @@ struct Pending {
     responses: usize,
     first: Option<Result<Vec<IpAddr>, Failure>>,
     first_at: Option<Instant>,
+    /// The stored entry of the answer used (or of the query's failure).
+    used: Option<MergedFrom>,
 }
 
 impl Pending {
@@ -133,6 +138,7 @@ fn blank(
         x_decode_error: None,
         x_answers_dropped: 0,
         x_raw_bytes_dropped: 0,
+        x_classic: None,
     }
 }
 
@@ -154,8 +160,10 @@ pub async fn lookup(
         let mut q = blank(settings, host, tags, transaction_id, "A", clock.now(), 0);
         q.failure = Some(f);
         send_early(early, Vec::new(), q.failure.clone());
+        let queries = vec![q];
         Lookup {
-            queries: vec![q],
+            classic: getaddrinfo::merged(&queries, &[MergedFrom::of(&queries[0])]),
+            queries,
             truncated: None,
         }
     };
@@ -187,6 +195,7 @@ pub async fn lookup(
                 responses: 0,
                 first: None,
                 first_at: None,
+                used: None,
             }
         })
         .collect();
@@ -233,6 +242,7 @@ impl Session<'_> {
                 let mut q = self.entry(&p.qtype.to_string(), p.sent_at, p.id());
                 q.failure = Some(Failure::from_io(&e));
                 q.t = self.clock.now();
+                self.pending[i].used = Some(MergedFrom::of(&q));
                 self.evidence.note(q);
                 self.pending[i].first = Some(Err(Failure::from_io(&e)));
                 self.pending[i].first_at = Some(Instant::now());
@@ -387,6 +397,9 @@ impl Session<'_> {
         q.failure = result.as_ref().err().cloned();
         let essential = usable && self.pending[i].first.is_none();
         let truncated = msg.metadata.truncation;
+        if essential {
+            self.pending[i].used = Some(MergedFrom::of(&q));
+        }
         self.evidence.keep(q, n, essential);
         if !essential {
             return;
@@ -414,6 +427,7 @@ impl Session<'_> {
         tcp.engine = "tcp".into();
         let r = over_tcp(self.settings.resolver, &p.bytes, time_left, rate).await;
         tcp.t = self.clock.now();
+        self.pending[i].used = Some(MergedFrom::of(&tcp));
         let bytes = match r {
             Ok(bytes) => bytes,
             Err(f) => {
@@ -458,6 +472,7 @@ impl Session<'_> {
             } else {
                 Failure::Timeout
             });
+            self.pending[i].used = Some(MergedFrom::of(&q));
             self.evidence.note(q);
         }
         if early.is_some() {
@@ -465,6 +480,8 @@ impl Session<'_> {
             send_early(early, addrs, failure);
         }
         let (queries, truncated) = self.evidence.finish();
+        let picks: Vec<MergedFrom> = self.pending.iter().filter_map(|p| p.used.clone()).collect();
+        let classic = getaddrinfo::merged(&queries, &picks);
         if let Some(t) = &truncated {
             tracing::warn!(
                 "{}: DNS budget: {} of {} datagrams not stored, {} answers and {} raw bytes cut",
@@ -475,7 +492,11 @@ impl Session<'_> {
                 t.raw_bytes_dropped
             );
         }
-        Lookup { queries, truncated }
+        Lookup {
+            queries,
+            classic,
+            truncated,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::budget::{
     DNS_ENTRIES_PER_LOOKUP, DNS_HOSTNAME_CHARS, DNS_RAW_BYTES_PER_ENTRY,
     DNS_WRONG_ID_ENTRIES_PER_LOOKUP,
 };
-use crate::observation::{DnsAnswer, DnsQuery, DnsTruncated, MaybeBinary};
+use crate::observation::{DnsAnswer, DnsQuery, DnsTruncated};
 
 /// Datagrams up to this size are decoded whole (EDNS included); larger ones only up to the
 /// answer cap, so a 64 KiB datagram of 4,000 answers costs no more than a normal one.
@@ -126,10 +126,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, String> {
 }
 
 /// The first [`DNS_RAW_BYTES_PER_ENTRY`] bytes as `raw_response`, and how many were left out.
-pub(crate) fn raw(bytes: &[u8]) -> (MaybeBinary, u64) {
+pub(crate) fn raw(bytes: &[u8]) -> (String, u64) {
     let kept = bytes.len().min(DNS_RAW_BYTES_PER_ENTRY);
     (
-        MaybeBinary::base64(&bytes[..kept]),
+        crate::observation::base64_string(&bytes[..kept]),
         (bytes.len() - kept) as u64,
     )
 }
@@ -159,6 +159,10 @@ pub(crate) fn fit_entry(entry: &mut DnsQuery) {
         };
         // An answer's JSON and its comma.
         over = over.saturating_sub(json_len(&last) + 1);
+        entry.x_answers_dropped += 1;
+    }
+    // The count's own key appears once something is dropped: drop more while it does not fit.
+    while json_len(entry) > DNS_BYTES_PER_ENTRY && entry.answers.pop().is_some() {
         entry.x_answers_dropped += 1;
     }
 }
@@ -333,7 +337,9 @@ mod tests {
 
     fn entry_of(answers: Vec<DnsAnswer>) -> DnsQuery {
         let mut q = DnsQuery::fixture();
-        q.raw_response = Some(MaybeBinary::base64(&[7u8; DNS_RAW_BYTES_PER_ENTRY]));
+        q.raw_response = Some(crate::observation::base64_string(
+            &[7u8; DNS_RAW_BYTES_PER_ENTRY],
+        ));
         q.answers = answers;
         q.x_answers_dropped = 8;
         q
@@ -385,12 +391,9 @@ mod tests {
     fn raw_bytes_keep_a_prefix_and_count_the_rest() {
         let bytes = answer_with(2500);
         let (kept, dropped) = raw(&bytes);
-        let MaybeBinary::Binary { data, .. } = kept else {
-            panic!("base64 expected")
-        };
         use base64::Engine as _;
         let kept = base64::engine::general_purpose::STANDARD
-            .decode(data)
+            .decode(kept)
             .unwrap();
         assert_eq!(kept, bytes[..DNS_RAW_BYTES_PER_ENTRY]);
         assert_eq!(dropped as usize, bytes.len() - DNS_RAW_BYTES_PER_ENTRY);

@@ -5,6 +5,7 @@
 pub mod counting;
 pub mod dns;
 mod dns_evidence;
+pub mod getaddrinfo;
 pub mod http;
 pub mod tcp;
 pub mod tls;

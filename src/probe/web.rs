@@ -63,19 +63,22 @@ pub struct Measured {
 
 impl Measured {
     /// Waits for the DNS listening windows to close and adds every response they recorded (and
-    /// the summary of what each left out, over its budgets).
+    /// the summary of what each left out, over its budgets), each lookup as getaddrinfo would
+    /// have written it, and the late and duplicate answers in OONI's list of them.
     pub async fn finish(mut self) -> Observations {
         let mut queries = Vec::new();
         for tail in self.tails.drain(..) {
             match tail.await {
                 Ok(lookup) => {
                     queries.extend(lookup.queries);
+                    self.observations.classic_lookups.extend(lookup.classic);
                     self.observations.x_dns_truncated.extend(lookup.truncated);
                 }
                 Err(e) => tracing::error!("DNS listener task failed: {e}"),
             }
         }
         queries.append(&mut self.observations.queries);
+        self.observations.x_dns_duplicate_responses = super::getaddrinfo::duplicates(&queries);
         self.observations.queries = queries;
         self.observations
     }
@@ -128,6 +131,7 @@ impl Prober {
                 break;
             }
             let tags = vec![format!("depth={depth}")];
+            let endpoint_tags = endpoint_tags(depth);
             let host = current.host_str().unwrap_or_default().to_string();
             let Some(port) = current.port_or_known_default() else {
                 break;
@@ -146,6 +150,11 @@ impl Prober {
                             &mut tails,
                         )
                         .await;
+                    if let Some(ip) = literal_ip(&current) {
+                        let lookup =
+                            super::getaddrinfo::literal(ip, clock.now(), &tags[0], next_tx);
+                        obs.classic_lookups.push(lookup);
+                    }
                     next_tx += 1;
                     resolved.insert(host.clone(), r.clone());
                     r
@@ -165,7 +174,7 @@ impl Prober {
                     &current,
                     &host,
                     clock,
-                    &tags,
+                    &endpoint_tags,
                     next_tx + i as u64,
                     deadline,
                     &token,
@@ -372,6 +381,29 @@ impl Prober {
             );
         }
         out
+    }
+}
+
+/// LTE's tags for the endpoints of the web flow (`generateTagsForEndpoints`): `classic` (the
+/// addresses are the lookup's that OONI's classic view reads, or the URL's own), the
+/// `tcptls_experiment` of web_connectivity 0.4 at depth 0, the depth, and `fetch_body=true`
+/// (each of them fetches the page if it is the first ready: not a check-only connect).
+fn endpoint_tags(depth: usize) -> Vec<String> {
+    let mut tags = vec![super::getaddrinfo::CLASSIC_TAG.to_string()];
+    if depth == 0 {
+        tags.push("tcptls_experiment".into());
+    }
+    tags.push(format!("depth={depth}"));
+    tags.push("fetch_body=true".into());
+    tags
+}
+
+/// The URL's host when it is an address.
+fn literal_ip(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
     }
 }
 

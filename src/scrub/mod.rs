@@ -202,8 +202,13 @@ impl Scrubber {
         }
         self.typed(&mut r.test_keys.observations);
         self.typed(&mut r.test_keys.analysis);
-        if let Some(c) = r.test_keys.control.as_mut() {
-            self.value(c);
+        let values = [
+            r.test_keys.control.as_mut(),
+            r.test_keys.x_control_request.as_mut(),
+            r.test_helpers.as_mut(),
+        ];
+        for v in values.into_iter().flatten() {
+            self.value(v);
         }
         let strings = [
             r.test_keys.control_failure.as_mut(),
@@ -255,7 +260,11 @@ impl Scrubber {
         let cut = map.get("body_is_truncated") == Some(&Value::Bool(true));
         let (mut changed, mut body_changed) = (false, false);
         for (k, v) in map.iter_mut() {
-            let c = self.walk(v, (k == "body").then_some(cut));
+            let c = match v {
+                // df-002's raw DNS bytes: a plain base64 string, scrubbed as raw bytes.
+                Value::String(s) if k == "raw_response" => self.raw_base64(s),
+                _ => self.walk(v, (k == "body").then_some(cut)),
+            };
             body_changed |= c && k == "body";
             changed |= c;
         }
@@ -274,6 +283,23 @@ impl Scrubber {
                 .map(|(k, v)| (self.text(&k).into_owned(), v))
                 .collect();
             changed = true;
+        }
+        changed
+    }
+
+    /// A plain base64 string of raw bytes (`raw_response`), scrubbed in place keeping its
+    /// length; a string that is not base64 is scrubbed as text. True when anything changed.
+    fn raw_base64(&self, text: &mut String) -> bool {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let Ok(mut bytes) = b64.decode(text.as_bytes()) else {
+            let mut v = Value::String(std::mem::take(text));
+            let changed = self.walk(&mut v, None);
+            *text = v.as_str().unwrap_or_default().to_string();
+            return changed;
+        };
+        let changed = self.raw(&mut bytes);
+        if changed {
+            *text = b64.encode(bytes);
         }
         changed
     }

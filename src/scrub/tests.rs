@@ -159,7 +159,7 @@ fn base64_blobs_are_decoded_scrubbed_and_reencoded() {
             "x_body_sha256": "ab12",
             "headers": {"X-Seen-1.2.3.4": "yes", "Set-Cookie": "ip=1.2.3.4; Path=/"},
         },
-        "raw_response": {"format": "base64", "data": b64.encode(dns_answer())},
+        "queries": [{"raw_response": b64.encode(dns_answer())}],
         "control": {"format": "base64", "data": "not base64: 1.2.3.4"},
     });
     assert!(s.value(&mut v));
@@ -177,7 +177,7 @@ fn base64_blobs_are_decoded_scrubbed_and_reencoded() {
     assert_eq!(r["headers"]["X-Seen-[scrubbed]"], "yes");
     assert_eq!(r["headers"]["Set-Cookie"], "ip=[scrubbed]; Path=/");
     let raw = b64
-        .decode(v["raw_response"]["data"].as_str().unwrap())
+        .decode(v["queries"][0]["raw_response"].as_str().unwrap())
         .unwrap();
     assert!(!raw.windows(4).any(|w| w == [1, 2, 3, 4]));
     assert_eq!(v["control"]["data"], "not base64: [scrubbed]");
@@ -226,10 +226,7 @@ fn a_whole_record_is_scrubbed_and_keeps_its_shape() {
             ttl: 60,
         }],
         rcode: Some(0),
-        raw_response: Some(MaybeBinary::Binary {
-            format: "base64".into(),
-            data: b64.encode(dns_answer()),
-        }),
+        raw_response: Some(b64.encode(dns_answer())),
         t0: 0.0,
         t: 0.1,
         tags: vec![],
@@ -240,6 +237,7 @@ fn a_whole_record_is_scrubbed_and_keeps_its_shape() {
         x_question_match: Some(true),
         x_answers_dropped: 0,
         x_raw_bytes_dropped: 0,
+        x_classic: None,
         x_response_index: 0,
         x_flags: Some(DnsFlags::default()),
         x_decode_error: None,
@@ -285,6 +283,7 @@ fn a_whole_record_is_scrubbed_and_keeps_its_shape() {
     let analysis = analysis::analyze(&url, &obs, &ctx);
     let run = RunInfo {
         annotations: [("note".to_string(), "from 1.2.3.4".to_string())].into(),
+        test_helpers: Some(json!({"backend": {"address": "https://1.2.3.4/", "type": "https"}})),
         ..RunInfo::for_tests("9.9.9.9")
     };
     let mut record = Record::new(
@@ -297,6 +296,7 @@ fn a_whole_record_is_scrubbed_and_keeps_its_shape() {
             observations: obs,
             control: Some(json!({"seen": "1.2.3.4"})),
             control_failure: Some("from 1.2.3.4".into()),
+            control_request: Some(json!({"tcp_connect": ["1.2.3.4:80"]})),
             analysis,
         },
     );

@@ -50,7 +50,7 @@ fn run_args(work: &Workdir, urls: &[String], resolver: std::net::SocketAddr) -> 
 }
 
 fn raw_bytes(q: &Value) -> Option<Vec<u8>> {
-    let data = q["raw_response"]["data"].as_str()?;
+    let data = q["raw_response"].as_str()?;
     Some(
         base64::engine::general_purpose::STANDARD
             .decode(data)

@@ -13,6 +13,7 @@ mod helper_hardening;
 mod i9_control;
 mod netns;
 mod one_record;
+mod ooni_shape;
 mod panics;
 mod quoting;
 mod report;

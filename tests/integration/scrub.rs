@@ -44,6 +44,10 @@ fn blobs(v: &Value, key: &str, out: &mut Vec<(String, Vec<u8>)>) {
         }
         Value::Object(m) => m.iter().for_each(|(k, v)| blobs(v, k, out)),
         Value::Array(a) => a.iter().for_each(|v| blobs(v, key, out)),
+        Value::String(s) if key == "raw_response" => {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+            out.push((key.to_string(), bytes));
+        }
         _ => {}
     }
 }

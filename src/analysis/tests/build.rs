@@ -47,7 +47,7 @@ pub(super) fn datagram(
             })
             .collect(),
         rcode: Some(0),
-        raw_response: Some(MaybeBinary::Text("raw".into())),
+        raw_response: Some("cmF3".into()),
         t0: 0.0,
         t,
         tags: depth_tag(0),
@@ -61,6 +61,7 @@ pub(super) fn datagram(
         x_decode_error: None,
         x_answers_dropped: 0,
         x_raw_bytes_dropped: 0,
+        x_classic: None,
     }
 }
 

@@ -158,7 +158,7 @@ fn a_forged_redirect_on_cleartext_http() {
             forged_redirect(NOTICE_URL, NOTICE_HOST, &notice_page()),
             Some(site_ctl().final_url(HTTP)),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.diff"])
         .says("http://www.example.com/ redirected (302) to http://notice.isp-filter.net/blocked.html over cleartext HTTP")
         .says("where the control got the page"),
@@ -168,7 +168,7 @@ fn a_forged_redirect_on_cleartext_http() {
             forged_redirect(NOTICE_URL, NOTICE_HOST, &notice_page()),
             Some(site_ctl().final_url(HTTPS)),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.diff"]),
         row(
             "a redirect elsewhere: the control went on to the site's /home, the probe to a notice host",
@@ -176,7 +176,7 @@ fn a_forged_redirect_on_cleartext_http() {
             forged_redirect(NOTICE_URL, NOTICE_HOST, &notice_page()),
             Some(site_ctl().final_url("http://www.example.com/home")),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.diff"])
         .says("where the control's fetch went on to http://www.example.com/home"),
         row(
@@ -193,7 +193,7 @@ fn a_forged_redirect_on_cleartext_http() {
             ),
             Some(site_ctl().final_url(HTTP)),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.blockpage"]),
         row(
             "a forged 302 one hop in, after the site's own redirect to its www host",
@@ -220,7 +220,7 @@ fn a_forged_redirect_on_cleartext_http() {
                     .final_url(HTTP),
             ),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.diff"])
         .says("http://www.example.com/ redirected (302)"),
         // Traps: the site's own redirects.
@@ -236,7 +236,7 @@ fn a_forged_redirect_on_cleartext_http() {
                 .get(NOTICE_URL, "45.33.1.10:80", 1, &notice_page()),
             Some(site_ctl().final_url(HTTP)),
         )
-        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .ooni(Some("inconsistent"), Value::Bool(false), Some(true))
         .verdict(Unknown, &[]),
         row(
             "trap: the control does not say where its fetch ended (OONI's helper): the pages are compared",
@@ -260,7 +260,7 @@ fn a_forged_redirect_on_cleartext_http() {
             forged_redirect("http://www.example.org/de/", "www.example.org", &notice_page()),
             Some(site_ctl().final_url("http://www.example.org/en/")),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Unknown, &[]),
         row(
             "trap: a geo-redirect within the site's registrable domain",
@@ -268,7 +268,7 @@ fn a_forged_redirect_on_cleartext_http() {
             forged_redirect("http://de.example.com/", "de.example.com", &notice_page()),
             Some(site_ctl().final_url(HTTP)),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Unknown, &[]),
         row(
             "trap: a geo-redirect to the bare domain",
@@ -276,7 +276,7 @@ fn a_forged_redirect_on_cleartext_http() {
             forged_redirect("http://example.com/de", "example.com", &notice_page()),
             Some(site_ctl().final_url(HTTP)),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Unknown, &[]),
         row(
             "trap: a geo-redirect to another domain whose page is the site's by OONI's rules",

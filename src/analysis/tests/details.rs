@@ -131,7 +131,7 @@ fn http_diff_follows_oonis_rules() {
             ],
         ),
     );
-    assert_eq!(d.headers_match, Some(false));
+    assert_eq!(d.for_verdict().headers_match, Some(false));
     let d = http_diff::compare(
         &r(200, 1, "", &[("X-Cache", "HIT")]),
         &c(200, 1000, "", &[("x-cache", "MISS")]),

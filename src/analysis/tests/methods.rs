@@ -137,7 +137,7 @@ fn every_method_has_a_row() {
                 .get(HTTP, "93.184.215.14:80", 0, &ru_blockpage),
             Some(site_ctl()),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.blockpage"]),
         row(
             "http.blockpage: a redirect to warning.or.kr, which serves its page over valid TLS",
@@ -161,7 +161,7 @@ fn every_method_has_a_row() {
                 ),
             Some(site_ctl()),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.blockpage"]),
         row(
             "http.blockpage: the redirect target is HTTPS (OONI: accessible)",

@@ -16,6 +16,7 @@ mod details;
 mod fuzz;
 mod methods;
 mod no_control;
+mod ooni_keys;
 mod qa;
 mod review;
 mod traps;

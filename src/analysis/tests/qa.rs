@@ -49,7 +49,7 @@ fn ooni_qa_golden_outcomes() {
                 ),
             Some(site_ctl()),
         )
-        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .ooni(Some("inconsistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["dns.bogon", "dns.forged", "http.blockpage"]),
         row(
             "dnsHijackingToProxyWithHTTPURL",
@@ -172,7 +172,7 @@ fn ooni_qa_golden_outcomes() {
             obs()
                 .resolve(HOST, 0, &[SITE])
                 .connect("93.184.215.14:80", 0, None)
-                .get(HTTP, "93.184.215.14:80", 0, &plain(200, "Nothing to see here", "<html>blocked</html>")),
+                .get(HTTP, "93.184.215.14:80", 0, &Resp { headers: vec![], ..plain(200, "Nothing to see here", "<html>blocked</html>") }),
             Some(site_ctl()),
         )
         .ooni(Some("consistent"), b("http-diff"), Some(false))

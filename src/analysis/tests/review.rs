@@ -41,7 +41,7 @@ fn finding_1_cdn_answers_without_evidence_are_not_forged() {
                 .get(HTTP, "151.101.1.67:80", 0, &localized()),
             Some(cdn_ctl()),
         )
-        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .ooni(Some("inconsistent"), Value::Bool(false), Some(true))
         .verdict(Unknown, &[]),
         row(
             "CDN over HTTP without TLS evidence: the GET at the CDN's address times out",
@@ -91,7 +91,7 @@ fn finding_1_cdn_answers_without_evidence_are_not_forged() {
                     .tls_fails("31.13.94.37:443", HOST, "ssl_invalid_hostname"),
             ),
         )
-        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .ooni(Some("inconsistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["dns.forged"]),
     ]);
 }
@@ -133,7 +133,7 @@ fn finding_2_3_pages_that_cannot_be_compared() {
                 ),
             Some(site_ctl().fetched(&cf403)),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Unknown, &[]),
         row(
             "a server error on the probe's side only, over HTTP",
@@ -174,7 +174,7 @@ fn finding_4_other_final_urls_and_unvisited_hosts() {
                 ),
             Some(site_ctl().final_url(HTTP)),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Unknown, &[]),
         row(
             "the probe is redirected to https://www.example.cn/ with an invalid certificate, a host the control never visited",
@@ -216,7 +216,7 @@ fn finding_4_other_final_urls_and_unvisited_hosts() {
                 ),
             Some(site_ctl().final_url(HTTPS)),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.diff"]),
         row(
             "a reset on the host the control's fetch ended on",
@@ -408,7 +408,7 @@ fn finding_8_fingerprints_only_where_they_mean_something() {
             Some(site_ctl()),
         )
         .cc("DE")
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.diff"]),
         row(
             "no control + a page that mentions warning.or.kr",
