@@ -8,9 +8,9 @@
 //! the name at one of its addresses (CDN and GeoDNS answers are not inconsistent), as OONI's
 //! own "ext" analysis does; addresses inside the testbed ranges count as routable (not
 //! loopback): a testbed is a stand-in for the Internet, and OONI's check of vantage's testbed
-//! records maps those ranges to routable addresses for the same reason; and a failed lookup
-//! without a control is null/null, where OONI's rule 5.1.1 says accessible ("sic": nothing
-//! says the site is reachable).
+//! records maps those ranges to routable addresses for the same reason. A failed lookup without
+//! a control is `false`/`true` as OONI's rule 5.1.1 has it ("sic" in OONI's code: nothing says
+//! the site is reachable); vantage's own verdict there is `unknown`.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -222,8 +222,8 @@ fn dns_step(ix: &Index<'_>, l: &Lookup<'_>) -> Option<(Row, Option<Failure>)> {
     let control_dns = control.filter(|_| same_host(&l.host, &ix.host));
     if let Some(f) = classic_failure(ix, l) {
         let row = match control_dns {
-            // OONI's rule 5.1.1 says accessible here ("sic"); nothing says the site is.
-            None if control.is_none() => Row::Null,
+            // OONI's rule 5.1.1: accessible ("sic"); `x_verdict` says unknown.
+            None if control.is_none() => Row::Accessible,
             None => Row::Blocking("dns"),
             Some(c) if c.answer.dns.failure.is_some() => Row::Down,
             // 5.3: OONI sets no failure here.

@@ -164,7 +164,7 @@ fn without_a_control_only_self_evident_signs_block() {
             obs().dns_fails(HOST, 0, Failure::Timeout),
             None,
         )
-        .ooni(None, Value::Null, None)
+        .ooni(None, Value::Bool(false), Some(true))
         .verdict(Unknown, &[]),
         row(
             "no control + one validated address among others with a wrong-name certificate",

@@ -152,7 +152,9 @@ fn blocking_is_never_tls() {
 }
 
 #[test]
-fn a_dns_failure_without_a_control_is_null_null_never_accessible() {
+fn a_dns_failure_without_a_control_is_accessible_as_ooni_s_rule_5_1_1_has_it() {
+    // analysisclassic.go 5.1.1 ("sic"): no DNS control and no expectation -> false/true.
+    // vantage's own verdict stays unknown: nothing says the site is reachable.
     for f in [
         Failure::DnsNxdomain,
         Failure::DnsServfail,
@@ -162,7 +164,11 @@ fn a_dns_failure_without_a_control_is_null_null_never_accessible() {
         let o = obs().dns_fails(HOST, 0, f.clone());
         for failure in [None, Some("connection_refused")] {
             let a = keys(HTTP, &o, None, failure);
-            assert_eq!((&a.blocking, a.accessible), (&Value::Null, None), "{f}");
+            assert_eq!(
+                (&a.blocking, a.accessible),
+                (&Value::Bool(false), Some(true)),
+                "{f}"
+            );
             assert_eq!(a.dns_experiment_failure, Some(f.to_string()), "{f}");
         }
     }
