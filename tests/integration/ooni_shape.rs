@@ -480,11 +480,12 @@ async fn a_record_without_a_control_says_so_in_oonis_keys() {
         );
         assert_eq!(r["test_keys"]["x_control_request"], Value::Null);
     }
-    // A failed lookup with no control says nothing about the site (OONI's 5.1.1 would say
-    // accessible: a documented deviation).
+    // A failed lookup with no control: OONI's keys as OONI's rule 5.1.1 has them ("sic":
+    // false/true); vantage's own verdict says nothing about the site.
     let nx = &out.record(&w.nx)["test_keys"];
     assert_eq!(
         (&nx["blocking"], &nx["accessible"]),
-        (&Value::Null, &Value::Null)
+        (&Value::Bool(false), &Value::Bool(true))
     );
+    assert_eq!(nx["x_verdict"]["status"], "unknown");
 }
