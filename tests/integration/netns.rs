@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{binary, read_records};
+use crate::harness::{binary, keep_records, read_records};
 
 const NETNS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/netns");
 const FINGERPRINTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fingerprints/default.toml");
@@ -558,6 +558,7 @@ fn run(
         .stdin(Stdio::null())
         .output()
         .expect("vantage runs");
+    keep_records(&out);
     Outcome {
         code: output.status.code(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),

@@ -101,7 +101,7 @@ pub async fn vantage(args: &[String], out: &Path) -> Outcome {
 
 /// With `VANTAGE_TEST_KEEP_RECORDS=DIR`, a copy of every record file a run wrote, named for the
 /// test, so tools outside the repository (OONI's own analysis code) can read what the tests made.
-fn keep_records(out: &Path) {
+pub fn keep_records(out: &Path) {
     let Some(keep) = std::env::var_os("VANTAGE_TEST_KEEP_RECORDS") else {
         return;
     };
