@@ -18,6 +18,7 @@ mod methods;
 mod no_control;
 mod qa;
 mod review;
+mod rules;
 mod traps;
 
 const RESOLVER: &str = "8.8.8.8:53";
