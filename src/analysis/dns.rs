@@ -158,14 +158,14 @@ struct Query<'a> {
 }
 
 impl<'a> Query<'a> {
-    /// Datagrams that are answers to this query: our id, our question, decodable.
+    /// Datagrams that are answers to this query: our question, decoded (a decoded datagram
+    /// has an rcode, which a record keeps when its raw bytes are shed; garbage and the entry of
+    /// a query nothing answered have none). Wrong-id datagrams are not in any query's group.
     fn answers(&self) -> impl Iterator<Item = &'a DnsQuery> + '_ {
-        self.entries.iter().copied().filter(|q| {
-            q.x_id_match != Some(false)
-                && q.x_question_match != Some(false)
-                && q.x_decode_error.is_none()
-                && (q.raw_response.is_some() || !q.answers.is_empty() || q.rcode.is_some())
-        })
+        self.entries
+            .iter()
+            .copied()
+            .filter(|q| q.x_question_match != Some(false) && q.rcode.is_some())
     }
 
     /// The answer the probe used, or the entry that records the query's failure.

@@ -108,13 +108,364 @@ fn dead_ends_need_a_failure_that_names_the_address() {
     check(vec![row(
         "the probe has no route to its answer, the control cannot connect to it either",
         HTTP,
-        obs()
-            .resolve(HOST, 0, &[OTHER])
-            .connect("31.13.94.37:80", 0, Some(Failure::HostUnreachable)),
+        obs().resolve(HOST, 0, &[OTHER]).connect(
+            "31.13.94.37:80",
+            0,
+            Some(Failure::HostUnreachable),
+        ),
         Some(site_ctl().connect_fails("31.13.94.37:80", "generic_timeout_error")),
     )
     .ooni(Some("inconsistent"), b("dns"), Some(false))
     .verdict(Unknown, &[])
     .says("unreachable from the probe's network")
     .never_says("neither the probe nor the control")]);
+}
+
+/// Another address of the site's, which the control used where the probe's failed.
+const SITE_B: &str = "93.184.215.15";
+
+/// The control resolves both addresses, fails at the probe's, fetches the page through the other.
+fn ctl_elsewhere() -> Ctl {
+    ctl()
+        .resolves(&[SITE, SITE_B])
+        .connects("93.184.215.15:80")
+        .connects("93.184.215.15:443")
+        .tls_ok("93.184.215.15:443", HOST)
+        .fetched(&real())
+}
+
+/// A TLS handshake with the site's address that broke on a certificate failure before it
+/// completed (the probe saw no whole chain).
+fn broken_handshake(f: Failure) -> Obs {
+    let mut o = obs()
+        .resolve(HOST, 0, &[SITE])
+        .connect("93.184.215.14:443", 0, None)
+        .handshake("93.184.215.14:443", HOST, 0, Some(f));
+    let h = o.0.tls_handshakes.last_mut().unwrap();
+    h.x_handshake_completed = false;
+    h.x_certificate_valid = None;
+    h.x_chain.clear();
+    o
+}
+
+/// www.example.com redirects to https://other.example.net/, where the control's fetch never went
+/// (it ended on the input's URL).
+fn to_other_host() -> Obs {
+    obs()
+        .resolve(HOST, 0, &[SITE])
+        .connect("93.184.215.14:80", 0, None)
+        .get(
+            HTTP,
+            "93.184.215.14:80",
+            0,
+            &redirect(302, "https://other.example.net/"),
+        )
+        .resolve("other.example.net", 1, &[CDN])
+        .connect("151.101.1.67:443", 1, None)
+}
+
+/// Connects, handshakes and round trips that failed (`verdict::steps`).
+#[test]
+fn steps_that_failed() {
+    use Status::*;
+    check(vec![
+        row(
+            "the connect fails where the control's connect to that address fails too, but the control fetched the page through another",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect("93.184.215.14:80", 0, Some(Failure::Timeout)),
+            Some(ctl_elsewhere().connect_fails("93.184.215.14:80", "generic_timeout_error")),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(false))
+        .verdict(Unknown, &[])
+        .says("the control's attempt failed too (generic_timeout_error), though it fetched the page elsewhere"),
+        row(
+            "the connect fails where the control's fails too, and the control's fetch failed",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect("93.184.215.14:80", 0, Some(Failure::Timeout)),
+            Some(
+                ctl()
+                    .resolves(&[SITE])
+                    .connect_fails("93.184.215.14:80", "generic_timeout_error")
+                    .fetch_fails("generic_timeout_error"),
+            ),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(false))
+        .verdict(Down, &[])
+        .says("the control's attempt failed too (generic_timeout_error).")
+        .never_says("the control's fetch failed too"),
+        row(
+            "a certificate that does not validate where the control's handshake at that address fails too, the control fetched elsewhere",
+            HTTPS,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect("93.184.215.14:443", 0, None)
+                .handshake("93.184.215.14:443", HOST, 0, Some(Failure::SslUnknownAuthority)),
+            Some(ctl_elsewhere().connects("93.184.215.14:443").tls_fails(
+                "93.184.215.14:443",
+                HOST,
+                "ssl_unknown_authority",
+            )),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(false))
+        .verdict(Unknown, &[])
+        .says("the control's handshake with 93.184.215.14:443 fails too (ssl_unknown_authority), though it fetched the page elsewhere"),
+        row(
+            "a certificate that does not validate for the control either, whose fetch failed: broken for everyone",
+            HTTPS,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect("93.184.215.14:443", 0, None)
+                .handshake("93.184.215.14:443", HOST, 0, Some(Failure::SslUnknownAuthority)),
+            Some(
+                ctl()
+                    .resolves(&[SITE])
+                    .connects("93.184.215.14:443")
+                    .tls_fails("93.184.215.14:443", HOST, "ssl_unknown_authority")
+                    .fetch_fails("ssl_unknown_authority"),
+            ),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(false))
+        .verdict(Down, &[])
+        .says("the site's certificate is broken for everyone"),
+        row(
+            "a certificate for another name at a redirect host the control never went to",
+            HTTP,
+            to_other_host().handshake(
+                "151.101.1.67:443",
+                "other.example.net",
+                1,
+                Some(Failure::SslInvalidHostname),
+            ),
+            Some(site_ctl().final_url(HTTP)),
+        )
+        .ooni(Some("consistent"), b("http-failure"), Some(false))
+        .verdict(Unknown, &[])
+        .says("the control's fetch never went to other.example.net"),
+        row(
+            "a handshake reset at a redirect host the control never went to",
+            HTTP,
+            to_other_host().handshake(
+                "151.101.1.67:443",
+                "other.example.net",
+                1,
+                Some(Failure::ConnectionReset),
+            ),
+            Some(site_ctl().final_url(HTTP)),
+        )
+        .ooni(Some("consistent"), b("http-failure"), Some(false))
+        .verdict(Unknown, &[])
+        .says("the control's fetch never went to other.example.net"),
+        row(
+            "a certificate failure that broke the handshake before it completed, the control's validated",
+            HTTPS,
+            broken_handshake(Failure::SslUnknownAuthority),
+            Some(site_ctl()),
+        )
+        .ooni(Some("consistent"), b("http-failure"), Some(false))
+        .verdict(Unknown, &[])
+        .says("where the control completed it; this failure names no blocking method"),
+        row(
+            "a handshake broken on a certificate for another name before it completed, without a control",
+            HTTPS,
+            broken_handshake(Failure::SslInvalidHostname),
+            None,
+        )
+        .verdict(Unknown, &[]),
+        row(
+            "a redirect that cannot be followed, where the control's fetch failed too",
+            HTTP,
+            {
+                let mut o = obs()
+                    .resolve(HOST, 0, &[SITE])
+                    .connect("93.184.215.14:80", 0, None)
+                    .get(HTTP, "93.184.215.14:80", 0, &redirect(302, "http://[::1"));
+                o.0.requests[0].failure = Some(Failure::Unknown("bad Location".into()));
+                o
+            },
+            Some(
+                ctl()
+                    .resolves(&[SITE])
+                    .connects("93.184.215.14:80")
+                    .fetch_fails("generic_timeout_error"),
+            ),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(false))
+        .verdict(Down, &[])
+        .says("could not be followed (unknown_failure: bad Location); the control's fetch failed too"),
+    ]);
+}
+
+/// Lookups that failed (`verdict::Judge::dns_failure`).
+#[test]
+fn lookups_that_failed() {
+    use Status::*;
+    check(vec![
+        row(
+            "the lookup fails with host_unreachable (the probe's own network) while the control resolves",
+            HTTP,
+            obs().dns_fails(HOST, 0, Failure::HostUnreachable),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Unknown, &[])
+        .says("the probe's own network or setup failed"),
+        row(
+            "the lookup fails with an unknown failure while the control resolves",
+            HTTP,
+            obs().dns_fails(HOST, 0, Failure::Unknown("socket: permission denied".into())),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Unknown, &[])
+        .says("the probe's own network or setup failed"),
+        row(
+            "a redirect host whose lookup fails, where the control's fetch never went",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect("93.184.215.14:80", 0, None)
+                .get(HTTP, "93.184.215.14:80", 0, &redirect(302, "http://other.example.net/"))
+                .dns_fails("other.example.net", 1, Failure::DnsNxdomain),
+            Some(site_ctl().final_url(HTTP)),
+        )
+        .ooni(Some("consistent"), b("dns"), Some(false))
+        .verdict(Unknown, &[])
+        .says("the control's fetch never went to other.example.net, so it says nothing about that host"),
+        row(
+            "a redirect host whose lookup fails, where the control's fetch went on through it",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect("93.184.215.14:80", 0, None)
+                .get(HTTP, "93.184.215.14:80", 0, &redirect(302, "http://other.example.net/"))
+                .dns_fails("other.example.net", 1, Failure::DnsNxdomain),
+            Some(site_ctl().final_url("http://other.example.net/")),
+        )
+        .ooni(Some("consistent"), b("dns"), Some(false))
+        .verdict(Blocked, &["dns.nxdomain"])
+        .says("while the control fetched the page through the same redirects"),
+    ]);
+}
+
+/// Garbage with our id (the probe could not decode it: no rcode).
+fn garbage(index: usize, t: f64) -> crate::observation::DnsQuery {
+    let mut g = datagram(HOST, "A", 1, index, t, &[]);
+    g.failure = Some(Failure::DnsServerMisbehaving);
+    g.x_decode_error = Some("unexpected end of input".into());
+    g.rcode = None;
+    g
+}
+
+/// An answer with the site's address from `source` first, then the resolver's NXDOMAIN: the
+/// probe used the resolver's (it takes answers from the resolver's address only).
+fn foreign_first(source: &str) -> Obs {
+    let nx = |qtype: &str, id: u16| {
+        let mut q = datagram(HOST, qtype, id, 1, 0.02, &[]);
+        q.failure = Some(Failure::DnsNxdomain);
+        q.rcode = Some(3);
+        q
+    };
+    obs()
+        .datagram({
+            let mut d = datagram(HOST, "A", 1, 0, 0.001, &[SITE]);
+            d.x_source_address = Some(source.into());
+            d
+        })
+        .datagram(nx("A", 1))
+        .datagram(nx("AAAA", 2))
+}
+
+/// Which datagrams are answers, which answer the probe used (`dns::Query`).
+#[test]
+fn datagrams_and_answers() {
+    use Status::*;
+    check(vec![
+        row(
+            "a datagram with our id but another question, first, carrying another address: not an answer",
+            HTTP,
+            obs()
+                .datagram({
+                    let mut q = datagram(HOST, "A", 1, 0, 0.001, &[OTHER]);
+                    q.x_question_match = Some(false);
+                    q
+                })
+                .datagram(datagram(HOST, "A", 1, 1, 0.02, &[SITE]))
+                .datagram(datagram(HOST, "AAAA", 2, 0, 0.02, &[]))
+                .connect("93.184.215.14:80", 0, None)
+                .get(HTTP, "93.184.215.14:80", 0, &real()),
+            Some(site_ctl()),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[]),
+        row(
+            "garbage with our id first, the resolver's answer after it: the answer is used",
+            HTTP,
+            obs()
+                .datagram(garbage(0, 0.001))
+                .datagram(datagram(HOST, "A", 1, 1, 0.02, &[SITE]))
+                .datagram(datagram(HOST, "AAAA", 2, 0, 0.02, &[]))
+                .connect("93.184.215.14:80", 0, None)
+                .get(HTTP, "93.184.215.14:80", 0, &real()),
+            Some(site_ctl()),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[]),
+        row(
+            "a record whose raw DNS bytes were shed: the first answer (NXDOMAIN) still counts",
+            HTTP,
+            obs()
+                .datagram({
+                    let mut q = datagram(HOST, "A", 1, 0, 0.01, &[]);
+                    q.failure = Some(Failure::DnsNxdomain);
+                    q.rcode = Some(3);
+                    q.raw_response = None;
+                    q
+                })
+                .datagram(datagram(HOST, "A", 1, 1, 0.05, &[SITE]))
+                .datagram({
+                    let mut q = datagram(HOST, "AAAA", 2, 0, 0.01, &[]);
+                    q.failure = Some(Failure::DnsNxdomain);
+                    q.rcode = Some(3);
+                    q.raw_response = None;
+                    q
+                }),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Blocked, &["dns.nxdomain"]),
+        row(
+            "the site's address from another source first, then the resolver's NXDOMAIN: the resolver's answer is the one used",
+            HTTP,
+            foreign_first("8.8.4.4:53"),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Blocked, &["dns.nxdomain"])
+        .says("came from 8.8.4.4:53, not from the resolver 8.8.8.8:53 (93.184.215.14 at 0.001 s)"),
+        row(
+            "the same, the first answer from the resolver's address but another port",
+            HTTP,
+            foreign_first("8.8.8.8:5353"),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Blocked, &["dns.nxdomain"])
+        .says("came from 8.8.8.8:5353, not from the resolver 8.8.8.8:53"),
+        row(
+            "garbage, then nothing: the query's failure is the timeout, not the garbage",
+            HTTP,
+            obs()
+                .datagram(garbage(0, 0.001))
+                .dns_fails(HOST, 0, Failure::Timeout),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Blocked, &["dns.failure"])
+        .says("failed with generic_timeout_error while the control resolves it")
+        .never_says("dns_server_misbehaving"),
+    ]);
 }
