@@ -250,12 +250,8 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
             }),
         }
     }
-    // A before AAAA, as the probe combines them.
-    queries.sort_by_key(|g| match g.qtype {
-        "A" => 0,
-        "AAAA" => 1,
-        _ => 2,
-    });
+    // A before AAAA, as the probe combines them (it asks nothing else).
+    queries.sort_by_key(|g| g.qtype != "A");
 
     let mut addrs: Vec<IpAddr> = Vec::new();
     let mut failures: Vec<(&str, Failure)> = Vec::new();
@@ -278,7 +274,6 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
             failures
                 .iter()
                 .find(|(t, _)| *t == "A")
-                .or_else(|| failures.iter().find(|(_, f)| *f != Failure::DnsNoAnswer))
                 .or(failures.first())
                 .map(|(_, f)| f.clone())
                 .unwrap_or(Failure::DnsNoAnswer),

@@ -456,6 +456,48 @@ fn datagrams_and_answers() {
         .verdict(Blocked, &["dns.nxdomain"])
         .says("came from 8.8.8.8:5353, not from the resolver 8.8.8.8:53"),
         row(
+            "a retry with a fresh id and the first query's late answer differ: two queries, no injection",
+            HTTP,
+            obs()
+                .datagram(datagram(HOST, "A", 3, 0, 1.1, &[SITE]))
+                .datagram(datagram(HOST, "A", 1, 0, 1.2, &[CDN]))
+                .datagram(datagram(HOST, "AAAA", 2, 0, 0.02, &[]))
+                .connect("93.184.215.14:80", 0, None)
+                .get(HTTP, "93.184.215.14:80", 0, &real()),
+            Some(site_ctl()),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[]),
+        row(
+            "A answers come before AAAA answers, whatever order the datagrams came in",
+            HTTP,
+            obs()
+                .datagram(datagram(HOST, "AAAA", 2, 0, 0.01, &["2a03:2880:f10c:83:face:b00c:0:25de"]))
+                .datagram(datagram(HOST, "A", 1, 0, 0.02, &[CDN]))
+                .connect("151.101.1.67:80", 0, None)
+                .get_fails(HTTP, "151.101.1.67:80", 0, Failure::Timeout),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Unknown, &[])
+        .says("The answers for www.example.com (151.101.1.67, 2a03:2880:f10c:83:face:b00c:0:25de) differ"),
+        row(
+            "the A query times out, the AAAA query gets NXDOMAIN: the lookup's failure is the A query's",
+            HTTP,
+            obs()
+                .dns_fails(HOST, 0, Failure::Timeout)
+                .datagram({
+                    let mut q = datagram(HOST, "AAAA", 2, 0, 0.03, &[]);
+                    q.failure = Some(Failure::DnsNxdomain);
+                    q.rcode = Some(3);
+                    q
+                }),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Blocked, &["dns.failure"])
+        .says("failed with generic_timeout_error while the control resolves it"),
+        row(
             "garbage, then nothing: the query's failure is the timeout, not the garbage",
             HTTP,
             obs()
@@ -467,5 +509,131 @@ fn datagrams_and_answers() {
         .verdict(Blocked, &["dns.failure"])
         .says("failed with generic_timeout_error while the control resolves it")
         .never_says("dns_server_misbehaving"),
+    ]);
+}
+
+/// A news page that quotes the Russian blockpage's sentence (a `[[body]]` fingerprint).
+fn quoting(stamp: &str) -> Resp {
+    let mut p = page("Roskomnadzor blocks another site", 4000);
+    p.body = format!(
+        "<html><title>Roskomnadzor blocks another site</title>Visitors now read: «Доступ к сайту ограничен в соответствии с Федеральными законами». {stamp}{}</html>",
+        p.body
+    );
+    p.headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+    p.headers
+        .push(("Content-Length".into(), p.body.len().to_string()));
+    p
+}
+
+/// Known blockpages and what keeps a page that matches one from being called so (`pages`).
+#[test]
+fn pages_that_match_a_blockpage_fingerprint() {
+    use Status::*;
+    check(vec![
+        row(
+            "a page quoting a blockpage that matches the control's by OONI's rules (another timestamp): the site's",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect("93.184.215.14:80", 0, None)
+                .get(HTTP, "93.184.215.14:80", 0, &quoting("12:00")),
+            Some(site_ctl().fetched(&quoting("12:01"))),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[]),
+        row(
+            "a page quoting a blockpage, the whole body then a reset; the control's body is the same",
+            HTTP,
+            {
+                let mut o = obs()
+                    .resolve(HOST, 0, &[SITE])
+                    .connect("93.184.215.14:80", 0, None)
+                    .get(HTTP, "93.184.215.14:80", 0, &quoting("12:00"));
+                o.0.requests[0].failure = Some(Failure::ConnectionReset);
+                o
+            },
+            Some(site_ctl().fetched(&quoting("12:00"))),
+        )
+        .ooni(Some("consistent"), b("http-failure"), Some(false))
+        .verdict(Blocked, &["http.reset"]),
+        row(
+            "the warning site itself measured without a control: its own page is no blockpage",
+            "http://warning.or.kr/",
+            obs()
+                .resolve("warning.or.kr", 0, &[PROXY])
+                .connect("45.33.1.10:80", 0, None)
+                .get(
+                    "http://warning.or.kr/",
+                    "45.33.1.10:80",
+                    0,
+                    &plain(
+                        200,
+                        "Warning",
+                        "<html><head><meta name=\"kcsc\" content=\"blocking\"><title>Warning</title></head>About the KCSC.</html>",
+                    ),
+                ),
+            None,
+        )
+        .cc("KR")
+        .verdict(Unknown, &[])
+        .says("came over cleartext HTTP; without a control it cannot be checked against the site's"),
+    ]);
+}
+
+/// The Russian blockpage itself.
+fn ru_blockpage() -> Resp {
+    plain(
+        200,
+        "Blocked",
+        "<html><title>Blocked</title><body>Доступ к сайту ограничен в соответствии с Федеральными законами</body></html>",
+    )
+}
+
+/// DNS answers the evidence names by their own method (`dns::Lookup::explained`) and names a
+/// resolver gives in place of the site's (CNAME fingerprints).
+#[test]
+fn answers_named_by_their_own_method() {
+    use Status::*;
+    check(vec![
+        row(
+            "a bogon answer (no fingerprint) that serves a known blockpage: bogon and blockpage, not also forged",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[BOGON])
+                .connect("10.1.2.3:80", 0, None)
+                .get(HTTP, "10.1.2.3:80", 0, &ru_blockpage()),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Blocked, &["dns.bogon", "http.blockpage"]),
+        row(
+            "the resolver answers with a CNAME chain that ends at a known warning host",
+            HTTP,
+            obs().datagram({
+                let mut q = datagram(HOST, "A", 1, 0, 0.02, &[PROXY]);
+                for (i, name) in ["filter.isp.example.net", "trustpositif.kominfo.go.id"]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let cname = crate::observation::DnsAnswer {
+                        answer_type: "CNAME".into(),
+                        ipv4: None,
+                        ipv6: None,
+                        hostname: Some(name.into()),
+                        ttl: 60,
+                    };
+                    q.answers.insert(i, cname);
+                }
+                q
+            })
+            .datagram(datagram(HOST, "AAAA", 2, 0, 0.02, &[]))
+            .connect("45.33.1.10:80", 0, Some(Failure::ConnectionRefused)),
+            Some(site_ctl()),
+        )
+        .cc("ID")
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Blocked, &["dns.forged"])
+        .says("answered www.example.com with trustpositif.kominfo.go.id, a known forged answer"),
     ]);
 }
