@@ -637,3 +637,49 @@ fn answers_named_by_their_own_method() {
         .says("answered www.example.com with trustpositif.kominfo.go.id, a known forged answer"),
     ]);
 }
+
+/// Answers a certificate speaks against (`dns`'s `contradicted`): only the probe's handshake at
+/// that address, for that name, that got a certificate not valid for it.
+#[test]
+fn certificates_against_an_answer() {
+    use Status::*;
+    check(vec![
+        row(
+            "the probe's handshake at its answer gets a certificate for another name; the control validated the site elsewhere",
+            HTTPS,
+            obs()
+                .resolve(HOST, 0, &[OTHER])
+                .connect("31.13.94.37:443", 0, None)
+                .handshake("31.13.94.37:443", HOST, 0, Some(Failure::SslInvalidHostname)),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Blocked, &["dns.forged"])
+        .says("the probe's TLS handshake with 31.13.94.37:443 got a certificate not valid for www.example.com (ssl_invalid_hostname)"),
+        row(
+            "the probe's handshake at its unshared answer times out: nothing against the answer",
+            HTTPS,
+            obs()
+                .resolve(HOST, 0, &[CDN])
+                .connect("151.101.1.67:443", 0, None)
+                .handshake("151.101.1.67:443", HOST, 0, Some(Failure::Timeout)),
+            Some(site_ctl()),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Unknown, &[]),
+        row(
+            "a certificate not valid for a redirect host at the same address says nothing against the input host's answer",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[OTHER])
+                .connect("31.13.94.37:80", 0, None)
+                .get(HTTP, "31.13.94.37:80", 0, &redirect(302, "https://other.example.net/"))
+                .resolve("other.example.net", 1, &[OTHER])
+                .connect("31.13.94.37:443", 1, None)
+                .handshake("31.13.94.37:443", "other.example.net", 1, Some(Failure::SslInvalidHostname)),
+            Some(site_ctl().final_url(HTTP)),
+        )
+        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .verdict(Unknown, &[]),
+    ]);
+}
