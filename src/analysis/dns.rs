@@ -375,8 +375,9 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
     let shares_with_control = shares(ix, &addrs, &control_addrs);
     let tls = addrs.iter().any(|a| vindicated.contains(a));
     let state = match ix.control_dns_for(&host) {
+        // Without the control's answer for the host there is nothing to agree with (TLS
+        // still makes its addresses the site's: `vindicated`).
         _ if addrs.is_empty() => DnsState::Unchecked,
-        None if tls => DnsState::Consistent(Agreement::Tls),
         None => DnsState::Unchecked,
         Some(ControlDns::Resolved(ctl)) if addrs.iter().any(|a| ctl.contains(a)) => {
             DnsState::Consistent(Agreement::SharedAddress)
