@@ -39,8 +39,8 @@ pub enum DnsState {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Agreement {
-    SharedAddress,
-    SharedAsn,
+    /// A shared address, or an address in one of the control's ASNs.
+    Shared,
     /// Other addresses than the control's, but TLS validated the name at one of them.
     Tls,
 }
@@ -379,11 +379,8 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
         // still makes its addresses the site's: `vindicated`).
         _ if addrs.is_empty() => DnsState::Unchecked,
         None => DnsState::Unchecked,
-        Some(ControlDns::Resolved(ctl)) if addrs.iter().any(|a| ctl.contains(a)) => {
-            DnsState::Consistent(Agreement::SharedAddress)
-        }
         Some(ControlDns::Resolved(_)) if shares_with_control => {
-            DnsState::Consistent(Agreement::SharedAsn)
+            DnsState::Consistent(Agreement::Shared)
         }
         Some(_) if tls => DnsState::Consistent(Agreement::Tls),
         Some(ControlDns::Resolved(_)) => DnsState::Inconsistent,

@@ -683,3 +683,45 @@ fn certificates_against_an_answer() {
         .verdict(Unknown, &[]),
     ]);
 }
+
+/// How a lookup compares with the control's (`dns::DnsState`).
+#[test]
+fn lookups_against_the_control() {
+    use Status::*;
+    let cdn_https = || {
+        obs()
+            .resolve(HOST, 0, &[CDN])
+            .connect("151.101.1.67:443", 0, None)
+            .handshake("151.101.1.67:443", HOST, 0, None)
+            .get(HTTPS, "151.101.1.67:443", 0, &real())
+    };
+    check(vec![
+        row(
+            "other addresses than the control's, validated by the probe's TLS: a CDN's",
+            HTTPS,
+            cdn_https(),
+            Some(site_ctl()),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[])
+        .says("but TLS validated www.example.com at 151.101.1.67: a CDN's or GeoDNS answers"),
+        row(
+            "the control finds no such name, but the probe's answer validated TLS for it (a name that exists here only)",
+            HTTPS,
+            cdn_https(),
+            Some(ctl().dns_fails("dns_nxdomain_error")),
+        )
+        .ooni(Some("inconsistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[]),
+        row(
+            "an address of one of the control's ASNs: consistent, a failure there is blamed",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[CDN])
+                .connect("151.101.1.67:80", 0, Some(Failure::ConnectionReset)),
+            Some(site_ctl().asn(CDN, 15133, 0).asn(SITE, 15133, 0)),
+        )
+        .ooni(Some("consistent"), b("http-failure"), Some(false))
+        .verdict(Blocked, &["tcp.reset"]),
+    ]);
+}
