@@ -8,8 +8,9 @@
 //! id and question and comes from the resolver; a query with no such datagram has one entry with
 //! its failure. An AAAA query with no records (`dns_no_answer`) is normal and never evidence.
 //!
-//! Two answers to one query are an injection only when their address sets are disjoint and one
-//! of them is neither the control's nor validated by TLS: a subset, a superset, another order,
+//! Two answers to one query (UDP datagrams, or a UDP datagram and the TCP retry's answer) are an
+//! injection only when their address sets are disjoint and one of them is neither the control's
+//! nor validated by TLS: a subset, a superset, another order,
 //! or two sets of the site's own addresses are a resolver's ordinary behaviour. An answer from
 //! another source address than the resolver's is noted, never evidence by itself (multi-homed
 //! resolvers answer from another address).
@@ -420,13 +421,15 @@ fn injections(
     let mut injected = BTreeSet::new();
     let mut foreign = Vec::new();
     for g in queries {
-        let mut udp: Vec<&DnsQuery> = g
+        // Every whole answer with our id: the UDP datagrams and the TCP retry's (the resolver's
+        // whole answer); a truncated one is partial and compared with nothing.
+        let mut whole: Vec<&DnsQuery> = g
             .answers()
-            .filter(|q| q.engine == "udp" && q.x_id_match == Some(true))
+            .filter(|q| q.x_id_match == Some(true))
             .filter(|q| !q.x_flags.as_ref().is_some_and(|f| f.tc))
             .collect();
-        udp.sort_by(|a, b| a.t.partial_cmp(&b.t).unwrap_or(std::cmp::Ordering::Equal));
-        let sets: Vec<BTreeSet<IpAddr>> = udp
+        whole.sort_by(|a, b| a.t.partial_cmp(&b.t).unwrap_or(std::cmp::Ordering::Equal));
+        let sets: Vec<BTreeSet<IpAddr>> = whole
             .iter()
             .map(|q| addrs_of(q).into_iter().collect())
             .collect();
@@ -444,14 +447,14 @@ fn injections(
             }
         }
         if found {
-            let parts: Vec<String> = udp
+            let parts: Vec<String> = whole
                 .iter()
                 .map(|q| format!("{} at {:.3} s", said(q), q.t))
                 .collect();
             injection.push(format!(
                 "The {} query for {host} got {} answers that disagree: {}.",
                 g.qtype,
-                udp.len(),
+                whole.len(),
                 parts.join("; ")
             ));
         }

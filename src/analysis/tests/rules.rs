@@ -725,3 +725,54 @@ fn lookups_against_the_control() {
         .verdict(Blocked, &["tcp.reset"]),
     ]);
 }
+
+/// Answers that disagree (`dns::injections`): the TCP retry's answer is the resolver's whole
+/// answer, so a UDP answer disjoint from it is as much an injection as one disjoint from another
+/// UDP answer (a truncated answer, partial, is compared with nothing).
+#[test]
+fn answers_that_disagree() {
+    use Status::*;
+    let truncated = |t: f64, addrs: &[&str]| {
+        let mut tc = datagram(HOST, "A", 1, 0, t, addrs);
+        tc.x_flags = Some(crate::observation::DnsFlags {
+            tc: true,
+            ..Default::default()
+        });
+        tc
+    };
+    let over_tcp = |addrs: &[&str]| {
+        let mut tcp = datagram(HOST, "A", 1, 0, 0.05, addrs);
+        tcp.engine = "tcp".into();
+        tcp
+    };
+    check(vec![
+        row(
+            "a truncated answer, an injected whole UDP answer with another address, the TCP retry with the site's",
+            HTTP,
+            obs()
+                .datagram(truncated(0.01, &[SITE]))
+                .datagram(datagram(HOST, "A", 1, 1, 0.02, &[OTHER]))
+                .datagram(over_tcp(&[SITE]))
+                .datagram(datagram(HOST, "AAAA", 2, 0, 0.01, &[]))
+                .connect("93.184.215.14:80", 0, None)
+                .get(HTTP, "93.184.215.14:80", 0, &real()),
+            Some(site_ctl()),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Blocked, &["dns.injection"])
+        .says("The A query for www.example.com got 2 answers that disagree: 31.13.94.37 at 0.020 s; 93.184.215.14 at 0.050 s."),
+        row(
+            "trap: a truncated answer disjoint from the TCP retry's is partial, not an injection",
+            HTTP,
+            obs()
+                .datagram(truncated(0.01, &[SITE_B]))
+                .datagram(over_tcp(&[SITE]))
+                .datagram(datagram(HOST, "AAAA", 2, 0, 0.01, &[]))
+                .connect("93.184.215.14:80", 0, None)
+                .get(HTTP, "93.184.215.14:80", 0, &real()),
+            Some(site_ctl()),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[]),
+    ]);
+}
