@@ -435,8 +435,9 @@ fn injections(
             .collect();
         let foreign_set = |s: &BTreeSet<IpAddr>| !s.iter().any(the_sites);
         let mut found = false;
-        for (i, a) in sets.iter().enumerate() {
-            for b in &sets[i + 1..] {
+        // Every pair, both ways (a set is never disjoint from itself: never empty here).
+        for a in &sets {
+            for b in &sets {
                 let disjoint = !a.is_empty() && !b.is_empty() && a.is_disjoint(b);
                 if disjoint && (foreign_set(a) || foreign_set(b)) {
                     found = true;

@@ -762,6 +762,14 @@ fn answers_that_disagree() {
         .verdict(Blocked, &["dns.injection"])
         .says("The A query for www.example.com got 2 answers that disagree: 31.13.94.37 at 0.020 s; 93.184.215.14 at 0.050 s."),
         row(
+            "trap: the site's answer, then a late empty one: an empty answer disagrees with nothing",
+            HTTP,
+            http_ok().datagram(datagram(HOST, "A", 1, 1, 0.2, &[])),
+            Some(site_ctl()),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[]),
+        row(
             "trap: a truncated answer disjoint from the TCP retry's is partial, not an injection",
             HTTP,
             obs()
