@@ -714,6 +714,20 @@ fn lookups_against_the_control() {
         .ooni(Some("inconsistent"), Value::Bool(false), Some(true))
         .verdict(Accessible, &[]),
         row(
+            "the control's resolver failed: the probe's answers are unchecked, the page is compared",
+            HTTP,
+            http_ok(),
+            Some(
+                ctl()
+                    .dns_fails("dns_server_failure")
+                    .connects("93.184.215.14:80")
+                    .fetched(&real()),
+            ),
+        )
+        .ooni(Some("inconsistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[])
+        .says("The control could not resolve www.example.com (dns_server_failure), so the probe's answers (93.184.215.14) are unchecked."),
+        row(
             "an address of one of the control's ASNs: consistent, a failure there is blamed",
             HTTP,
             obs()
