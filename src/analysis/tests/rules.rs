@@ -276,6 +276,23 @@ fn steps_that_failed() {
         )
         .verdict(Unknown, &[]),
         row(
+            "a failure the control shares (down) and a deadline that cut the measurement short (unknown): unknown",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect("93.184.215.14:80", 0, Some(Failure::Timeout))
+                .deadline(),
+            Some(
+                ctl()
+                    .resolves(&[SITE])
+                    .connect_fails("93.184.215.14:80", "generic_timeout_error")
+                    .fetch_fails("generic_timeout_error"),
+            ),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(false))
+        .verdict(Unknown, &[])
+        .says("The per-target deadline cut the measurement short."),
+        row(
             "a redirect that cannot be followed, where the control's fetch failed too",
             HTTP,
             {
