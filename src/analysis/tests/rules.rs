@@ -815,3 +815,128 @@ fn answers_that_disagree() {
         .verdict(Accessible, &[]),
     ]);
 }
+
+const NOTICE_HOST: &str = "notice.isp-filter.net";
+const NOTICE_URL: &str = "http://notice.isp-filter.net/blocked.html";
+
+fn notice() -> Resp {
+    plain(
+        200,
+        "Notice",
+        "<html><title>Notice</title>This site is not available on this network.</html>",
+    )
+}
+
+/// The notice host's lookup, connect and page at `depth`.
+fn at_notice(o: Obs, depth: usize, page: &Resp) -> Obs {
+    o.resolve(NOTICE_HOST, depth, &[PROXY])
+        .connect("45.33.1.10:80", depth, None)
+        .get(NOTICE_URL, "45.33.1.10:80", depth, page)
+}
+
+/// www.example.com's own 302 to www.example.org (the control went there too), then `next` from
+/// www.example.org.
+fn via_org(next: &str) -> Obs {
+    obs()
+        .resolve(HOST, 0, &[SITE])
+        .connect("93.184.215.14:80", 0, None)
+        .get(
+            HTTP,
+            "93.184.215.14:80",
+            0,
+            &redirect(302, "http://www.example.org/"),
+        )
+        .resolve("www.example.org", 1, &[CDN])
+        .connect("151.101.1.67:80", 1, None)
+        .get(
+            "http://www.example.org/",
+            "151.101.1.67:80",
+            1,
+            &redirect(302, next),
+        )
+}
+
+/// Redirects the site did not send (`verdict::redirects`): only on the site's way, only off it,
+/// only where both pages can be compared.
+#[test]
+fn redirects_the_site_did_not_send() {
+    use Status::*;
+    let to_notice = || {
+        at_notice(
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect("93.184.215.14:80", 0, None)
+                .get(HTTP, "93.184.215.14:80", 0, &redirect(302, NOTICE_URL)),
+            1,
+            &notice(),
+        )
+    };
+    check(vec![
+        row(
+            "a 302 off the site where the control got a CDN's challenge: nothing to compare with",
+            HTTP,
+            to_notice(),
+            Some(site_ctl().fetched(&captcha()).final_url(HTTP)),
+        )
+        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .verdict(Unknown, &[]),
+        row(
+            "a 302 off the site to a CDN's challenge page: the page is the CDN's",
+            HTTP,
+            at_notice(
+                obs()
+                    .resolve(HOST, 0, &[SITE])
+                    .connect("93.184.215.14:80", 0, None)
+                    .get(HTTP, "93.184.215.14:80", 0, &redirect(302, NOTICE_URL)),
+                1,
+                &captcha(),
+            ),
+            Some(site_ctl().final_url(HTTP)),
+        )
+        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .verdict(Accessible, &[]),
+        row(
+            "a 302 to a notice host from the control's final host, after the site's own redirect there",
+            HTTP,
+            at_notice(via_org(NOTICE_URL), 2, &notice()),
+            Some(site_ctl().final_url("http://www.example.org/")),
+        )
+        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .verdict(Blocked, &["http.diff"])
+        .says("http://www.example.org/ redirected (302) to http://notice.isp-filter.net/blocked.html over cleartext HTTP"),
+        row(
+            "trap: the control's final host sends the probe back to the input's site",
+            HTTP,
+            via_org("http://www.example.com/welcome")
+                .connect("93.184.215.14:80", 2, None)
+                .get(
+                    "http://www.example.com/welcome",
+                    "93.184.215.14:80",
+                    2,
+                    &plain(200, "Welcome", "<html><title>Welcome</title>Choose a language.</html>"),
+                ),
+            Some(site_ctl().final_url("http://www.example.org/")),
+        )
+        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .verdict(Unknown, &[]),
+        row(
+            "trap: a 302 at a host off the site's way (after the site's own redirect over valid TLS)",
+            HTTPS,
+            at_notice(
+                obs()
+                    .resolve(HOST, 0, &[SITE])
+                    .connect("93.184.215.14:443", 0, None)
+                    .handshake("93.184.215.14:443", HOST, 0, None)
+                    .get(HTTPS, "93.184.215.14:443", 0, &redirect(302, "http://cdn.example.net/"))
+                    .resolve("cdn.example.net", 1, &[CDN])
+                    .connect("151.101.1.67:80", 1, None)
+                    .get("http://cdn.example.net/", "151.101.1.67:80", 1, &redirect(302, NOTICE_URL)),
+                2,
+                &notice(),
+            ),
+            Some(site_ctl().final_url(HTTPS)),
+        )
+        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .verdict(Unknown, &[]),
+    ]);
+}
