@@ -293,6 +293,34 @@ fn steps_that_failed() {
         .verdict(Unknown, &[])
         .says("The per-target deadline cut the measurement short."),
         row(
+            "the site has only an IPv6 address and the probe's network has no IPv6 route",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE6])
+                .connect(&format!("[{SITE6}]:80"), 0, Some(Failure::NetworkUnreachable)),
+            Some(
+                ctl()
+                    .resolves(&[SITE6])
+                    .connects(&format!("[{SITE6}]:80"))
+                    .fetched(&real()),
+            ),
+        )
+        .ooni(Some("consistent"), Value::Null, None)
+        .verdict(Unknown, &[])
+        .says("Every address of www.example.com is IPv6 and the probe's network cannot reach IPv6."),
+        row(
+            "IPv6 unreachable, the IPv4 address times out where the control connected: the IPv4 failure is the evidence",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE, SITE6])
+                .connect(&format!("[{SITE6}]:80"), 0, Some(Failure::NetworkUnreachable))
+                .connect("93.184.215.14:80", 0, Some(Failure::Timeout)),
+            Some(site_ctl().resolves(&[SITE, SITE6])),
+        )
+        .ooni(Some("consistent"), b("tcp_ip"), Some(false))
+        .verdict(Blocked, &["tcp.timeout"])
+        .never_says("Every address"),
+        row(
             "a redirect that cannot be followed, where the control's fetch failed too",
             HTTP,
             {
