@@ -968,3 +968,41 @@ fn redirects_the_site_did_not_send() {
         .verdict(Unknown, &[]),
     ]);
 }
+
+fn small() -> Resp {
+    page("Example Domain Homepage", 12_000)
+}
+
+/// Throttling is judged against the round trip of the connect the body came over
+/// (`verdict::steps::throttling`).
+#[test]
+fn the_round_trip_a_transfer_is_judged_against() {
+    use Status::*;
+    check(vec![
+        row(
+            "trap: 12 KB over 4 s from an address 1 s away, while another address of the site is 4 ms away",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE, SITE_B])
+                .connect_rtt("93.184.215.15:80", 0, 0.004)
+                .connect_rtt("93.184.215.14:80", 0, 1.0)
+                .get_paced(HTTP, "93.184.215.14:80", &small(), 4.0),
+            Some(site_ctl().fetched(&small())),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[]),
+        row(
+            "a connect recorded with no duration says nothing of the round trip; the other connect's 40 ms does",
+            HTTP,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect_rtt("93.184.215.14:80", 0, 0.0)
+                .connect_rtt("93.184.215.14:80", 0, 0.04)
+                .get_paced(HTTP, "93.184.215.14:80", &small(), 4.0),
+            Some(site_ctl().fetched(&small())),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Blocked, &["throttling"])
+        .says("a 0.040 s round trip explains"),
+    ]);
+}
