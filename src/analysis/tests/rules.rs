@@ -232,6 +232,18 @@ fn steps_that_failed() {
         .verdict(Down, &[])
         .says("the site's certificate is broken for everyone"),
         row(
+            "a certificate that does not validate at an address of the site's the control did not try, where it fetched the page over TLS",
+            HTTPS,
+            obs()
+                .resolve(HOST, 0, &[SITE])
+                .connect("93.184.215.14:443", 0, None)
+                .handshake("93.184.215.14:443", HOST, 0, Some(Failure::SslUnknownAuthority)),
+            Some(ctl_elsewhere()),
+        )
+        .ooni(Some("consistent"), b("http-failure"), Some(false))
+        .verdict(Blocked, &["tls.mitm"])
+        .says("where the control fetched the page over validated TLS"),
+        row(
             "a certificate for another name at a redirect host the control never went to",
             HTTP,
             to_other_host().handshake(
