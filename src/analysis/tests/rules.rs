@@ -504,6 +504,21 @@ fn datagrams_and_answers() {
         .verdict(Blocked, &["dns.nxdomain"])
         .says("came from 8.8.4.4:53, not from the resolver 8.8.8.8:53 (93.184.215.14 at 0.001 s)"),
         row(
+            "an NXDOMAIN from another source first, then the resolver's answer: the note says what it said",
+            HTTP,
+            http_ok().datagram({
+                let mut d = datagram(HOST, "A", 1, 1, 0.001, &[]);
+                d.failure = Some(Failure::DnsNxdomain);
+                d.rcode = Some(3);
+                d.x_source_address = Some("8.8.4.4:53".into());
+                d
+            }),
+            Some(site_ctl()),
+        )
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
+        .verdict(Accessible, &[])
+        .says("came from 8.8.4.4:53, not from the resolver 8.8.8.8:53 (dns_nxdomain_error at 0.001 s)"),
+        row(
             "the same, the first answer from the resolver's address but another port",
             HTTP,
             foreign_first("8.8.8.8:5353"),
