@@ -194,6 +194,18 @@ mod tests {
             ("::ffff:10.0.0.1", Some("private")),
             ("fd00::1", Some("unique-local")),
             ("93.184.215.14", None),
+            // Every IPv4 range by its name.
+            ("0.1.2.3", Some("\"this network\"")),
+            ("10.1.2.3", Some("private")),
+            ("172.31.255.1", Some("private")),
+            ("169.254.1.1", Some("link-local")),
+            ("192.0.0.8", Some("IETF protocol assignment")),
+            ("192.0.2.1", Some("documentation (TEST-NET)")),
+            ("198.51.100.1", Some("documentation (TEST-NET)")),
+            ("203.0.113.1", Some("documentation (TEST-NET)")),
+            ("192.88.99.1", Some("6to4 relay anycast")),
+            ("224.0.0.251", Some("multicast")),
+            ("255.255.255.255", Some("reserved")),
             // The IPv4 address embedded in NAT64, 6to4 and Teredo forms names the range.
             ("64:ff9b::a9fe:a9fe", Some("link-local")),
             ("64:ff9b::7f00:1", Some("loopback")),
@@ -214,6 +226,14 @@ mod tests {
         for (ip, want) in cases {
             assert_eq!(kind(ip.parse().unwrap()), want, "{ip}");
         }
+    }
+
+    #[test]
+    fn a_helper_refuses_reserved_addresses_and_says_why() {
+        let refusal = |ip: &str| helper_refusal(ip.parse().unwrap());
+        assert_eq!(refusal("10.0.0.1"), Some("a private or reserved address"));
+        assert_eq!(refusal("::1"), Some("a private or reserved address"));
+        assert_eq!(refusal("93.184.215.14"), None);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! id and question and comes from the resolver; a query with no such datagram has one entry with
 //! its failure. An AAAA query with no records (`dns_no_answer`) is normal and never evidence.
 //!
-//! Two answers to one query are an injection only when their address sets are disjoint and one
-//! of them is neither the control's nor validated by TLS: a subset, a superset, another order,
+//! Two answers to one query (UDP datagrams, or a UDP datagram and the TCP retry's answer) are an
+//! injection only when their address sets are disjoint and one of them is neither the control's
+//! nor validated by TLS: a subset, a superset, another order,
 //! or two sets of the site's own addresses are a resolver's ordinary behaviour. An answer from
 //! another source address than the resolver's is noted, never evidence by itself (multi-homed
 //! resolvers answer from another address).
@@ -39,8 +40,8 @@ pub enum DnsState {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Agreement {
-    SharedAddress,
-    SharedAsn,
+    /// A shared address, or an address in one of the control's ASNs.
+    Shared,
     /// Other addresses than the control's, but TLS validated the name at one of them.
     Tls,
 }
@@ -158,14 +159,14 @@ struct Query<'a> {
 }
 
 impl<'a> Query<'a> {
-    /// Datagrams that are answers to this query: our id, our question, decodable.
+    /// Datagrams that are answers to this query: our question, decoded (a decoded datagram
+    /// has an rcode, which a record keeps when its raw bytes are shed; garbage and the entry of
+    /// a query nothing answered have none). Wrong-id datagrams are not in any query's group.
     fn answers(&self) -> impl Iterator<Item = &'a DnsQuery> + '_ {
-        self.entries.iter().copied().filter(|q| {
-            q.x_id_match != Some(false)
-                && q.x_question_match != Some(false)
-                && q.x_decode_error.is_none()
-                && (q.raw_response.is_some() || !q.answers.is_empty() || q.rcode.is_some())
-        })
+        self.entries
+            .iter()
+            .copied()
+            .filter(|q| q.x_question_match != Some(false) && q.rcode.is_some())
     }
 
     /// The answer the probe used, or the entry that records the query's failure.
@@ -250,12 +251,8 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
             }),
         }
     }
-    // A before AAAA, as the probe combines them.
-    queries.sort_by_key(|g| match g.qtype {
-        "A" => 0,
-        "AAAA" => 1,
-        _ => 2,
-    });
+    // A before AAAA, as the probe combines them (it asks nothing else).
+    queries.sort_by_key(|g| g.qtype != "A");
 
     let mut addrs: Vec<IpAddr> = Vec::new();
     let mut failures: Vec<(&str, Failure)> = Vec::new();
@@ -278,7 +275,6 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
             failures
                 .iter()
                 .find(|(t, _)| *t == "A")
-                .or_else(|| failures.iter().find(|(_, f)| *f != Failure::DnsNoAnswer))
                 .or(failures.first())
                 .map(|(_, f)| f.clone())
                 .unwrap_or(Failure::DnsNoAnswer),
@@ -380,14 +376,12 @@ fn lookup<'a>(ix: &Index<'a>, host: String, entries: &[&'a DnsQuery]) -> Lookup<
     let shares_with_control = shares(ix, &addrs, &control_addrs);
     let tls = addrs.iter().any(|a| vindicated.contains(a));
     let state = match ix.control_dns_for(&host) {
+        // Without the control's answer for the host there is nothing to agree with (TLS
+        // still makes its addresses the site's: `vindicated`).
         _ if addrs.is_empty() => DnsState::Unchecked,
-        None if tls => DnsState::Consistent(Agreement::Tls),
         None => DnsState::Unchecked,
-        Some(ControlDns::Resolved(ctl)) if addrs.iter().any(|a| ctl.contains(a)) => {
-            DnsState::Consistent(Agreement::SharedAddress)
-        }
         Some(ControlDns::Resolved(_)) if shares_with_control => {
-            DnsState::Consistent(Agreement::SharedAsn)
+            DnsState::Consistent(Agreement::Shared)
         }
         Some(_) if tls => DnsState::Consistent(Agreement::Tls),
         Some(ControlDns::Resolved(_)) => DnsState::Inconsistent,
@@ -427,20 +421,23 @@ fn injections(
     let mut injected = BTreeSet::new();
     let mut foreign = Vec::new();
     for g in queries {
-        let mut udp: Vec<&DnsQuery> = g
+        // Every whole answer with our id: the UDP datagrams and the TCP retry's (the resolver's
+        // whole answer); a truncated one is partial and compared with nothing.
+        let mut whole: Vec<&DnsQuery> = g
             .answers()
-            .filter(|q| q.engine == "udp" && q.x_id_match == Some(true))
+            .filter(|q| q.x_id_match == Some(true))
             .filter(|q| !q.x_flags.as_ref().is_some_and(|f| f.tc))
             .collect();
-        udp.sort_by(|a, b| a.t.partial_cmp(&b.t).unwrap_or(std::cmp::Ordering::Equal));
-        let sets: Vec<BTreeSet<IpAddr>> = udp
+        whole.sort_by(|a, b| a.t.partial_cmp(&b.t).unwrap_or(std::cmp::Ordering::Equal));
+        let sets: Vec<BTreeSet<IpAddr>> = whole
             .iter()
             .map(|q| addrs_of(q).into_iter().collect())
             .collect();
         let foreign_set = |s: &BTreeSet<IpAddr>| !s.iter().any(the_sites);
         let mut found = false;
-        for (i, a) in sets.iter().enumerate() {
-            for b in &sets[i + 1..] {
+        // Every pair, both ways (a set is never disjoint from itself: never empty here).
+        for a in &sets {
+            for b in &sets {
                 let disjoint = !a.is_empty() && !b.is_empty() && a.is_disjoint(b);
                 if disjoint && (foreign_set(a) || foreign_set(b)) {
                     found = true;
@@ -451,14 +448,14 @@ fn injections(
             }
         }
         if found {
-            let parts: Vec<String> = udp
+            let parts: Vec<String> = whole
                 .iter()
                 .map(|q| format!("{} at {:.3} s", said(q), q.t))
                 .collect();
             injection.push(format!(
                 "The {} query for {host} got {} answers that disagree: {}.",
                 g.qtype,
-                udp.len(),
+                whole.len(),
                 parts.join("; ")
             ));
         }

@@ -18,7 +18,9 @@ mod methods;
 mod no_control;
 mod ooni_keys;
 mod qa;
+mod reasons;
 mod review;
+mod rules;
 mod traps;
 
 const RESOLVER: &str = "8.8.8.8:53";
@@ -121,8 +123,11 @@ impl Row {
     }
 }
 
-/// Runs every row, checks OONI's keys and the verdict, and reports all mismatches at once.
+/// Runs every row, checks OONI's keys, the verdict and its reasons (against the row's own texts
+/// and the file's pinned reasons, `reasons::Pinned`), and reports all mismatches at once.
+#[track_caller]
 fn check(rows: Vec<Row>) {
+    let pinned = reasons::Pinned::of(std::panic::Location::caller().file());
     let mut wrong = Vec::new();
     let show = std::env::var_os("VANTAGE_SHOW_REASONS").is_some();
     for r in &rows {
@@ -170,6 +175,9 @@ fn check(rows: Vec<Row>) {
                 r.name, a.x_verdict.reasons
             ));
         }
+        if let Err(e) = pinned.check(r.name, &a.x_verdict.reasons) {
+            wrong.push(e);
+        }
         if got != want {
             wrong.push(format!(
                 "{}:\n  want {want:?}\n  got  {got:?}\n  reasons {:#?}",
@@ -177,6 +185,7 @@ fn check(rows: Vec<Row>) {
             ));
         }
     }
+    pinned.bless();
     assert!(
         wrong.is_empty(),
         "{} of {} rows wrong:\n{}",

@@ -361,6 +361,7 @@ fn traps_are_never_blocked() {
                 let mut g = datagram(HOST, "A", 1, 1, 0.2, &[]);
                 g.failure = Some(Failure::DnsServerMisbehaving);
                 g.x_decode_error = Some("unexpected end of input".into());
+                g.rcode = None;
                 g
             }),
             Some(site_ctl()),

@@ -42,7 +42,6 @@ fn http_method(f: &Failure) -> Option<Method> {
 impl<'a> Judge<'_, 'a> {
     /// Connects, handshakes and round trips, hop by hop.
     pub(super) fn hops(&mut self) {
-        let last = self.ix.hops.len() - 1;
         for hop in &self.ix.hops {
             if self.past_detour(hop.depth) {
                 self.ev.note(format!(
@@ -54,8 +53,8 @@ impl<'a> Judge<'_, 'a> {
             match hop.request {
                 Some(tx) if tx.failure.is_some() => self.http_failure(hop, tx),
                 Some(_) => {}
-                None if hop.depth == last => self.endpoints(hop),
-                None => {}
+                // Only the last hop can lack a request: the chain goes on after a response.
+                None => self.endpoints(hop),
             }
         }
         if self.ix.obs.x_deadline_exceeded {
