@@ -70,7 +70,7 @@ fn standing_of_an_address() {
                 .get(HTTP, "93.184.215.14:80", 0, &plain(200, "Something else", "<html><title>Something else</title>Another page.</html>")),
             Some(site_ctl()),
         )
-        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .ooni(Some("inconsistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.diff"]),
         row(
             "a CDN's answer without evidence either way, the GET there times out: not blamed, not forged",
@@ -677,7 +677,7 @@ fn answers_named_by_their_own_method() {
                 .get(HTTP, "10.1.2.3:80", 0, &ru_blockpage()),
             Some(site_ctl()),
         )
-        .ooni(Some("inconsistent"), b("dns"), Some(false))
+        .ooni(Some("inconsistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["dns.bogon", "http.blockpage"]),
         row(
             "the resolver answers with a CNAME chain that ends at a known warning host",
@@ -956,7 +956,7 @@ fn redirects_the_site_did_not_send() {
             at_notice(via_org(NOTICE_URL), 2, &notice()),
             Some(site_ctl().final_url("http://www.example.org/")),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Blocked, &["http.diff"])
         .says("http://www.example.org/ redirected (302) to http://notice.isp-filter.net/blocked.html over cleartext HTTP"),
         row(
@@ -972,7 +972,7 @@ fn redirects_the_site_did_not_send() {
                 ),
             Some(site_ctl().final_url("http://www.example.org/")),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Unknown, &[]),
         row(
             "trap: a 302 at a host off the site's way (after the site's own redirect over valid TLS)",
@@ -991,7 +991,7 @@ fn redirects_the_site_did_not_send() {
             ),
             Some(site_ctl().final_url(HTTPS)),
         )
-        .ooni(Some("consistent"), b("http-diff"), Some(false))
+        .ooni(Some("consistent"), Value::Bool(false), Some(true))
         .verdict(Unknown, &[]),
     ]);
 }

@@ -215,7 +215,7 @@ impl<'i, 'a> Judge<'i, 'a> {
         self.ev.block(
             Method::HttpDiff,
             format!(
-                "{differs} by OONI's rules (status code {}, body length {}, uncommon headers {}, title {}).",
+                "{differs}: status code {}, body length {}, uncommon headers {} (HTTP/1.1 framing headers aside), title {}.",
                 word(d.status_code_match),
                 word(d.body_length_match),
                 word(d.headers_match),
