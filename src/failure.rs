@@ -158,7 +158,6 @@ fn from_io_kind(io: &io::Error) -> Option<Failure> {
         K::TimedOut | K::WouldBlock => Failure::Timeout,
         K::HostUnreachable => Failure::HostUnreachable,
         K::NetworkUnreachable | K::AddrNotAvailable => Failure::NetworkUnreachable,
-        K::InvalidData if io.get_ref().is_some() => return None,
         _ => match io.raw_os_error() {
             Some(code) => Failure::Unknown(format!("os error {code}")),
             None => return None,
@@ -253,14 +252,32 @@ mod tests {
         let cases = [
             (io::ErrorKind::ConnectionRefused, "connection_refused"),
             (io::ErrorKind::ConnectionReset, "connection_reset"),
+            (io::ErrorKind::ConnectionAborted, "connection_aborted"),
             (io::ErrorKind::UnexpectedEof, "eof_error"),
+            (io::ErrorKind::BrokenPipe, "eof_error"),
             (io::ErrorKind::TimedOut, "generic_timeout_error"),
+            (io::ErrorKind::WouldBlock, "generic_timeout_error"),
             (io::ErrorKind::HostUnreachable, "host_unreachable"),
             (io::ErrorKind::NetworkUnreachable, "network_unreachable"),
+            (io::ErrorKind::AddrNotAvailable, "network_unreachable"),
         ];
         for (kind, want) in cases {
             assert_eq!(Failure::from_io(&io::Error::from(kind)).as_ooni(), want);
+            // The same kind carrying a message of its own: the kind decides, the text does not.
+            let with_text = io::Error::new(kind, "said by the peer");
+            assert_eq!(Failure::from_io(&with_text).as_ooni(), want, "{kind:?}");
         }
+        // An OS error no kind names keeps its number (ENOPROTOOPT on Linux); an error with
+        // neither is unknown by its text.
+        if cfg!(target_os = "linux") {
+            let raw = io::Error::from_raw_os_error(92);
+            assert_eq!(
+                Failure::from_io(&raw),
+                Failure::Unknown("os error 92".into())
+            );
+        }
+        let bare = io::Error::new(io::ErrorKind::InvalidData, "garbage");
+        assert_eq!(Failure::from_io(&bare), Failure::Unknown("garbage".into()));
     }
 
     #[test]
