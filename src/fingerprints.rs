@@ -533,6 +533,11 @@ mod tests {
         let mut long = "x".repeat(MAX_BLOCKPAGE_BODY);
         long.push_str("<title>AGCOM Stop Page</title>");
         assert!(f.match_http(200, &[], long.as_bytes(), None).is_none());
+        // A blockpage padded to exactly the limit (256 KiB) is still matched.
+        let title = "<title>AGCOM Stop Page</title>";
+        let at_limit = format!("{title}{}", "x".repeat(MAX_BLOCKPAGE_BODY - title.len()));
+        assert_eq!(at_limit.len(), 256 * 1024);
+        assert!(f.match_http(200, &[], at_limit.as_bytes(), None).is_some());
         let mut binary = vec![0xff, 0xfe, 0x00];
         binary.extend_from_slice(b"... <title>AGCOM Stop Page</title> ...");
         assert_eq!(
