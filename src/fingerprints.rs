@@ -528,6 +528,19 @@ mod tests {
     }
 
     #[test]
+    fn a_set_made_of_entries_matches_as_those_entries_do() {
+        let builtin = Fingerprints::builtin();
+        assert!(!builtin.is_empty());
+        let copy = Fingerprints::from_entries(builtin.entries().to_vec());
+        assert_eq!(copy.len(), builtin.len());
+        let page = b"<title>AGCOM Stop Page</title>";
+        assert!(copy.match_http(200, &[], page, None).is_some());
+        let none = Fingerprints::from_entries(vec![]);
+        assert!(none.is_empty());
+        assert!(none.match_http(200, &[], page, None).is_none());
+    }
+
+    #[test]
     fn long_bodies_and_binary_bodies() {
         let f = Fingerprints::builtin();
         let mut long = "x".repeat(MAX_BLOCKPAGE_BODY);
