@@ -583,6 +583,29 @@ mod tests {
             own.entries()[0].own_domain.as_deref(),
             Some("block.example")
         );
+        // A stated own_domain wins over the Location's host; another header's URL-like value
+        // names no own domain.
+        let stated: Fingerprints = r#"
+            [[header]]
+            name = "x"
+            header = "Location"
+            prefix = "http://www.block.example/page"
+            own_domain = "operator.example"
+
+            [[header]]
+            name = "y"
+            header = "Link"
+            contains = "http://www.block.example/"
+        "#
+        .parse()
+        .unwrap();
+        assert_eq!(
+            stated.entries()[0].own_domain.as_deref(),
+            Some("operator.example")
+        );
+        assert_eq!(stated.entries()[1].own_domain, None);
+        let link = headers(&[("Link", "<http://www.block.example/>; rel=x")]);
+        assert_eq!(stated.match_http(200, &link, b"", None).unwrap().name, "y");
     }
 
     #[test]
@@ -626,6 +649,14 @@ mod tests {
             (
                 "[[body]]\nname = \"e\"\ncontains = \"x\"\ncountries = [\"china\"]",
                 "e",
+            ),
+            (
+                "[[body]]\nname = \"e3\"\ncontains = \"x\"\ncountries = [\"USA\"]",
+                "e3",
+            ),
+            (
+                "[[body]]\nname = \"e2\"\ncontains = \"x\"\ncountries = [\"cn\"]",
+                "e2",
             ),
             (
                 "[[body]]\nname = \"f\"\ncontains = \"x\"\n[[body]]\nname = \"f\"\ncontains = \"y\"",
