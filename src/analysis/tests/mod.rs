@@ -19,6 +19,7 @@ mod no_control;
 mod ooni_keys;
 mod qa;
 mod review;
+mod rules;
 mod traps;
 
 const RESOLVER: &str = "8.8.8.8:53";
