@@ -108,9 +108,11 @@ fn dead_ends_need_a_failure_that_names_the_address() {
     check(vec![row(
         "the probe has no route to its answer, the control cannot connect to it either",
         HTTP,
-        obs()
-            .resolve(HOST, 0, &[OTHER])
-            .connect("31.13.94.37:80", 0, Some(Failure::HostUnreachable)),
+        obs().resolve(HOST, 0, &[OTHER]).connect(
+            "31.13.94.37:80",
+            0,
+            Some(Failure::HostUnreachable),
+        ),
         Some(site_ctl().connect_fails("31.13.94.37:80", "generic_timeout_error")),
     )
     .ooni(Some("inconsistent"), b("dns"), Some(false))

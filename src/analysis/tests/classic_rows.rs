@@ -1,0 +1,362 @@
+//! OONI's classic keys, row by row against probe-cli's analysisclassic.go (and the minipipeline
+//! metrics it reads): each row's expected keys are what OONI's code gives for the same
+//! observations, the lookups read through the getaddrinfo-style entry the record carries.
+//! Covered: which lookup entry OONI reads, DNS consistency and `x_dns_flags` (analysisext.go),
+//! the walk's fall-through (no rule applies: OONI sets nothing, whatever the DNS), rules 5.1.2,
+//! 5.3, 5.4, 6 and 7.
+
+use super::*;
+use crate::observation::DnsQuery;
+use crate::probe::getaddrinfo::{merged, MergedFrom};
+
+/// OONI's keys: dns_consistency, blocking, accessible, dns_experiment_failure,
+/// http_experiment_failure, x_dns_flags.
+type Keys = (
+    Option<&'static str>,
+    Value,
+    Option<bool>,
+    Option<&'static str>,
+    Option<&'static str>,
+    u32,
+);
+
+/// The observations with the getaddrinfo-style entry of each lookup (one per host and depth,
+/// each query's first datagram used), as the probe adds them to a record.
+fn with_classic(mut o: Obs) -> Obs {
+    let mut groups: Vec<(String, usize)> = Vec::new();
+    for q in &o.0.queries {
+        let key = (q.hostname.clone(), index::depth_of(&q.tags));
+        if !groups.contains(&key) {
+            groups.push(key);
+        }
+    }
+    for (host, depth) in groups {
+        let entries: Vec<DnsQuery> = (o.0.queries.iter())
+            .filter(|q| q.hostname == host && index::depth_of(&q.tags) == depth)
+            .cloned()
+            .collect();
+        let mut used: Vec<MergedFrom> = Vec::new();
+        for q in entries.iter().filter(|q| q.x_response_index == 0) {
+            used.push(MergedFrom::of(q));
+        }
+        o.0.classic_lookups.extend(merged(&entries, &used));
+    }
+    o
+}
+
+fn keys(url: &str, o: &Obs, control: Option<&Ctl>) -> Analysis {
+    let fp = Fingerprints::builtin();
+    let control = control.map(|c| c.0.clone());
+    let ctx = Context {
+        control: control.as_ref(),
+        control_failure: None,
+        testbed_nets: &[],
+        fingerprints: &fp,
+        probe_cc: None,
+    };
+    analyze(&Url::parse(url).unwrap(), &o.0, &ctx)
+}
+
+/// Runs every row and reports all mismatches at once.
+fn check_keys(rows: Vec<(&str, &str, Obs, Option<Ctl>, Keys)>) {
+    let mut wrong = Vec::new();
+    for (name, url, o, c, want) in &rows {
+        let a = keys(url, o, c.as_ref());
+        let got = (
+            a.dns_consistency.clone(),
+            a.blocking.clone(),
+            a.accessible,
+            a.dns_experiment_failure.clone(),
+            a.http_experiment_failure.clone(),
+            a.x_dns_flags.unwrap_or(0),
+        );
+        let want = (
+            want.0.map(String::from),
+            want.1.clone(),
+            want.2,
+            want.3.map(String::from),
+            want.4.map(String::from),
+            want.5,
+        );
+        if got != want {
+            wrong.push(format!("{name}:\n  want {want:?}\n  got  {got:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} rows wrong:\n{}",
+        wrong.len(),
+        rows.len(),
+        wrong.join("\n")
+    );
+}
+
+/// The A query timed out, the AAAA query was answered without an address.
+fn a_timeout_aaaa_empty() -> Obs {
+    let mut a = datagram(HOST, "A", 1, 0, 0.03, &[]);
+    a.failure = Some(Failure::Timeout);
+    a.rcode = None;
+    a.raw_response = None;
+    obs()
+        .datagram(Obs::tagged(a, 0))
+        .datagram(Obs::tagged(datagram(HOST, "AAAA", 2, 0, 0.02, &[]), 0))
+}
+
+fn no_addr_ctl() -> Ctl {
+    ctl().resolves(&[]).fetch_fails("dns_no_answer")
+}
+
+#[test]
+fn the_lookup_is_read_as_getaddrinfo_wrote_it() {
+    // getaddrinfo gives EAI_AGAIN for a timeout and an empty answer: netxlite's
+    // dns_server_misbehaving, which is what OONI's classic filter keeps (the per-datagram
+    // entries are engine "udp"). Control resolved: unexpected failure (flag 2), rule 5.4.
+    check_keys(vec![(
+        "A timed out, AAAA empty",
+        HTTP,
+        with_classic(a_timeout_aaaa_empty()),
+        Some(site_ctl()),
+        (
+            Some("inconsistent"),
+            b("dns"),
+            Some(false),
+            Some("dns_server_misbehaving"),
+            Some("dns_server_misbehaving"),
+            2,
+        ),
+    )]);
+}
+
+#[test]
+fn a_failed_lookup_against_a_control_that_resolved_nothing() {
+    let nx = |f: Failure| with_classic(obs().dns_fails(HOST, 0, f));
+    check_keys(vec![
+        // 5.3: dns_no_answer where the control resolved no address: the site is down, no
+        // http_experiment_failure; an expected failure (consistent, no flag).
+        (
+            "no answer, control none",
+            HTTP,
+            nx(Failure::DnsNoAnswer),
+            Some(no_addr_ctl()),
+            (
+                Some("consistent"),
+                Value::Bool(false),
+                Some(false),
+                Some("dns_no_answer"),
+                None,
+                0,
+            ),
+        ),
+        // 5.3 is about dns_no_answer only: NXDOMAIN there is 5.4, an unexpected failure.
+        (
+            "nxdomain, control none",
+            HTTP,
+            nx(Failure::DnsNxdomain),
+            Some(no_addr_ctl()),
+            (
+                Some("inconsistent"),
+                b("dns"),
+                Some(false),
+                Some("dns_nxdomain_error"),
+                Some("dns_nxdomain_error"),
+                2,
+            ),
+        ),
+        // 5.2: the control's lookup failed too: down, expected.
+        (
+            "nxdomain, control nxdomain",
+            HTTP,
+            nx(Failure::DnsNxdomain),
+            Some(
+                ctl()
+                    .dns_fails("dns_nxdomain_error")
+                    .fetch_fails("dns_nxdomain_error"),
+            ),
+            (
+                Some("consistent"),
+                Value::Bool(false),
+                Some(false),
+                Some("dns_nxdomain_error"),
+                Some("dns_nxdomain_error"),
+                0,
+            ),
+        ),
+        // 5.4: dns_no_answer while the control resolved addresses.
+        (
+            "no answer, control resolved",
+            HTTP,
+            nx(Failure::DnsNoAnswer),
+            Some(site_ctl()),
+            (
+                Some("inconsistent"),
+                b("dns"),
+                Some(false),
+                Some("dns_no_answer"),
+                Some("dns_no_answer"),
+                2,
+            ),
+        ),
+    ]);
+}
+
+#[test]
+fn a_redirect_s_lookup_failing_has_no_dns_control_but_an_expectation() {
+    // 5.1.2: the redirect's host is not the input's, so no DNS control for it, but the
+    // control fetched the page: "dns". The first lookup succeeded: consistent, no
+    // dns_experiment_failure.
+    let o = with_classic(redirected_to_org_fails(Failure::DnsNxdomain));
+    check_keys(vec![
+        (
+            "redirect host nxdomain",
+            HTTP,
+            o.clone(),
+            Some(site_ctl()),
+            (
+                Some("consistent"),
+                b("dns"),
+                Some(false),
+                None,
+                Some("dns_nxdomain_error"),
+                0,
+            ),
+        ),
+        // Without a control: 5.1.1, false/true ("sic").
+        (
+            "redirect host nxdomain, no control",
+            HTTP,
+            o,
+            None,
+            (
+                None,
+                Value::Bool(false),
+                Some(true),
+                None,
+                Some("dns_nxdomain_error"),
+                0,
+            ),
+        ),
+    ]);
+}
+
+fn redirected_to_org_fails(f: Failure) -> Obs {
+    obs()
+        .resolve(HOST, 0, &[SITE])
+        .connect("93.184.215.14:80", 0, None)
+        .get(
+            HTTP,
+            "93.184.215.14:80",
+            0,
+            &redirect(302, "http://www.example.org/"),
+        )
+        .dns_fails("www.example.org", 1, f)
+}
+
+#[test]
+fn when_no_rule_applies_ooni_sets_nothing_whatever_the_dns() {
+    // analysisClassicComputeBlockingAccessible returns without a setter: blocking stays nil
+    // and accessible null, even with an inconsistent DNS (only the setters turn it to "dns").
+    let forged = obs().resolve(HOST, 0, &[OTHER]).deadline();
+    let private = obs().resolve(HOST, 0, &["10.10.34.35"]).deadline();
+    let mixed = obs().resolve(HOST, 0, &["127.0.0.1", SITE]).deadline();
+    check_keys(vec![
+        (
+            "forged answer, then the deadline",
+            HTTP,
+            with_classic(forged),
+            Some(site_ctl()),
+            (Some("inconsistent"), Value::Null, None, None, None, 4),
+        ),
+        // Not loopback: rules 6 and 7 do not apply to a private address.
+        (
+            "private answer, then the deadline",
+            HTTP,
+            with_classic(private),
+            Some(site_ctl()),
+            (Some("inconsistent"), Value::Null, None, None, None, 5),
+        ),
+        // Not only loopback: no rule 6.
+        (
+            "loopback and the site's address",
+            HTTP,
+            with_classic(mixed),
+            Some(site_ctl()),
+            (Some("consistent"), Value::Null, None, None, None, 1),
+        ),
+    ]);
+}
+
+#[test]
+fn loopback_answers_follow_rules_6_and_7() {
+    let lo = || with_classic(obs().resolve(HOST, 0, &["127.0.0.1"]));
+    check_keys(vec![
+        // 6: only loopback for the probe, real addresses for the control.
+        (
+            "loopback, control resolved",
+            HTTP,
+            lo(),
+            Some(site_ctl()),
+            (Some("inconsistent"), b("dns"), Some(false), None, None, 5),
+        ),
+        // 7: only loopback for both: down.
+        (
+            "loopback for both",
+            HTTP,
+            lo(),
+            Some(
+                ctl()
+                    .resolves(&["127.0.0.1"])
+                    .fetch_fails("connection_refused"),
+            ),
+            (
+                Some("consistent"),
+                Value::Bool(false),
+                Some(false),
+                None,
+                None,
+                1,
+            ),
+        ),
+        // 6: the control resolved no address at all, which is not "only loopback" (OONI
+        // counts one address at least); its lookup did not fail, so its set is there.
+        (
+            "loopback, control resolved nothing",
+            HTTP,
+            lo(),
+            Some(no_addr_ctl()),
+            (Some("inconsistent"), b("dns"), Some(false), None, None, 5),
+        ),
+        // Neither: the control's lookup failed, so OONI has no control addresses (rules 6
+        // and 7 need the control's lookup to have succeeded) and no "unexpected addresses"
+        // flag; nothing else applies. Inconsistent: the control resolved nothing.
+        (
+            "loopback, control's lookup failed",
+            HTTP,
+            lo(),
+            Some(
+                ctl()
+                    .dns_fails("dns_server_misbehaving")
+                    .fetch_fails("dns_server_misbehaving"),
+            ),
+            (Some("inconsistent"), Value::Null, None, None, None, 1),
+        ),
+    ]);
+}
+
+#[test]
+fn unexpected_addresses_need_the_control_s_addresses() {
+    // analysisext.go's flag 4 (DNSLookupSuccessWithInvalidAddresses) is computed only when the
+    // control's lookup succeeded. Here it failed: no flag 4; inconsistent all the same (the
+    // control resolved nothing), and the page cannot be compared (no control status code):
+    // http-diff, which the inconsistency turns into "dns".
+    let o = with_classic(http_ok());
+    let c = ctl()
+        .dns_fails("dns_nxdomain_error")
+        .fetch_fails("dns_nxdomain_error");
+    check_keys(vec![(
+        "probe resolved, control's lookup failed",
+        HTTP,
+        o,
+        Some(c),
+        (Some("inconsistent"), b("dns"), Some(false), None, None, 0),
+    )]);
+}
