@@ -3,7 +3,8 @@
 //! observations, the lookups read through the getaddrinfo-style entry the record carries.
 //! Covered: which lookup entry OONI reads, DNS consistency and `x_dns_flags` (analysisext.go),
 //! the walk's fall-through (no rule applies: OONI sets nothing, whatever the DNS), rules 5.1.2,
-//! 5.3, 5.4, 6 and 7.
+//! 5.3, 5.4, 6 and 7. Every endpoint here stands for one the probe tagged `fetch_body=true`
+//! (it tags them all so), which OONI's classic filter requires.
 
 use super::*;
 use crate::observation::DnsQuery;
@@ -358,5 +359,73 @@ fn unexpected_addresses_need_the_control_s_addresses() {
         o,
         Some(c),
         (Some("inconsistent"), b("dns"), Some(false), None, None, 0),
+    )]);
+}
+
+#[test]
+fn a_round_trip_that_failed_for_the_control_too_is_down() {
+    // 2.2: the probe's GET and the control's fetch both failed: down, the probe's failure.
+    let o = obs()
+        .resolve(HOST, 0, &[SITE])
+        .connect("93.184.215.14:80", 0, None)
+        .get_fails(HTTP, "93.184.215.14:80", 0, Failure::Eof);
+    let c = site_ctl().fetch_fails("eof_error");
+    check_keys(vec![(
+        "both fetches failed",
+        HTTP,
+        with_classic(o),
+        Some(c),
+        (
+            Some("consistent"),
+            Value::Bool(false),
+            Some(false),
+            None,
+            Some("eof_error"),
+            0,
+        ),
+    )]);
+}
+
+#[test]
+fn a_hop_back_to_a_host_resolved_earlier_has_no_lookup_of_its_own() {
+    // www.example.com (loopback only) -> www.example.org -> www.example.com again, cut by the
+    // deadline after hop 2's connect: the probe resolves each host once, so hop 2 has no
+    // lookup, and OONI's walk (deepest first; HTTP,
+    // TLS, TCP, DNS within a depth) stops at hop 0's refused connect before hop 0's lookup:
+    // http-failure (no control connect there), "dns" by the inconsistency, and the connect's
+    // failure.
+    let o = obs()
+        .resolve(HOST, 0, &["127.0.0.1"])
+        .connect("127.0.0.2:80", 0, Some(Failure::ConnectionRefused))
+        .connect("127.0.0.1:80", 0, None)
+        .get(
+            HTTP,
+            "127.0.0.1:80",
+            0,
+            &redirect(302, "http://www.example.org/"),
+        )
+        .resolve("www.example.org", 1, &[CDN])
+        .connect("151.101.1.67:80", 1, None)
+        .get(
+            "http://www.example.org/",
+            "151.101.1.67:80",
+            1,
+            &redirect(302, "http://www.example.com/again"),
+        )
+        .connect("127.0.0.1:80", 2, None)
+        .deadline();
+    check_keys(vec![(
+        "back to the first host",
+        HTTP,
+        with_classic(o),
+        Some(site_ctl()),
+        (
+            Some("inconsistent"),
+            b("dns"),
+            Some(false),
+            None,
+            Some("connection_refused"),
+            5,
+        ),
     )]);
 }
