@@ -304,7 +304,11 @@ fn any_one_of_body_length_headers_title_with_the_status_is_no_diff() {
     let headers = resp(200, 10, true, "Notice board", &["x-site"]);
     let title = resp(200, 10, true, "homepage DOMAIN Example", &[]);
     let none = resp(200, 10, true, "Notice board", &[]);
-    for (r, which) in [(&body, "body"), (&headers, "headers"), (&title, "title")] {
+    for (r, which) in [
+        (&body, "body length"),
+        (&headers, "uncommon headers"),
+        (&title, "title"),
+    ] {
         let d = http_diff::compare(r, &c);
         let agree = [d.body_length_match, d.headers_match, d.title_match];
         assert_eq!(
@@ -313,6 +317,7 @@ fn any_one_of_body_length_headers_title_with_the_status_is_no_diff() {
             "{which}"
         );
         assert!(!d.is_diff(), "{which}");
+        assert_eq!(d.agreeing(), which, "the reason names what agrees");
     }
     assert!(http_diff::compare(&none, &c).is_diff());
     // A status code that differs is a diff whatever else agrees.
@@ -322,4 +327,17 @@ fn any_one_of_body_length_headers_title_with_the_status_is_no_diff() {
     );
     assert_eq!(d.status_code_match, Some(false));
     assert!(d.is_diff());
+}
+
+#[test]
+fn a_matching_page_s_reason_names_everything_that_agrees() {
+    let a = keys(HTTP, &http_ok(), Some(&site_ctl()), None);
+    assert!(
+        a.x_verdict
+            .reasons
+            .iter()
+            .any(|r| r.ends_with("): status code and body length, uncommon headers, title agree.")),
+        "{:?}",
+        a.x_verdict.reasons
+    );
 }
