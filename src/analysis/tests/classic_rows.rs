@@ -4,7 +4,8 @@
 //! Covered: which lookup entry OONI reads, DNS consistency and `x_dns_flags` (analysisext.go),
 //! the walk's fall-through (no rule applies: OONI sets nothing, whatever the DNS), rules 5.1.2,
 //! 5.3, 5.4, 6 and 7. Every endpoint here stands for one the probe tagged `fetch_body=true`
-//! (it tags them all so), which OONI's classic filter requires.
+//! (it tags them all so), which OONI's classic filter requires. Also the index helpers the
+//! rules rest on (an address host is its own site).
 
 use super::*;
 use crate::observation::DnsQuery;
@@ -428,4 +429,32 @@ fn a_hop_back_to_a_host_resolved_earlier_has_no_lookup_of_its_own() {
             5,
         ),
     )]);
+}
+
+#[test]
+fn an_address_host_is_its_own_site() {
+    // `index::same_site`: an IP literal is the same site only as itself. A 302 from the
+    // input's address to another address leaves the site (a forged redirect, vantage's
+    // `http.diff`; OONI compares only the final page, which shares Content-Length: no diff).
+    let input = "http://93.184.215.14/";
+    let notice = "http://45.33.1.10/blocked.html";
+    let notice_page = plain(
+        200,
+        "Access to this resource is restricted",
+        "<html><title>Access to this resource is restricted</title>By order of the regulator.</html>",
+    );
+    let o = obs()
+        .connect("93.184.215.14:80", 0, None)
+        .get(input, "93.184.215.14:80", 0, &redirect(302, notice))
+        .connect("45.33.1.10:80", 1, None)
+        .get(notice, "45.33.1.10:80", 1, &notice_page);
+    let c = ctl()
+        .resolves(&[SITE])
+        .connects("93.184.215.14:80")
+        .fetched(&real())
+        .final_url(input);
+    check(vec![row("address to address", input, o, Some(c))
+        .ooni(None, Value::Bool(false), Some(true))
+        .verdict(Status::Blocked, &["http.diff"])
+        .says("http://93.184.215.14/ redirected (302) to http://45.33.1.10/blocked.html over cleartext HTTP")]);
 }
