@@ -458,3 +458,39 @@ fn an_address_host_is_its_own_site() {
         .verdict(Status::Blocked, &["http.diff"])
         .says("http://93.184.215.14/ redirected (302) to http://45.33.1.10/blocked.html over cleartext HTTP")]);
 }
+
+#[test]
+fn a_control_handshake_speaks_for_the_certificate_only_when_it_validated() {
+    // `ControlView::tls` / `valid_at`: Ok only for a handshake that completed without a
+    // failure and with a certificate valid for the name; one that completed with a certificate
+    // not valid for it (written without a failure) is no evidence for the address.
+    let mut c = site_ctl();
+    let invalid = crate::control::ControlTls {
+        server_name: HOST.into(),
+        status: true,
+        failure: None,
+        x_certificate_valid: Some(false),
+    };
+    c.0.tls_handshake.insert("31.13.94.37:443".into(), invalid);
+    let o = obs();
+    let fp = Fingerprints::builtin();
+    let ctx = Context {
+        control: Some(&c.0),
+        control_failure: None,
+        testbed_nets: &[],
+        fingerprints: &fp,
+        probe_cc: None,
+    };
+    let url = Url::parse(HTTPS).unwrap();
+    let ix = index::Index::new(&url, &o.0, ctx);
+    let view = ix.control.as_ref().unwrap();
+    let other: std::net::IpAddr = OTHER.parse().unwrap();
+    assert!(matches!(
+        view.tls(ep("31.13.94.37:443"), HOST),
+        Some(Err(_))
+    ));
+    assert!(!view.valid_at(other, HOST, false));
+    assert!(view.invalid_at(other, HOST));
+    assert_eq!(view.tls(ep("93.184.215.14:443"), HOST), Some(Ok(())));
+    assert!(view.valid_at(SITE.parse().unwrap(), HOST, false));
+}
