@@ -494,3 +494,31 @@ fn a_control_handshake_speaks_for_the_certificate_only_when_it_validated() {
     assert_eq!(view.tls(ep("93.184.215.14:443"), HOST), Some(Ok(())));
     assert!(view.valid_at(SITE.parse().unwrap(), HOST, false));
 }
+
+#[test]
+fn ip_info_vouches_for_an_address_only_with_the_valid_for_domain_flag() {
+    // OONI's TH flags an address 8 (ControlIPInfoFlagValidForDomain) when a handshake there
+    // validated the input's host; 1 (the probe resolved it) or 2 (the helper did) say nothing
+    // of the certificate. Only for the input's host.
+    use crate::control::{IP_FLAG_HELPER, IP_FLAG_PROBE, IP_FLAG_VALID_FOR_DOMAIN};
+    let vouched = |flags: u32, input_host: bool| {
+        let c = site_ctl().asn(OTHER, 32934, flags);
+        let o = obs();
+        let fp = Fingerprints::builtin();
+        let ctx = Context {
+            control: Some(&c.0),
+            control_failure: None,
+            testbed_nets: &[],
+            fingerprints: &fp,
+            probe_cc: None,
+        };
+        let url = Url::parse(HTTPS).unwrap();
+        let ix = index::Index::new(&url, &o.0, ctx);
+        let view = ix.control.as_ref().unwrap();
+        view.valid_at(OTHER.parse().unwrap(), HOST, input_host)
+    };
+    assert!(vouched(IP_FLAG_VALID_FOR_DOMAIN, true));
+    assert!(vouched(IP_FLAG_VALID_FOR_DOMAIN | IP_FLAG_PROBE, true));
+    assert!(!vouched(IP_FLAG_PROBE | IP_FLAG_HELPER, true));
+    assert!(!vouched(IP_FLAG_VALID_FOR_DOMAIN, false));
+}
