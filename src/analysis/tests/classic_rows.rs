@@ -493,6 +493,12 @@ fn a_control_handshake_speaks_for_the_certificate_only_when_it_validated() {
     assert!(view.invalid_at(other, HOST));
     assert_eq!(view.tls(ep("93.184.215.14:443"), HOST), Some(Ok(())));
     assert!(view.valid_at(SITE.parse().unwrap(), HOST, false));
+    // `validates`: some handshake of the control validated this very name.
+    assert!(view.validates(HOST));
+    assert!(
+        !view.validates("www.example.org"),
+        "validated for another name"
+    );
 }
 
 #[test]
