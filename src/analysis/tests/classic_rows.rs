@@ -528,3 +528,30 @@ fn ip_info_vouches_for_an_address_only_with_the_valid_for_domain_flag() {
     assert!(!vouched(IP_FLAG_PROBE | IP_FLAG_HELPER, true));
     assert!(!vouched(IP_FLAG_VALID_FOR_DOMAIN, false));
 }
+
+#[test]
+fn a_response_came_over_valid_tls_only_when_the_certificate_validated_its_host() {
+    // `Index::over_valid_tls`: the handshake on the request's connection validated the
+    // certificate, and for the request's host.
+    let over = |sni: &str, failure: Option<Failure>| {
+        let o = obs()
+            .resolve(HOST, 0, &[SITE])
+            .connect("93.184.215.14:443", 0, None)
+            .handshake("93.184.215.14:443", sni, 0, failure)
+            .get(HTTPS, "93.184.215.14:443", 0, &real());
+        let fp = Fingerprints::builtin();
+        let ctx = Context {
+            control: None,
+            control_failure: None,
+            testbed_nets: &[],
+            fingerprints: &fp,
+            probe_cc: None,
+        };
+        let url = Url::parse(HTTPS).unwrap();
+        let ix = index::Index::new(&url, &o.0, ctx);
+        ix.over_valid_tls(ix.final_response().unwrap())
+    };
+    assert!(over(HOST, None));
+    assert!(!over(HOST, Some(Failure::SslInvalidHostname)));
+    assert!(!over("www.example.org", None), "validated for another name");
+}
