@@ -11,6 +11,10 @@
 //! records maps those ranges to routable addresses for the same reason. A failed lookup without
 //! a control is `false`/`true` as OONI's rule 5.1.1 has it ("sic" in OONI's code: nothing says
 //! the site is reachable); vantage's own verdict there is `unknown`.
+//!
+//! As OONI's walk does, a measurement no rule applies to (a lookup and nothing after it, a
+//! redirect chain cut at its limit) is `null`/`null` even when its DNS is inconsistent, and the
+//! "unexpected addresses" flag (4) needs the control's addresses (its lookup succeeded).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -41,6 +45,8 @@ enum Row {
     Down,
     /// A blocking string, replaced by `"dns"` when DNS is inconsistent.
     Blocking(&'static str),
+    /// No rule applied: OONI calls no setter, so `null`, `null` whatever the DNS.
+    Unset,
 }
 
 pub fn compute(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) -> Classic {
@@ -57,6 +63,7 @@ pub fn compute(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) 
         Row::Down => (Value::Bool(false), Some(false)),
         Row::Blocking(_) if inconsistent => (Value::String("dns".into()), Some(false)),
         Row::Blocking(s) => (Value::String(s.into()), Some(false)),
+        Row::Unset => (Value::Null, None),
     };
     Classic {
         dns_consistency,
@@ -112,7 +119,10 @@ fn consistency(ix: &Index<'_>, lookup: Option<&Lookup<'_>>) -> (Option<&'static 
             let valid =
                 l.shares_with_control || l.addrs.iter().any(|a| l.probe_vindicated.contains(a));
             if !valid {
-                (Some("inconsistent"), flags | 4)
+                // OONI's "unexpected addresses" flag needs the control's addresses: none
+                // when its lookup failed.
+                let unexpected = if control_failed { 0 } else { 4 };
+                (Some("inconsistent"), flags | unexpected)
             } else if control_addrs.is_empty() {
                 // The probe resolved a name the control cannot ("ghost" domains).
                 (Some("inconsistent"), flags)
@@ -208,7 +218,7 @@ fn walk(ix: &Index<'_>, lookups: &[Lookup<'_>], diff: Option<&HttpDiff>) -> (Row
             return decided;
         }
     }
-    (Row::Null, None)
+    (Row::Unset, None)
 }
 
 /// How OONI's linear analysis orders failures within a step: by failure string.
@@ -234,12 +244,12 @@ fn dns_step(ix: &Index<'_>, l: &Lookup<'_>) -> Option<(Row, Option<Failure>)> {
         };
         return Some((row, Some(f)));
     }
-    let c = control_dns?;
-    // 6 and 7: only loopback addresses (one at least, as OONI counts them).
-    let ours_loopback = !l.addrs.is_empty() && l.addrs.iter().all(|a| loopback(ix, *a));
-    let theirs: Vec<IpAddr> = c.addrs().to_vec();
-    let theirs_loopback = theirs.iter().all(|a| loopback(ix, *a));
-    match (ours_loopback && !theirs.is_empty(), theirs_loopback) {
+    // 6 and 7 need the control's addresses for this host: its lookup succeeded.
+    let c = control_dns.filter(|c| c.answer.dns.failure.is_none())?;
+    // Only loopback addresses, one at least (OONI's analysisContainsOnlyLoopbackAddrs).
+    let only_loopback =
+        |addrs: &[IpAddr]| !addrs.is_empty() && addrs.iter().all(|a| loopback(ix, *a));
+    match (only_loopback(&l.addrs), only_loopback(c.addrs())) {
         (true, false) => Some((Row::Blocking("dns"), None)),
         (true, true) => Some((Row::Down, None)),
         _ => None,

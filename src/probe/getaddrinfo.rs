@@ -316,6 +316,12 @@ mod tests {
                 Some(NetworkUnreachable),
                 NetworkUnreachable,
             ),
+            // A local failure is getaddrinfo's only when every query had it.
+            (
+                Some(NetworkUnreachable),
+                Some(Timeout),
+                DnsServerMisbehaving,
+            ),
         ];
         for (a, aaaa, want) in cases {
             assert_eq!(

@@ -12,6 +12,7 @@ use build::*;
 
 mod build;
 mod censors;
+mod classic_rows;
 mod details;
 mod fuzz;
 mod methods;

@@ -5,6 +5,7 @@
 //! `blocking` is never `"tls"`, and a DNS failure without a control is null/null.
 
 use super::*;
+use crate::observation::HttpResponse;
 
 fn keys(url: &str, o: &Obs, control: Option<&Ctl>, control_failure: Option<&str>) -> Analysis {
     let fp = Fingerprints::builtin();
@@ -221,5 +222,122 @@ fn of_several_failed_connects_the_walk_takes_the_smallest_failure_as_ooni_sorts_
     assert_eq!(
         a.http_experiment_failure.as_deref(),
         Some("connection_refused")
+    );
+}
+
+/// A response of `len` bytes (`complete` or cut), with `title` and `headers`.
+fn resp(code: u16, len: u64, complete: bool, title: &str, headers: &[&str]) -> HttpResponse {
+    let mut x = plain(code, title, "");
+    x.length = Some(len);
+    x.complete = complete;
+    x.headers = headers
+        .iter()
+        .map(|k| (k.to_string(), "v".into()))
+        .collect();
+    x.response()
+}
+
+fn control(code: i64, len: i64, title: &str, headers: &[&str]) -> ControlHttp {
+    ControlHttp {
+        body_length: len,
+        title: title.into(),
+        status_code: code,
+        headers: headers
+            .iter()
+            .map(|k| (k.to_string(), "v".into()))
+            .collect(),
+        ..ControlHttp::default()
+    }
+}
+
+#[test]
+fn body_proportion_needs_a_whole_body_and_both_lengths() {
+    // minipipeline's httpDiffBodyProportionFactor: the probe's length above 0, its body not
+    // truncated, the control's length above 0; otherwise no body_proportion, no
+    // body_length_match.
+    let c = control(200, 1000, "", &[]);
+    for (r, why) in [
+        (resp(200, 900, false, "", &[]), "truncated"),
+        (resp(200, 0, true, "", &[]), "empty"),
+    ] {
+        let d = http_diff::compare(&r, &c);
+        assert_eq!(
+            (d.body_proportion, d.body_length_match),
+            (None, None),
+            "{why}"
+        );
+    }
+    let d = http_diff::compare(&resp(200, 900, true, "", &[]), &control(200, 0, "", &[]));
+    assert_eq!((d.body_proportion, d.body_length_match), (None, None));
+    let d = http_diff::compare(&resp(200, 250, true, "", &[]), &c);
+    assert_eq!(
+        (d.body_proportion, d.body_length_match),
+        (Some(0.25), Some(false))
+    );
+    let d = http_diff::compare(&resp(200, 4000, true, "", &[]), &c);
+    assert_eq!(d.body_proportion, Some(0.25), "the smaller over the larger");
+}
+
+#[test]
+fn headers_and_titles_need_the_control_s_status_code() {
+    // httpDiffUncommonHeadersIntersection and httpDiffTitleDifferentLongWords need a control
+    // status code above 0; so does the status comparison.
+    let r = resp(200, 10, true, "Hello World", &["X-Site"]);
+    let d = http_diff::compare(&r, &control(0, 10, "Hello World", &["X-Site"]));
+    assert_eq!(
+        (d.status_code_match, d.headers_match, d.title_match),
+        (None, None, None)
+    );
+    let d = http_diff::compare(&r, &control(200, 10, "Hello World", &["X-Site"]));
+    assert_eq!(
+        (d.status_code_match, d.headers_match, d.title_match),
+        (Some(true), Some(true), Some(true))
+    );
+}
+
+#[test]
+fn any_one_of_body_length_headers_title_with_the_status_is_no_diff() {
+    // analysisHTTPDiffAlgorithm: the status code matches and one of body length, uncommon
+    // headers, title matches.
+    let c = control(200, 1000, "Example Domain Homepage", &["X-Site"]);
+    let body = resp(200, 990, true, "Notice board", &[]);
+    let headers = resp(200, 10, true, "Notice board", &["x-site"]);
+    let title = resp(200, 10, true, "homepage DOMAIN Example", &[]);
+    let none = resp(200, 10, true, "Notice board", &[]);
+    for (r, which) in [
+        (&body, "body length"),
+        (&headers, "uncommon headers"),
+        (&title, "title"),
+    ] {
+        let d = http_diff::compare(r, &c);
+        let agree = [d.body_length_match, d.headers_match, d.title_match];
+        assert_eq!(
+            agree.iter().filter(|m| **m == Some(true)).count(),
+            1,
+            "{which}"
+        );
+        assert!(!d.is_diff(), "{which}");
+        assert_eq!(d.agreeing(), which, "the reason names what agrees");
+    }
+    assert!(http_diff::compare(&none, &c).is_diff());
+    // A status code that differs is a diff whatever else agrees.
+    let d = http_diff::compare(
+        &resp(404, 1000, true, "Example Domain Homepage", &["X-Site"]),
+        &c,
+    );
+    assert_eq!(d.status_code_match, Some(false));
+    assert!(d.is_diff());
+}
+
+#[test]
+fn a_matching_page_s_reason_names_everything_that_agrees() {
+    let a = keys(HTTP, &http_ok(), Some(&site_ctl()), None);
+    assert!(
+        a.x_verdict
+            .reasons
+            .iter()
+            .any(|r| r.ends_with("): status code and body length, uncommon headers, title agree.")),
+        "{:?}",
+        a.x_verdict.reasons
     );
 }
