@@ -365,3 +365,40 @@ pub fn throttled(tx: &HttpTransaction, c: &ControlHttp, rtt: Option<f64>) -> Opt
         control_rate
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_challenge_is_cloudflare_s_own_refusal_and_nothing_else() {
+        let ctl = |code: i64, headers: &[(&str, &str)]| ControlHttp {
+            status_code: code,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let cf = [("Server", "cloudflare"), ("CF-RAY", "8a1b2c3d4e5f-FRA")];
+        for code in [403, 429, 503] {
+            assert_eq!(
+                control_challenge(&ctl(code, &cf)),
+                Some("Cloudflare"),
+                "{code}"
+            );
+        }
+        // A page Cloudflare serves normally, a refusal without Cloudflare's ray, and a ray
+        // behind another server are no challenge; `cf-mitigated` always is.
+        assert_eq!(control_challenge(&ctl(200, &cf)), None);
+        assert_eq!(control_challenge(&ctl(403, &cf[..1])), None);
+        assert_eq!(
+            control_challenge(&ctl(403, &[("Server", "nginx"), cf[1]])),
+            None
+        );
+        assert_eq!(
+            control_challenge(&ctl(200, &[("cf-mitigated", "challenge")])),
+            Some("Cloudflare")
+        );
+    }
+}
