@@ -254,9 +254,10 @@ impl Transfer {
         self.bytes as f64 / self.seconds
     }
 
-    /// A transfer cut off while its bytes were still arriving: slow, not stalled.
+    /// A transfer cut off while its bytes were still arriving: slow, not stalled. (`transfer`
+    /// makes one only when bytes arrived.)
     pub fn still_arriving(&self) -> bool {
-        self.cut && self.bytes > 0 && self.idle <= STALL_SECONDS
+        self.cut && self.idle <= STALL_SECONDS
     }
 }
 
