@@ -22,6 +22,7 @@ mod qa;
 mod reasons;
 mod review;
 mod rules;
+mod transfer;
 mod traps;
 
 const RESOLVER: &str = "8.8.8.8:53";
