@@ -315,7 +315,8 @@ fn steady(tx: &HttpTransaction, t: &Transfer) -> bool {
 /// connect's round trip `rtt` explains (without `rtt`, over an expected size of at least
 /// `THROTTLE_MIN_BYTES`). A transfer cut off after it stalled is a timeout, not a slow transfer.
 pub fn throttled(tx: &HttpTransaction, c: &ControlHttp, rtt: Option<f64>) -> Option<String> {
-    let control_rate = c.x_transfer_rate.filter(|r| r.is_finite() && *r > 0.0)?;
+    // A zero or negative control rate judges nothing below: no rate is under a tenth of it.
+    let control_rate = c.x_transfer_rate.filter(|r| r.is_finite())?;
     let t = transfer(tx)?;
     if t.cut && !t.still_arriving() {
         return None;
