@@ -55,8 +55,9 @@ fn a_transfer_runs_from_the_first_sample_to_the_last_bytes() {
 
 #[test]
 fn no_time_or_no_bytes_is_no_transfer() {
-    // One sample: no time passed.
+    // One sample: no time passed (whether it counted the body or not).
     assert_eq!(transfer(&fetched(&[(1.0, 10_000)], None, 1.0)), None);
+    assert_eq!(transfer(&fetched(&[(1.0, 0)], None, 1.0)), None);
     // Time passed, but the body had been counted whole at the first sample.
     assert_eq!(
         transfer(&fetched(&[(1.0, 10_000), (2.0, 10_000)], None, 2.0)),
