@@ -1,5 +1,5 @@
 //! The record: one JSON object per measured URL, in OONI's data format (df-000 base keys,
-//! web_connectivity test keys) plus vantage's `x_` keys. SPEC.md is the contract for its shape.
+//! web_connectivity test keys) plus vantage's `x_` keys; docs/RECORD.md describes every key.
 //! A line is never longer than `budget::RECORD_MAX_BYTES`: `shed` makes it fit.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::analysis::Analysis;
 use crate::observation::Observations;
 
-/// Bumped whenever the record's shape changes (SPEC.md).
+/// Bumped whenever the record's shape changes (docs/RECORD.md).
 pub const SCHEMA_VERSION: u32 = 3;
 pub const TEST_NAME: &str = "web_connectivity";
 /// Our web_connectivity implementation's version.

@@ -66,7 +66,7 @@ impl Status {
     }
 }
 
-/// A blocking method: SPEC.md's closed list, in the order of its table (which is the order
+/// A blocking method: the closed list of docs/RECORD.md, in its order (which is the order
 /// `x_verdict.methods` lists them in).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Method {

@@ -27,7 +27,7 @@
 //! - After a redirect to a known warning page, the hops that follow are the censor's page, not
 //!   the site: what happens there is not evidence about the site.
 //! - Without a control (none asked, or it failed) the verdict is `blocked` on self-evident signs
-//!   and `unknown` otherwise (SPEC.md), even for a page over validated TLS.
+//!   and `unknown` otherwise (docs/RECORD.md), even for a page over validated TLS.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;

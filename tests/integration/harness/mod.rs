@@ -11,6 +11,7 @@ pub mod fake_control;
 pub mod header_echo;
 pub mod hostile;
 pub mod raw_http;
+pub mod record_doc;
 pub mod web;
 
 use std::path::{Path, PathBuf};
@@ -73,6 +74,7 @@ pub fn read_records(out: &Path) -> Vec<Value> {
             records.push(v);
         }
     }
+    record_doc::assert_documented(&records);
     records
 }
 
