@@ -254,6 +254,9 @@ async fn control_measurement(
         return Err(f.clone());
     }
     let mut answer = summarize(url, &obs);
+    if answer.http_request.failure.is_some() {
+        answer.x_refused = refusal(&obs);
+    }
 
     // The probe's endpoints this measurement did not already try, and OONI's E001 check: a TLS
     // handshake with SNI on :443 at every address, whatever the URL's scheme, so that an
@@ -308,6 +311,36 @@ async fn control_measurement(
     }
     ip_info(&mut answer, probe_endpoints);
     Ok(answer)
+}
+
+/// Why the fetch went nowhere when this helper's own policy stopped it: every connect of the
+/// last hop reached was refused as a reserved or own address (`refuse_reserved`), e.g.
+/// `127.0.0.1 is a private or reserved address`.
+fn refusal(obs: &Observations) -> Option<String> {
+    let depth = |t: &crate::observation::TcpConnect| {
+        (t.tags.iter())
+            .find_map(|g| g.strip_prefix("depth=")?.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let last = obs.tcp_connect.iter().map(depth).max()?;
+    let mut why: Vec<String> = Vec::new();
+    for t in obs.tcp_connect.iter().filter(|t| depth(t) == last) {
+        match &t.status.failure {
+            Some(Failure::Unknown(d)) if !t.status.success && d.starts_with("refused: ") => {
+                let said = format!("{} is {}", t.ip, &d["refused: ".len()..]);
+                if !why.contains(&said) {
+                    why.push(said);
+                }
+            }
+            _ => return None,
+        }
+    }
+    (!why.is_empty()).then(|| {
+        format!(
+            "{} (this helper measures such destinations only with --allow-private)",
+            why.join("; ")
+        )
+    })
 }
 
 fn tls_entry(hs: &crate::observation::TlsHandshake) -> ControlTls {
