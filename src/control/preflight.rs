@@ -68,7 +68,9 @@ impl Preflight {
                 info.protocol.unwrap_or_default()
             ),
             Finding::NoInfo => "has no /info (an OONI test helper?): its token and protocol \
-                                cannot be checked before measuring"
+                                cannot be checked before measuring, and the probe's public \
+                                address is scrubbed only if it is an interface's or given with \
+                                --probe-ip"
                 .to_string(),
             Finding::Silent => format!(
                 "did not answer /info within {} s: measuring anyway; verdicts will be unknown \
@@ -97,8 +99,11 @@ impl Preflight {
         Some(format!("control {url} {said}"))
     }
 
-    /// Takes what `/info` said: the probe's public address (scrubbed from every record) and
-    /// the requests in flight the control accepts, when it says.
+    /// Takes what `/info` said: the probe's address as the control saw it (behind a NAT, the
+    /// vantage point's public address, scrubbed from every record; like an interface's, one
+    /// that is not globally routable identifies nothing and is not scrubbed) and the requests
+    /// in flight the control accepts, when it says. Without `/info`, the interface addresses
+    /// and `--probe-ip` are all there is to scrub.
     pub fn apply(&self, probe_addrs: &ProbeAddrs) -> Option<usize> {
         let info = match &self.finding {
             Finding::Ready(info) | Finding::Protocol(info) => info,
