@@ -713,12 +713,7 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
             )),
             None => out.push("  last cycle: none yet".into()),
         }
-        if let Some(h) = st.history.last().and_then(|c| c.control.as_ref()) {
-            out.push(match h.failed_line() {
-                Some(failed) => format!("  control: {failed}"),
-                None => format!("  control: answered for all {} targets", h.asked),
-            });
-        }
+        out.extend(control_status(&st));
         out.push(format!(
             "  cycles: {}, overruns: {}",
             st.cycles, st.overruns
@@ -740,19 +735,7 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
             }
             None => out.push("  in progress: nothing".into()),
         }
-        if let Some(w) = st
-            .current
-            .as_ref()
-            .and_then(|c| spacing_wait::next(s, c, now))
-        {
-            out.push(format!(
-                "  waiting on spacing ({}): the next measurement of {} may start at {} (in {})",
-                humantime::format_duration(s.spacing),
-                w.key,
-                schedule::human(w.at),
-                humantime::format_duration(Duration::from_secs((w.at - now).max(0.0) as u64))
-            ));
-        }
+        out.extend(spacing_status(s, &st, now));
         out.push(match st.next_due {
             _ if st.current.is_some() => "  next due: when the cycle in progress ends".into(),
             Some(d) if d <= now => format!("  next due: now (was due {})", schedule::human(d)),
@@ -765,6 +748,27 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
         });
     }
     Ok(out)
+}
+
+/// How the control fared in the last cycle, when it had one.
+fn control_status(st: &ScheduleState) -> Option<String> {
+    let h = st.history.last()?.control.as_ref()?;
+    Some(match h.failed_line() {
+        Some(failed) => format!("  control: {failed}"),
+        None => format!("  control: answered for all {} targets", h.asked),
+    })
+}
+
+/// That the cycle in progress waits on its spacing, and until when.
+fn spacing_status(s: &Schedule, st: &ScheduleState, now: f64) -> Option<String> {
+    let w = spacing_wait::next(s, st.current.as_ref()?, now)?;
+    Some(format!(
+        "  waiting on spacing ({}): the next measurement of {} may start at {} (in {})",
+        humantime::format_duration(s.spacing),
+        w.key,
+        schedule::human(w.at),
+        humantime::format_duration(Duration::from_secs((w.at - now).max(0.0) as u64))
+    ))
 }
 
 /// Whether a cycle that started at `started` and measured for `ran` seconds (downtime between

@@ -147,3 +147,31 @@ pub async fn holding(
     });
     (addr, load)
 }
+
+/// A control that never answers `GET /info` (it holds the connection open) and answers every
+/// other request with `response`: a control whose path drops what the probe sends first.
+pub async fn mute_info(response: Vec<u8>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let response = Arc::new(response);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut first = [0u8; 4];
+                if stream.peek(&mut first).await.is_err() {
+                    return;
+                }
+                if &first == b"GET " {
+                    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+                    return;
+                }
+                answer(stream, &response).await
+            });
+        }
+    });
+    addr
+}

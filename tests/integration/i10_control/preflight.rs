@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::{dead_port, lo_dns};
-use crate::harness::fake_control::{json_response, scripted};
+use crate::harness::fake_control::{json_response, mute_info, scripted};
 use crate::harness::web::{page, serve};
 use crate::harness::{
     binary, read_records, run_args, vantage, Ca, FakeDns, Helper, Outcome, Site, Tls, Workdir,
@@ -235,4 +235,24 @@ async fn another_protocol_is_named_and_failures_are_grouped_by_cause() {
         "{}",
         out.stdout
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_control_is_waited_for_once_and_briefly() {
+    let addr = mute_info(json_response(500, b"{}")).await;
+    let control = format!("http://{addr}/");
+    let started = Instant::now();
+    let out = world().await.run(&["a"], &["--control", &control]).await;
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    said_before_the_first_target(
+        &out,
+        &format!(
+            "vantage: control {control} did not answer /info within 5 s: measuring anyway; \
+             verdicts will be unknown while it stays silent"
+        ),
+    );
+    // One bounded check (5 s), not the 10 s wait there was.
+    assert!(took < 9.0, "took {took:.1} s");
+    eprintln!("silent /info, 1 target: {took:.1} s");
 }
