@@ -146,15 +146,16 @@ fn is_transport(failure: &str) -> bool {
 /// `AS0`), which OONI's pipeline discards.
 pub fn attribution_note(probe_cc: &str, probe_asn: &str) -> Option<String> {
     let (cc, asn) = (probe_cc == "ZZ", probe_asn == "AS0");
-    let (flags, values) = match (cc, asn) {
-        (true, true) => ("--probe-cc/--probe-asn", "ZZ/AS0"),
-        (true, false) => ("--probe-cc", "ZZ"),
-        (false, true) => ("--probe-asn", "AS0"),
+    let (flags, keys, values) = match (cc, asn) {
+        (true, true) => ("--probe-cc/--probe-asn", "probe_cc/probe_asn", "ZZ/AS0"),
+        (true, false) => ("--probe-cc", "probe_cc", "ZZ"),
+        (false, true) => ("--probe-asn", "probe_asn", "AS0"),
         (false, false) => return None,
     };
     Some(format!(
-        "no {flags}: records will say {values}, and OONI's pipeline discards such records \
-         (give the vantage point's, e.g. --probe-cc DE --probe-asn AS3320)"
+        "records will say {values} (no {flags}, nor {keys} in the config), and OONI's \
+         pipeline discards such records; give the vantage point's country and network, e.g. \
+         --probe-cc DE --probe-asn AS3320"
     ))
 }
 
@@ -227,8 +228,12 @@ mod tests {
         assert!(note("ZZ", "AS0")
             .unwrap()
             .contains("records will say ZZ/AS0"));
-        assert!(note("ZZ", "AS3320").unwrap().starts_with("no --probe-cc: "));
-        assert!(note("DE", "AS0").unwrap().contains("say AS0,"));
+        assert!(note("ZZ", "AS3320")
+            .unwrap()
+            .starts_with("records will say ZZ (no --probe-cc, nor probe_cc in the config)"));
+        assert!(note("DE", "AS0")
+            .unwrap()
+            .contains("say AS0 (no --probe-asn,"));
         assert_eq!(note("DE", "AS3320"), None);
     }
 }
