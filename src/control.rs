@@ -2,9 +2,16 @@
 //! are OONI's test-helper protocol (`internal/model/th.go`), so OONI probes can use a vantage
 //! helper and vantage can read an OONI helper's answer; vantage's extra evidence is under `x_`.
 //! `GET /info` (vantage helpers only) says who the helper is and where the probe's request came
-//! from.
+//! from. `preflight` checks a control once before a pass; `health` counts how it fared.
+//!
+//! A helper that refuses a destination by its own policy (a private or reserved address
+//! without `--allow-private`) has measured nothing: it answers OONI's shape with the refusal as
+//! the failures and says so in `x_refused`, and the probe takes such an answer as the control
+//! failure `helper_refused: ...` (never as the site failing from the control too).
 
 mod bounded;
+pub mod health;
+pub mod preflight;
 mod retry;
 
 use std::collections::BTreeMap;
@@ -132,6 +139,11 @@ pub struct ControlAnswer {
     pub dns: ControlDns,
     #[serde(default)]
     pub ip_info: BTreeMap<String, ControlIpInfo>,
+    /// The helper refused to measure (its own policy, e.g. a private destination without
+    /// `--allow-private`): why, naming the addresses. The failures in the other fields are
+    /// the refusal, not the network's (vantage helpers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_refused: Option<String>,
 }
 
 /// `GET /info`: the helper's software and protocol, and the probe's address as the helper saw
@@ -229,7 +241,8 @@ impl ControlClient {
     /// It waits while the client's requests in flight are at the control's limit, and a busy
     /// control (503) is asked again (`retry`). At most `MAX_ANSWER_BYTES` are read, and an
     /// answer beyond the entry and string bounds is refused: either is
-    /// `control_answer_too_large: ...`.
+    /// `control_answer_too_large: ...`. A helper's refusal (`x_refused`, or a 403 saying
+    /// `refused: ...`) is `helper_refused: ...`.
     pub async fn ask(&self, request: &ControlRequest) -> Result<ControlAnswer, String> {
         let _permit = self.inflight.acquire().await.expect("never closed");
         let answer: ControlAnswer = retry::retrying(|| {
@@ -237,6 +250,9 @@ impl ControlClient {
         })
         .await?;
         bounded::check(&answer)?;
+        if let Some(why) = &answer.x_refused {
+            return Err(format!("{}{why}", bounded::REFUSED));
+        }
         Ok(answer)
     }
 

@@ -254,6 +254,9 @@ async fn control_measurement(
         return Err(f.clone());
     }
     let mut answer = summarize(url, &obs);
+    if answer.http_request.failure.is_some() {
+        answer.x_refused = refusal(&obs);
+    }
 
     // The probe's endpoints this measurement did not already try, and OONI's E001 check: a TLS
     // handshake with SNI on :443 at every address, whatever the URL's scheme, so that an
@@ -308,6 +311,36 @@ async fn control_measurement(
     }
     ip_info(&mut answer, probe_endpoints);
     Ok(answer)
+}
+
+/// Why the fetch went nowhere when this helper's own policy stopped it: every connect of the
+/// last hop reached was refused as a reserved or own address (`refuse_reserved`), e.g.
+/// `127.0.0.1 is a private or reserved address`.
+fn refusal(obs: &Observations) -> Option<String> {
+    let depth = |t: &crate::observation::TcpConnect| {
+        (t.tags.iter())
+            .find_map(|g| g.strip_prefix("depth=")?.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let last = obs.tcp_connect.iter().map(depth).max()?;
+    let mut why: Vec<String> = Vec::new();
+    for t in obs.tcp_connect.iter().filter(|t| depth(t) == last) {
+        match &t.status.failure {
+            Some(Failure::Unknown(d)) if !t.status.success && d.starts_with("refused: ") => {
+                let said = format!("{} is {}", t.ip, &d["refused: ".len()..]);
+                if !why.contains(&said) {
+                    why.push(said);
+                }
+            }
+            _ => return None,
+        }
+    }
+    (!why.is_empty()).then(|| {
+        format!(
+            "{} (this helper measures such destinations only with --allow-private)",
+            why.join("; ")
+        )
+    })
 }
 
 fn tls_entry(hs: &crate::observation::TlsHandshake) -> ControlTls {
@@ -504,5 +537,90 @@ pub fn probe_settings(
         },
         refuse_reserved: !allow_private,
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::{TcpConnect, TcpStatus};
+
+    fn connect(ip: &str, depth: usize, failure: Option<Failure>) -> TcpConnect {
+        TcpConnect {
+            ip: ip.into(),
+            port: 80,
+            status: TcpStatus {
+                success: failure.is_none(),
+                failure,
+            },
+            t0: 0.0,
+            t: 0.0,
+            tags: vec![format!("depth={depth}")],
+            transaction_id: 1,
+        }
+    }
+
+    #[test]
+    fn only_a_chain_stopped_by_the_helpers_policy_is_a_refusal() {
+        let refused = || {
+            Some(Failure::Unknown(
+                "refused: a private or reserved address".into(),
+            ))
+        };
+        let own = || {
+            Some(Failure::Unknown(
+                "refused: one of the helper's own addresses".into(),
+            ))
+        };
+        let net = || Some(Failure::ConnectionRefused);
+        let note = " (this helper measures such destinations only with --allow-private)";
+        let cases: [(Vec<TcpConnect>, Option<String>); 6] = [
+            (vec![], None),
+            (
+                vec![connect("127.0.0.1", 0, refused())],
+                Some(format!("127.0.0.1 is a private or reserved address{note}")),
+            ),
+            // Redirected into the helper's own network: the last hop is what stopped.
+            (
+                vec![
+                    connect("1.2.3.4", 0, None),
+                    connect("10.0.0.1", 1, refused()),
+                ],
+                Some(format!("10.0.0.1 is a private or reserved address{note}")),
+            ),
+            (
+                vec![
+                    connect("::1", 0, refused()),
+                    connect("11.22.33.44", 0, own()),
+                ],
+                Some(format!(
+                    "::1 is a private or reserved address; 11.22.33.44 is one of the helper's \
+                     own addresses{note}"
+                )),
+            ),
+            // One address refused by the network: the site's failure, not the policy's.
+            (
+                vec![
+                    connect("127.0.0.1", 0, refused()),
+                    connect("1.2.3.4", 0, net()),
+                ],
+                None,
+            ),
+            // Refused early, but the chain went on and failed elsewhere.
+            (
+                vec![
+                    connect("127.0.0.1", 0, refused()),
+                    connect("1.2.3.4", 1, net()),
+                ],
+                None,
+            ),
+        ];
+        for (tcp, want) in cases {
+            let obs = Observations {
+                tcp_connect: tcp,
+                ..Observations::default()
+            };
+            assert_eq!(refusal(&obs), want, "{:?}", obs.tcp_connect);
+        }
     }
 }

@@ -22,6 +22,8 @@ use tokio::task::JoinSet;
 
 use crate::analysis::{self, Status};
 use crate::config::RunConfig;
+use crate::control::health::ControlHealth;
+use crate::control::preflight::{self, Preflight};
 use crate::control::ControlClient;
 use crate::fingerprints::Fingerprints;
 use crate::limits;
@@ -81,6 +83,8 @@ pub struct Summary {
     /// Targets whose control answered.
     pub with_control: u64,
     pub control_asked: bool,
+    /// How the control fared, by target.
+    pub control_health: ControlHealth,
     pub seconds: f64,
     /// The pass was stopped before every target was measured (its in-flight work finished
     /// within the grace period or was abandoned).
@@ -94,6 +98,8 @@ struct Tally {
     methods: Vec<String>,
     network: bool,
     control: bool,
+    /// The control's outcome (`None`: not asked, or not known): its failure, if any.
+    control_outcome: Option<Option<String>>,
 }
 
 impl Summary {
@@ -106,6 +112,9 @@ impl Summary {
             self.bad_lines,
             self.path.display()
         )];
+        if let Some(failed) = self.control_health.failed_line() {
+            out.push(format!("vantage: control {failed}"));
+        }
         if self.with_network == 0 && (!self.control_asked || self.with_control == 0) {
             out.push(
                 "vantage: the probe seems to have no working network: no DNS answer arrived and no \
@@ -137,7 +146,21 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
         .expect("dates format");
     // Open the lists before creating the file, so a bad list leaves no empty file behind.
     targets::open(&config.targets)?;
-    TlsContext::new(config.ca_file.as_deref())?;
+    let tls = TlsContext::new(config.ca_file.as_deref())?;
+    if let Some(note) = preflight::attribution_note(&config.probe_cc, &config.probe_asn) {
+        eprintln!("vantage: {note}");
+    }
+    let checked = match &config.control {
+        Some(url) => {
+            let client = ControlClient::new(url.clone(), config.control_token.clone(), &tls)?;
+            let checked = preflight::check(&client).await;
+            if let Some(problem) = checked.problem() {
+                eprintln!("vantage: {problem}");
+            }
+            Some(checked)
+        }
+        None => None,
+    };
     let jsonl = JsonlSink::create(&config.out, &date, &run_id)?;
     let path = jsonl.path().to_path_buf();
     let summary = run_pass(
@@ -147,6 +170,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
             run_id,
             started: now,
             progress: true,
+            preflight: checked,
             ..Pass::default()
         },
     )
@@ -244,6 +268,9 @@ pub struct Pass {
     pub progress: bool,
     /// Told of each measurement's start.
     pub in_flight: Option<Arc<dyn InFlight>>,
+    /// The control's check, when the caller made it (and told the user); else the pass makes
+    /// it and logs what is wrong.
+    pub preflight: Option<Preflight>,
 }
 
 impl Default for Pass {
@@ -261,6 +288,7 @@ impl Default for Pass {
             annotate_repeat: false,
             progress: false,
             in_flight: None,
+            preflight: None,
         }
     }
 }
@@ -418,6 +446,9 @@ pub async fn run_pass(
             }
             summary.with_network += tally.network as u64;
             summary.with_control += tally.control as u64;
+            if let Some(outcome) = &tally.control_outcome {
+                summary.control_health.record(outcome.as_deref());
+            }
             pb.inc(1);
         }
         sink.finish()?;
@@ -428,7 +459,17 @@ pub async fn run_pass(
         Some(url) => {
             let mut client =
                 ControlClient::new(url.clone(), config.control_token.clone(), &tls_for_control)?;
-            let limit = learn_own_address(&client, &probe_addrs).await;
+            let checked = match &pass.preflight {
+                Some(checked) => checked.clone(),
+                None => {
+                    let checked = preflight::check(&client).await;
+                    if let Some(problem) = checked.problem() {
+                        tracing::warn!("{problem}");
+                    }
+                    checked
+                }
+            };
+            let limit = checked.apply(&probe_addrs);
             let limit = limit.unwrap_or(crate::control::DEFAULT_MAX_INFLIGHT);
             tracing::info!("at most {limit} control requests in flight");
             client.limit_inflight(limit);
@@ -655,6 +696,7 @@ async fn guarded(
                 methods: vec![],
                 network: false,
                 control: false,
+                control_outcome: None,
             };
             // A small record (no observations): no permit needed.
             (finish_record(record, scrubber, repeat), tally, None)
@@ -713,6 +755,7 @@ async fn measure(
             .any(|q| q.raw_response.is_some())
             || observations.tcp_connect.iter().any(|t| t.status.success),
         control: control_answer.is_some(),
+        control_outcome: shared.control.as_ref().map(|_| control_failure.clone()),
     };
     let control = control_answer.map(|a| serde_json::to_value(a).expect("answers serialize"));
     let record = Record::new(
@@ -779,37 +822,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         None => text,
     }
 }
-
-/// Asks the control where the probe's requests come from (`GET /info`): behind a NAT that is
-/// the vantage point's public address, which must never reach a record. Like an interface's, an
-/// address that is not globally routable (a helper on the same host or network) identifies
-/// nothing and is not scrubbed. A control that cannot
-/// say (an OONI helper, an outage) leaves the interface addresses and `--probe-ip` to go by.
-/// Returns the requests in flight the control accepts, when it says.
-async fn learn_own_address(control: &ControlClient, probe_addrs: &ProbeAddrs) -> Option<usize> {
-    match tokio::time::timeout(INFO_TIMEOUT, control.info()).await {
-        Ok(Ok(info)) => {
-            match info.client_address {
-                Some(ip) if crate::scrub::identifies_vantage(ip) => probe_addrs.add(ip),
-                Some(ip) => tracing::debug!("the control sees the probe as {ip}: not public"),
-                None => tracing::warn!("the control did not say the probe's address"),
-            }
-            return info.max_inflight;
-        }
-        Ok(Err(e)) => tracing::warn!(
-            "the control's /info failed ({e}): the probe's public address is scrubbed only \
-             if it is an interface's or given with --probe-ip"
-        ),
-        Err(_) => tracing::warn!(
-            "the control's /info did not answer within {INFO_TIMEOUT:?}: the probe's public \
-             address is scrubbed only if it is an interface's or given with --probe-ip"
-        ),
-    }
-    None
-}
-
-/// How long a pass waits for the control's `/info` before it starts measuring.
-const INFO_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn drain(tasks: &mut JoinSet<()>) {
     while let Some(r) = tasks.join_next().await {

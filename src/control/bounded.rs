@@ -53,6 +53,14 @@ pub(super) async fn fetch_json<T: DeserializeOwned>(
             retry_after: super::retry::retry_after(response.headers()),
         });
     }
+    if status == reqwest::StatusCode::FORBIDDEN {
+        if let Some(why) = refusal(response).await {
+            return Err(NoAnswer::Failed(format!("{REFUSED}{why}")));
+        }
+        return Err(NoAnswer::Failed(
+            "http_request_failed: control answered 403".into(),
+        ));
+    }
     if !status.is_success() {
         // Redirects included: the control client follows none (a 307 must not re-POST).
         return Err(NoAnswer::Failed(format!(
@@ -75,6 +83,29 @@ pub(super) async fn fetch_json<T: DeserializeOwned>(
         body.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&body).map_err(|e| NoAnswer::Failed(format!("json_parse_error: {e}")))
+}
+
+/// The `control_failure` prefix of a helper's refusal by its own policy.
+pub(super) const REFUSED: &str = "helper_refused: ";
+
+/// Most bytes of a 403's body read for a helper's refusal.
+const MAX_REFUSAL_BYTES: usize = 1024;
+
+/// A vantage helper's 403 says why: `{"error": "refused: 127.0.0.1 is ..."}`. The reason,
+/// when the body (at most `MAX_REFUSAL_BYTES`) says one.
+async fn refusal(mut response: reqwest::Response) -> Option<String> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        if body.len() + chunk.len() > MAX_REFUSAL_BYTES {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    v["error"]
+        .as_str()?
+        .strip_prefix("refused: ")
+        .map(str::to_string)
 }
 
 /// `Err` naming the first bound `answer` exceeds.
@@ -103,6 +134,7 @@ pub(super) fn check(answer: &ControlAnswer) -> Result<(), String> {
         opt(&http.x_body_sha256),
         http.discovered_h3_endpoint.len(),
         opt(&answer.dns.failure),
+        opt(&answer.x_refused),
     ]
     .into_iter()
     .chain(http.headers.iter().map(|(k, v)| k.len().max(v.len())))

@@ -44,7 +44,15 @@ struct ScheduleFile {
 #[derive(Clone, Debug)]
 pub enum When {
     Every(Duration),
-    Cron(Box<cron::Schedule>),
+    Cron(Box<Cron>),
+}
+
+/// A cron schedule and the expression as the config file wrote it (`status` shows that, not
+/// the six-field form the `cron` crate is given).
+#[derive(Clone, Debug)]
+pub struct Cron {
+    pub schedule: cron::Schedule,
+    pub written: String,
 }
 
 /// One validated schedule.
@@ -260,14 +268,19 @@ fn duration(key: &'static str, s: &Spanned<String>, max: Duration) -> Result<Dur
 
 /// A cron expression: the usual five fields (minute hour day month weekday), or six/seven
 /// with seconds first (and a year last), as the `cron` crate reads them. Times are UTC.
-pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
+pub fn parse_cron(expr: &str) -> Result<Cron, String> {
     let fields = expr.split_whitespace().count();
     let full = if fields == 5 {
         format!("0 {expr}")
     } else {
         expr.to_string()
     };
-    cron::Schedule::from_str(&full).map_err(|e| format!("bad cron expression {expr:?}: {e}"))
+    let schedule = cron::Schedule::from_str(&full)
+        .map_err(|e| format!("bad cron expression {expr:?}: {e}"))?;
+    Ok(Cron {
+        schedule,
+        written: expr.to_string(),
+    })
 }
 
 #[cfg(test)]

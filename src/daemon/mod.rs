@@ -20,10 +20,14 @@
 //! A measurement that keeps killing the process does not stall its cycle (`poison.rs`): the
 //! measurements in flight are marked in a journal, and one the process died in
 //! `poison::CRASHES_BEFORE_FAILED` times (the latest alone) is recorded as failed and skipped.
+//!
+//! The control is checked at start (and by each cycle's pass), and a cycle whose control failed
+//! for some targets is a warning with the counts by cause, kept in the state for `status`.
 
 pub mod config;
 pub mod poison;
 pub mod schedule;
+mod spacing_wait;
 pub mod state;
 
 use std::collections::HashSet;
@@ -102,6 +106,7 @@ async fn serve(config: DaemonConfig) -> Result<(), Exit> {
         schedules = config.schedules.len(),
         "vantage daemon started"
     );
+    start_checks(&config).await;
 
     // The shipper has its own stop, sent once the schedules have flushed what was in flight:
     // stopped with them, its last pass would run before their last records are written.
@@ -173,6 +178,45 @@ async fn serve(config: DaemonConfig) -> Result<(), Exit> {
     Ok(())
 }
 
+/// At start, once: the schedules whose records will say ZZ/AS0, and each control checked
+/// (each cycle's pass checks its control again).
+async fn start_checks(config: &DaemonConfig) {
+    let mut notes: Vec<(String, Vec<&str>)> = Vec::new();
+    for s in &config.schedules {
+        let Some(note) =
+            crate::control::preflight::attribution_note(&s.run.probe_cc, &s.run.probe_asn)
+        else {
+            continue;
+        };
+        match notes.iter_mut().find(|(n, _)| *n == note) {
+            Some((_, names)) => names.push(&s.name),
+            None => notes.push((note, vec![&s.name])),
+        }
+    }
+    for (note, names) in notes {
+        tracing::warn!(schedules = %names.join(","), "{note}");
+    }
+    let mut checked = HashSet::new();
+    for s in &config.schedules {
+        let Some(url) = &s.run.control else { continue };
+        if !checked.insert((url.clone(), s.run.control_token.clone())) {
+            continue;
+        }
+        let Ok(tls) = crate::probe::tls::TlsContext::new(s.run.ca_file.as_deref()) else {
+            continue; // the cycle reports it
+        };
+        let Ok(client) =
+            crate::control::ControlClient::new(url.clone(), s.run.control_token.clone(), &tls)
+        else {
+            continue;
+        };
+        match crate::control::preflight::check(&client).await.problem() {
+            Some(problem) => tracing::warn!("{problem}"),
+            None => tracing::info!("control {url} ready"),
+        }
+    }
+}
+
 /// Longest sleep before the wall clock is read again, in seconds.
 const WAKE_EVERY: f64 = 30.0;
 
@@ -236,6 +280,7 @@ async fn schedule_loop(
                         ended: state::now(),
                         measured,
                         overran: false,
+                        control: None,
                     },
                 );
                 save(&st)?;
@@ -399,6 +444,13 @@ async fn schedule_loop(
                     .unwrap_or(already)
             }
         };
+        let control = match (&outcome, &sched.run.control) {
+            (Ok(s), Some(_)) => Some(s.control_health.clone()),
+            _ => None,
+        };
+        if let Some(failed) = control.as_ref().and_then(|h| h.failed_line()) {
+            tracing::warn!(schedule = %log, run_id = %cur.run_id, "control {failed}");
+        }
         let due_after = schedule::next_due_base(sched, Some(cur.started), cur.started);
         let ran = cur.active + (ended - run_started).max(0.0);
         let late = ended > due_after;
@@ -407,7 +459,7 @@ async fn schedule_loop(
             st.overruns += 1;
             let every = match &sched.when {
                 When::Every(d) => humantime::format_duration(*d).to_string(),
-                When::Cron(_) => "cron".to_string(),
+                When::Cron(c) => format!("cron {:?}", c.written),
             };
             tracing::warn!(
                 schedule = %log,
@@ -456,6 +508,7 @@ async fn schedule_loop(
                 ended,
                 measured,
                 overran,
+                control,
             },
         );
         save(&st)?;
@@ -491,6 +544,7 @@ fn pass_for(
         annotate_repeat: true,
         progress: false,
         in_flight,
+        preflight: None,
     }
 }
 
@@ -563,6 +617,7 @@ async fn run_cycle(
     };
     let offenders: HashSet<_> = poison::offenders(cur).difference(&skip).cloned().collect();
     let mut before = 0;
+    let mut health = crate::control::health::ControlHealth::default();
     if !offenders.is_empty() {
         tracing::warn!(
             schedule = %sched.name,
@@ -583,6 +638,7 @@ async fn run_cycle(
             let jsonl = JsonlSink::append(&cur.file)?;
             let s = runner::run_pass(&one_at_a_time, jsonl, pass(others, &marks)).await?;
             before += s.measured;
+            health.merge(&s.control_health);
             if s.interrupted {
                 return Ok(Summary {
                     measured: before,
@@ -595,6 +651,7 @@ async fn run_cycle(
     let jsonl = JsonlSink::append(&cur.file)?;
     let mut s = runner::run_pass(&sched.run, jsonl, pass(skip, &marks)).await?;
     s.measured += before;
+    s.control_health.merge(&health);
     Ok(s)
 }
 
@@ -630,7 +687,7 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
         let st = state::load(&config.state, &s.name).map_err(|e| e.to_string())?;
         let when = match &s.when {
             When::Every(d) => format!("every {}", humantime::format_duration(*d)),
-            When::Cron(c) => format!("cron {c}"),
+            When::Cron(c) => format!("cron {:?}", c.written),
         };
         out.push(format!(
             "schedule {} ({when}, jitter {}, repeats {}, spacing {}, rate {}/s)",
@@ -656,6 +713,7 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
             )),
             None => out.push("  last cycle: none yet".into()),
         }
+        out.extend(control_status(&st));
         out.push(format!(
             "  cycles: {}, overruns: {}",
             st.cycles, st.overruns
@@ -677,6 +735,7 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
             }
             None => out.push("  in progress: nothing".into()),
         }
+        out.extend(spacing_status(s, &st, now));
         out.push(match st.next_due {
             _ if st.current.is_some() => "  next due: when the cycle in progress ends".into(),
             Some(d) if d <= now => format!("  next due: now (was due {})", schedule::human(d)),
@@ -689,6 +748,27 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
         });
     }
     Ok(out)
+}
+
+/// How the control fared in the last cycle, when it had one.
+fn control_status(st: &ScheduleState) -> Option<String> {
+    let h = st.history.last()?.control.as_ref()?;
+    Some(match h.failed_line() {
+        Some(failed) => format!("  control: {failed}"),
+        None => format!("  control: answered for all {} targets", h.asked),
+    })
+}
+
+/// That the cycle in progress waits on its spacing, and until when.
+fn spacing_status(s: &Schedule, st: &ScheduleState, now: f64) -> Option<String> {
+    let w = spacing_wait::next(s, st.current.as_ref()?, now)?;
+    Some(format!(
+        "  waiting on spacing ({}): the next measurement of {} may start at {} (in {})",
+        humantime::format_duration(s.spacing),
+        w.key,
+        schedule::human(w.at),
+        humantime::format_duration(Duration::from_secs((w.at - now).max(0.0) as u64))
+    ))
 }
 
 /// Whether a cycle that started at `started` and measured for `ran` seconds (downtime between

@@ -19,7 +19,8 @@ pub fn next_due_base(schedule: &Schedule, last_start: Option<f64>, now: f64) -> 
         },
         When::Cron(c) => {
             let after = DateTime::<Utc>::from_timestamp(now as i64, 0).unwrap_or_default();
-            c.after(&after)
+            c.schedule
+                .after(&after)
                 .next()
                 .map(|t| t.timestamp() as f64)
                 .unwrap_or(f64::MAX)

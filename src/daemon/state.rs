@@ -29,6 +29,9 @@ pub struct CycleRecord {
     pub measured: u64,
     /// Whether it ended after the next cycle was due.
     pub overran: bool,
+    /// How its control fared, by target (of its last run; `None`: no control, or not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<crate::control::health::ControlHealth>,
 }
 
 /// A measurement the process died in, and how many times.

@@ -10,6 +10,7 @@ mod crash;
 mod daemon;
 mod engine;
 mod helper_hardening;
+mod i10_control;
 mod i9_control;
 mod netns;
 mod one_record;

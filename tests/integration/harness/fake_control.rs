@@ -1,7 +1,8 @@
 //! A control on 127.0.0.1 that answers every request with the same bytes, whatever they are:
 //! garbage, JSON of the wrong shape, a huge or lying answer. It reads the whole request first
 //! (head and `Content-Length` body), so the answer is not lost to a reset of unread data. And
-//! one that holds each POST a while and counts how many it holds at once (`holding`).
+//! one that holds each POST a while and counts how many it holds at once (`holding`). And one
+//! whose answer a script picks from each request (`scripted`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,7 +39,31 @@ pub fn json_response(status: u16, body: &[u8]) -> Vec<u8> {
     r
 }
 
-async fn answer(mut s: TcpStream, response: &[u8]) {
+async fn answer(s: TcpStream, response: &[u8]) {
+    answer_with(s, |_, _| response.to_vec()).await
+}
+
+/// Starts a control answering each request with what `script` returns for its head (the
+/// request line and headers, lowercased) and body: a whole HTTP response.
+pub async fn scripted(
+    script: impl Fn(&str, &[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let script = Arc::new(script);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let script = script.clone();
+            tokio::spawn(async move { answer_with(stream, |h, b| script(h, b)).await });
+        }
+    });
+    addr
+}
+
+async fn answer_with(mut s: TcpStream, respond: impl FnOnce(&str, &[u8]) -> Vec<u8>) {
     let mut req = Vec::new();
     let mut buf = [0u8; 8192];
     let head_end = loop {
@@ -59,14 +84,17 @@ async fn answer(mut s: TcpStream, response: &[u8]) {
         .find_map(|l| l.strip_prefix("content-length:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    let mut have = req.len() - head_end;
-    while have < length {
+    while req.len() - head_end < length {
         match s.read(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => have += n,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+        if req.len() > 1 << 20 {
+            return;
         }
     }
-    let _ = s.write_all(response).await;
+    let response = respond(&head, &req[head_end..]);
+    let _ = s.write_all(&response).await;
     let _ = s.shutdown().await;
 }
 
@@ -118,4 +146,32 @@ pub async fn holding(
         }
     });
     (addr, load)
+}
+
+/// A control that never answers `GET /info` (it holds the connection open) and answers every
+/// other request with `response`: a control whose path drops what the probe sends first.
+pub async fn mute_info(response: Vec<u8>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let response = Arc::new(response);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut first = [0u8; 4];
+                if stream.peek(&mut first).await.is_err() {
+                    return;
+                }
+                if &first == b"GET " {
+                    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+                    return;
+                }
+                answer(stream, &response).await
+            });
+        }
+    });
+    addr
 }

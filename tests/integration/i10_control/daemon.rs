@@ -1,0 +1,173 @@
+//! `vantage daemon` and `vantage status` about the control: a warning per cycle with the counts
+//! of targets whose control failed, kept in the state for `status`; a cron schedule shown as
+//! written; a cycle waiting on its spacing says so.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use super::{dead_port, lo_dns};
+use crate::harness::web::{page, serve};
+use crate::harness::{binary, jsonl_files, Ca, FakeDns, Site, Tls, Workdir};
+
+/// `daemon.toml` in `work`: results and state there, loopback resolver, a dead control.
+fn write_config(work: &Workdir, dns: &FakeDns, control: &str, schedules: &str) -> PathBuf {
+    work.write(
+        "daemon.toml",
+        &format!(
+            "results = \"results\"\nvantage_point = \"test-vp\"\ngrace = \"1s\"\n\n[run]\n\
+             resolver = \"{}\"\nrate = 0\ndns_wait = \"50ms\"\ntimeout = \"3s\"\n\
+             control = \"{control}\"\ntestbed_nets = [\"127.0.0.0/8\"]\n\n{schedules}",
+            dns.addr
+        ),
+    )
+}
+
+fn start(config: &Path, log: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(binary())
+        .args(["daemon", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .env("VANTAGE_LOG", "info")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the daemon starts")
+}
+
+async fn stop(mut child: tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    child.wait().await.unwrap();
+}
+
+async fn status(config: &Path) -> String {
+    let out = tokio::process::Command::new(binary())
+        .args(["status", "--config"])
+        .arg(config)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
+}
+
+fn lines_on_disk(out: &Path) -> usize {
+    jsonl_files(out)
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_whose_control_failed_is_logged_and_shown_in_status() {
+    let ca = Ca::new("Vantage Test CA");
+    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
+    let url = site.url(serve(site.clone(), &ca, &ca).await);
+    let dns = FakeDns::start(lo_dns(&["ok.test"])).await;
+    let work = Workdir::new();
+    work.write("list.txt", &format!("{url}a\n{url}b\n"));
+    let control = format!("http://{}/", dead_port());
+    let config = write_config(
+        &work,
+        &dns,
+        &control,
+        "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nspacing = \"0s\"\n\n\
+         [[schedule]]\nname = \"c\"\ntargets = [\"list.txt\"]\ncron = \"0 0 1 1 *\"\n",
+    );
+    let log = work.path("daemon.log");
+    let child = start(&config, &log);
+    let state = work.out().join(".state").join("s.json");
+    let done = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"cycles\": 1"))
+    })
+    .await;
+    let shown = status(&config).await;
+    stop(child).await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(done, "{log}");
+    let warned = log.lines().find(|l| {
+        l.contains("WARN") && l.contains("control failed for 2/2 targets (connection_refused)")
+    });
+    assert!(warned.is_some_and(|l| l.contains("schedule=s")), "{log}");
+    // Checked at start, before any cycle.
+    let at_start = format!("control {control} unreachable (connection_refused)");
+    let first = log.lines().position(|l| l.contains(&at_start));
+    let cycle = log.lines().position(|l| l.contains("cycle started"));
+    assert!(first.is_some() && first < cycle, "{log}");
+    assert!(log.contains("records will say ZZ/AS0"), "{log}");
+    assert!(
+        shown.contains("  control: failed for 2/2 targets (connection_refused)"),
+        "{shown}"
+    );
+    // The cron as written, not as the cron crate prints it.
+    assert!(shown.contains("schedule c (cron \"0 0 1 1 *\","), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_waiting_on_its_spacing_says_so() {
+    let ca = Ca::new("Vantage Test CA");
+    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
+    let url = site.url(serve(site.clone(), &ca, &ca).await);
+    let dns = FakeDns::start(lo_dns(&["ok.test"])).await;
+    let work = Workdir::new();
+    work.write("list.txt", &format!("{url}\n"));
+    let control = format!("http://{}/", dead_port());
+    let config = write_config(
+        &work,
+        &dns,
+        &control,
+        "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nrepeats = 2\n\
+         spacing = \"1h\"\n\n[[schedule]]\nname = \"m\"\ntargets = [\"list.txt\"]\n\
+         cron = \"* * * * *\"\n",
+    );
+    let before = status(&config).await;
+    assert!(
+        before.contains("schedule m (cron \"* * * * *\","),
+        "{before}"
+    );
+    let log = work.path("daemon.log");
+    let child = start(&config, &log);
+    let one = wait_for(Duration::from_secs(20), || lines_on_disk(&work.out()) >= 1).await;
+    let shown = status(&config).await;
+    stop(child).await;
+    assert!(one, "{}", std::fs::read_to_string(&log).unwrap());
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let line = shown
+        .lines()
+        .find(|l| l.contains("waiting on spacing"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        line.starts_with("  waiting on spacing (1h): the next measurement of ")
+            && line.contains(&host),
+        "{line}"
+    );
+}

@@ -1,0 +1,34 @@
+//! Issue 10, section 1: trouble with the control is never silent. Before the first target, a
+//! run says what is wrong with its control (unreachable, token refused, another protocol) and
+//! that records without `--probe-cc`/`--probe-asn` say ZZ/AS0; the summary counts the targets
+//! whose control failed, by cause; a helper's own refusal of a destination is a control failure
+//! (`unknown`), never "down"; the daemon logs the counts per cycle and `vantage status` shows
+//! them, a cron schedule as written and a cycle waiting on its spacing.
+
+mod daemon;
+mod preflight;
+mod refusal;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::harness::Answer;
+
+/// Every name at 127.0.0.1.
+fn lo_dns(names: &[&str]) -> HashMap<String, Answer> {
+    names
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                Answer::Addrs(vec!["127.0.0.1".parse().unwrap()]),
+            )
+        })
+        .collect()
+}
+
+/// A loopback port nothing listens on (bound, then released).
+fn dead_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}

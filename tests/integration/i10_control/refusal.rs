@@ -1,0 +1,51 @@
+//! A helper that refuses a destination by its own policy (a private or reserved address without
+//! `--allow-private`) has measured nothing: the probe's verdict is `unknown` with a control
+//! failure naming the refusal, never "down: it fails from the control too".
+
+use super::{dead_port, lo_dns};
+use crate::harness::{run_args, vantage, Ca, FakeDns, Helper, Workdir};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_the_helper_refuses_is_unknown_not_down() {
+    let ca = Ca::new("Vantage Test CA");
+    let dns = FakeDns::start(lo_dns(&["private.test"])).await;
+    let resolver = dns.addr.to_string();
+    // No --allow-private: the helper refuses 127.0.0.1, whether named or resolved.
+    let helper = Helper::start(&["--resolver", &resolver, "--timeout", "3s"]).await;
+    // Nothing listens there: the probe's own connect fails too.
+    let port = dead_port().port();
+    let by_name = format!("http://private.test:{port}/");
+    let literal = format!("http://127.0.0.1:{port}/");
+    let work = Workdir::new();
+    let ca_file = work.write("ca.pem", &ca.pem);
+    let list = work.write("list.txt", &format!("{by_name}\n{literal}\n"));
+    let args = run_args(
+        &work,
+        &list,
+        &dns,
+        &ca_file,
+        &["--testbed-net", "127.0.0.0/8", "--control", &helper.url()],
+    );
+    let out = vantage(&args, &work.out()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for input in [&by_name, &literal] {
+        let r = out.record(input);
+        let keys = &r["test_keys"];
+        assert_eq!(keys["x_verdict"]["status"], "unknown", "{input}: {keys}");
+        let failure = keys["control_failure"].as_str().unwrap_or_default();
+        assert!(
+            failure.starts_with("helper_refused: ")
+                && failure.contains("127.0.0.1 is a private or reserved address"),
+            "{input}: {failure:?}"
+        );
+        let reasons = keys["x_verdict"]["reasons"].to_string();
+        assert!(reasons.contains("helper_refused"), "{input}: {reasons}");
+    }
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("vantage: control failed for 2/2 targets (helper_refused")),
+        "{}",
+        out.stdout
+    );
+}
