@@ -188,7 +188,8 @@ fn man_page() -> Result<(), Exit> {
 
 fn print_bytes(bytes: &[u8]) -> Result<(), Exit> {
     let text = String::from_utf8_lossy(bytes);
-    vantage::stdout::print_lines(text.lines()).map_err(|e| fatal(format!("cannot write to stdout: {e}")))
+    vantage::stdout::print_lines(text.lines())
+        .map_err(|e| fatal(format!("cannot write to stdout: {e}")))
 }
 
 fn serve_helper(args: HelperArgs) -> Result<(), Exit> {

@@ -136,7 +136,9 @@ impl Progress {
     /// A record was written.
     pub fn recorded(&self, blocked: bool) {
         self.counts.done.fetch_add(1, Ordering::Relaxed);
-        self.counts.blocked.fetch_add(blocked as u64, Ordering::Relaxed);
+        self.counts
+            .blocked
+            .fetch_add(blocked as u64, Ordering::Relaxed);
     }
 
     /// Runs `f` (which prints to stderr) with the line out of the way.

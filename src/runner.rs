@@ -24,11 +24,11 @@ use crate::config::RunConfig;
 use crate::control::ControlClient;
 use crate::fingerprints::Fingerprints;
 use crate::limits;
-use crate::progress::Progress;
 use crate::probe::dns::DnsSettings;
 use crate::probe::http::HttpSettings;
 use crate::probe::tls::{TlsContext, TlsSetupError};
 use crate::probe::{ProbeSettings, Prober};
+use crate::progress::Progress;
 use crate::rate::RateLimiter;
 use crate::record::{self, Measurement, Record, RunInfo};
 use crate::scrub::{ProbeAddrs, Scrubber};
@@ -113,8 +113,8 @@ impl Summary {
             out.push("vantage: stdout was closed by its reader: stopped measuring".into());
         } else if self.interrupted {
             out.push(format!(
-                "vantage: interrupted before every target was measured; the {} records written \
-                 are whole",
+                "vantage: interrupted before every target was measured; the {} record(s) \
+                 written are whole",
                 self.measured
             ));
         }

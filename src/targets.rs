@@ -273,10 +273,7 @@ impl Iterator for TargetStream {
 
 enum Format {
     Csv(Box<csv::Reader<BufReader<Input>>>),
-    Plain {
-        reader: BufReader<Input>,
-        line: u64,
-    },
+    Plain { reader: BufReader<Input>, line: u64 },
     Done,
 }
 
@@ -419,7 +416,6 @@ fn looks_like_csv(reader: &mut BufReader<Input>) -> io::Result<bool> {
     let first = String::from_utf8_lossy(first).to_ascii_lowercase();
     Ok(first.trim_start().starts_with("url,"))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -604,7 +600,11 @@ mod tests {
             }
         }
         assert!(built_in.0.len() > 10, "{built_in:?}");
-        assert_eq!(built_in.1, Vec::<String>::new(), "no bad line in the default list");
+        assert_eq!(
+            built_in.1,
+            Vec::<String>::new(),
+            "no bad line in the default list"
+        );
         assert_eq!(built_in.0, from_file.0);
     }
 
@@ -629,7 +629,11 @@ mod tests {
             ]
         );
         let stdin = ListSource::read_all(STDIN, &b"b.example\nb.example\nc.example\n"[..]).unwrap();
-        assert_eq!(count(&[stdin.clone(), stdin]).unwrap(), 2, "duplicates dropped");
+        assert_eq!(
+            count(&[stdin.clone(), stdin]).unwrap(),
+            2,
+            "duplicates dropped"
+        );
     }
 
     #[test]

@@ -124,7 +124,10 @@ fn dns(keys: &Value) -> Vec<String> {
     }
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
     let header = ["t", "from", "engine", "type", "name", "answer", ""];
-    table(&header, &rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>())
+    table(
+        &header,
+        &rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+    )
 }
 
 fn answer(a: &Value) -> String {
@@ -266,7 +269,11 @@ fn verdict(v: &Value) -> Vec<String> {
         true => format!("verdict: {}", text(&v["status"])),
         false => format!("verdict: {} ({})", text(&v["status"]), methods.join(", ")),
     }];
-    out.extend(array(&v["reasons"]).iter().map(|r| format!("  - {}", text(r))));
+    out.extend(
+        array(&v["reasons"])
+            .iter()
+            .map(|r| format!("  - {}", text(r))),
+    );
     out
 }
 

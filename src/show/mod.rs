@@ -64,7 +64,10 @@ pub fn list(results: &Path) -> Result<Vec<String>, ShowError> {
     for_each_record(results, |record| {
         rows.push(format::row(&record).to_vec());
     })?;
-    Ok(format::table(&["measurement_uid", "status", "input"], &rows))
+    Ok(format::table(
+        &["measurement_uid", "status", "input"],
+        &rows,
+    ))
 }
 
 /// The steps of the measurement `which` names (a uid, or a URL: its latest measurement).

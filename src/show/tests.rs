@@ -103,15 +103,30 @@ fn a_record_reads_step_by_step() {
     ];
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
     for (needle, want) in [
-        ("measurement", "measurement  20261201_ZZ_webconnectivity_abc"),
+        (
+            "measurement",
+            "measurement  20261201_ZZ_webconnectivity_abc",
+        ),
         ("normalized", "normalized   https://secure.test/"),
-        ("started", "started      2026-12-01 16:42:11 UTC, ran 1.2500 s"),
+        (
+            "started",
+            "started      2026-12-01 16:42:11 UTC, ran 1.2500 s",
+        ),
         ("control", "control      http://127.0.0.1:9/ answered"),
         // Each DNS answer with its arrival time and source, in time order; the late one
         // marked; the getaddrinfo summary left out.
-        ("0.0021", "  0.0021  127.0.0.1:53  udp     A     secure.test  127.0.0.66"),
-        ("0.0025", "  0.0025  127.0.0.1:53  udp     AAAA  secure.test  dns_no_answer"),
-        ("0.0309", "  0.0309  127.0.0.1:53  udp     A     secure.test  127.0.0.9      late"),
+        (
+            "0.0021",
+            "  0.0021  127.0.0.1:53  udp     A     secure.test  127.0.0.66",
+        ),
+        (
+            "0.0025",
+            "  0.0025  127.0.0.1:53  udp     AAAA  secure.test  dns_no_answer",
+        ),
+        (
+            "0.0309",
+            "  0.0309  127.0.0.1:53  udp     A     secure.test  127.0.0.9      late",
+        ),
         ("refused", "  0.0122  127.0.0.66:443  connection_refused"),
         ("connected", "  0.0131  [::1]:443       connected"),
         ("SNI", "  0.0200  [::1]:443  SNI secure.test  TLSv1.3 h2"),
@@ -153,10 +168,22 @@ fn without_the_chain_the_records_summary_of_it_is_shown() {
     }]);
     let shown = measurement(&record(json!([]), chain));
     let text = shown.join("\n");
-    assert_eq!(lines_with(&shown, "subject"), ["      subject  CN=other.test"]);
-    assert_eq!(lines_with(&shown, "issuer"), ["      issuer   CN=Interception CA"]);
-    assert!(text.contains("2026-01-01T00:00:00Z to 2026-02-01T00:00:00Z"), "{text}");
-    let undecodable = measurement(&record(json!([{"format": "base64", "data": "AAAA"}]), json!([])));
+    assert_eq!(
+        lines_with(&shown, "subject"),
+        ["      subject  CN=other.test"]
+    );
+    assert_eq!(
+        lines_with(&shown, "issuer"),
+        ["      issuer   CN=Interception CA"]
+    );
+    assert!(
+        text.contains("2026-01-01T00:00:00Z to 2026-02-01T00:00:00Z"),
+        "{text}"
+    );
+    let undecodable = measurement(&record(
+        json!([{"format": "base64", "data": "AAAA"}]),
+        json!([]),
+    ));
     assert!(undecodable.join("\n").contains("undecodable certificate"));
 }
 
@@ -220,14 +247,22 @@ fn a_results_directory_is_searched_and_bad_lines_skipped() {
     // By URL as listed, or as normalized: the latest, with the earlier named.
     for which in ["https://Secure.test/", "secure.test"] {
         let shown = one(dir.path(), which).unwrap();
-        assert!(shown[0].ends_with("20261201_ZZ_webconnectivity_abc"), "{shown:?}");
+        assert!(
+            shown[0].ends_with("20261201_ZZ_webconnectivity_abc"),
+            "{shown:?}"
+        );
         let last = shown.last().unwrap();
         assert!(last.contains("1 earlier measurement(s)") && last.ends_with("older"));
     }
     let shown = one(dir.path(), "older").unwrap();
-    assert!(shown.iter().any(|l| l == "verdict: accessible (dns.injection)"));
+    assert!(shown
+        .iter()
+        .any(|l| l == "verdict: accessible (dns.injection)"));
     let missing = one(dir.path(), "nope").unwrap_err().to_string();
     assert!(missing.contains("no measurement of nope"), "{missing}");
     let empty = tempfile::tempdir().unwrap();
-    assert!(list(empty.path()).unwrap_err().to_string().contains("no .jsonl file"));
+    assert!(list(empty.path())
+        .unwrap_err()
+        .to_string()
+        .contains("no .jsonl file"));
 }
