@@ -64,6 +64,7 @@ async fn vantage_in(cwd: &Path, args: Vec<String>, stdin: &[u8], out: &Path) -> 
     input.write_all(stdin).await.unwrap();
     drop(input);
     let output = child.wait_with_output().await.unwrap();
+    crate::harness::keep_records(out);
     Outcome {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -161,6 +162,10 @@ async fn a_list_on_stdin_is_read_with_the_other_lists_and_records_go_to_stdout()
     assert!(out.stderr.contains("3 measured"), "{}", out.stderr);
     assert!(out.stderr.contains("-> stdout"), "{}", out.stderr);
     assert!(!work.path("-").exists(), "a directory named -");
+    assert!(
+        !out.stderr.contains("in flight"),
+        "no progress off a terminal"
+    );
     assert!(!work.out().exists());
 }
 
@@ -461,4 +466,48 @@ async fn completions_man_page_and_version_come_from_the_flags() {
             vantage::record::SCHEMA_VERSION
         )
     );
+}
+
+/// Quotes `s` for `sh -c`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_on_a_terminal_shows_done_of_total_in_flight_blocked_and_eta() {
+    let ca = Ca::new("Vantage Test CA");
+    let slow = Reply::Slow {
+        size: 1000,
+        chunk: 100,
+        every: Duration::from_millis(100),
+    };
+    let (dns, urls) = world(&ca, vec![Site::new("slow.test", Tls::Plain, slow)]).await;
+    let work = Workdir::new();
+    let mut args = run_flags(&work, &dns, &ca);
+    let out = work.out().display().to_string();
+    args.extend(strings(&["--out", &out, "--parallel", "2"]));
+    args.extend((0..4).map(|i| format!("{}?n={i}", urls[0])));
+    // `script` gives the binary a terminal; what it drew comes back on script's stdout.
+    let command: Vec<String> = std::iter::once(binary().to_string())
+        .chain(args.iter().cloned())
+        .map(|a| sh_quote(&a))
+        .collect();
+    let output = tokio::process::Command::new("script")
+        .args(["-qec", &command.join(" "), "/dev/null"])
+        .env("VANTAGE_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("script(1) runs");
+    let drawn = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{drawn}");
+    // 4 slow targets, 2 at a time: about 2 s, redrawn every 200 ms from the start.
+    for want in [
+        "0/4 done · 2 in flight · 0 blocked",
+        "2/4 done",
+        " elapsed · ETA ",
+    ] {
+        assert!(drawn.contains(want), "{want:?} not in {drawn:?}");
+    }
+    assert_eq!(read_records(&work.out()).len(), 4);
 }
