@@ -73,6 +73,14 @@ async fn vantage_in(cwd: &Path, args: Vec<String>, stdin: &[u8], out: &Path) -> 
     }
 }
 
+/// `--targets FILE` for a list of `urls` written in `work` (tests of other features use a
+/// list file, so they ask only for what they test).
+fn list_flag(work: &Workdir, urls: impl IntoIterator<Item = String>) -> Vec<String> {
+    let text: String = urls.into_iter().map(|u| u + "\n").collect();
+    let list = work.write("list.txt", &text);
+    strings(&["--targets", &list.display().to_string()])
+}
+
 fn inputs(records: &[Value]) -> Vec<String> {
     let mut v: Vec<String> = records
         .iter()
@@ -181,7 +189,10 @@ async fn a_closed_stdout_ends_the_run_cleanly() {
     let work = Workdir::new();
     let mut args = run_flags(&work, &dns, &ca);
     args.extend(strings(&["--out", "-", "--parallel", "2"]));
-    args.extend((0..40).map(|i| format!("{}?n={i}", urls[0])));
+    args.extend(list_flag(
+        &work,
+        (0..40).map(|i| format!("{}?n={i}", urls[0])),
+    ));
     let mut child = tokio::process::Command::new(binary())
         .args(&args)
         .current_dir(work.dir.path())
@@ -222,7 +233,7 @@ async fn show_prints_one_measurement_step_by_step() {
     let work = Workdir::new();
     let mut args = run_flags(&work, &dns, &ca);
     args.extend(strings(&["--out", &work.out().display().to_string()]));
-    args.extend(urls.clone());
+    args.extend(list_flag(&work, urls.clone()));
     let out = vantage_in(work.dir.path(), args.clone(), b"", &work.out()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let results = work.out().display().to_string();
@@ -306,10 +317,13 @@ async fn ctrl_c_prints_the_partial_summary_and_exits_130() {
         "--out",
         &work.out().display().to_string(),
         "--testbed-net",
-        "127.0.0.1",
+        "127.0.0.1/32",
     ]));
-    args.push(urls[0].clone());
-    args.extend((0..5).map(|i| format!("{}?n={i}", urls[1])));
+    let stalled = (0..5).map(|i| format!("{}?n={i}", urls[1]));
+    args.extend(list_flag(
+        &work,
+        std::iter::once(urls[0].clone()).chain(stalled),
+    ));
     let child = tokio::process::Command::new(binary())
         .args(&args)
         .current_dir(work.dir.path())
@@ -354,7 +368,8 @@ async fn a_bare_testbed_address_is_one_host_on_the_command_line_and_in_a_file() 
     let mut args = run_flags(&work, &dns, &ca);
     args.extend(strings(&["--out", &work.out().display().to_string()]));
     let mut flag = args.clone();
-    flag.extend(strings(&["--testbed-net", "127.0.0.1", &urls[0]]));
+    flag.extend(list_flag(&work, [urls[0].clone()]));
+    flag.extend(strings(&["--testbed-net", "127.0.0.1"]));
     let out = vantage_in(work.dir.path(), flag.clone(), b"", &work.out()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let r = out.record(&urls[0]);
@@ -367,12 +382,21 @@ async fn a_bare_testbed_address_is_one_host_on_the_command_line_and_in_a_file() 
     file.extend(strings(&[
         "--config",
         &config.display().to_string(),
-        &urls[0],
+        "--targets",
+        &work.path("list.txt").display().to_string(),
     ]));
     let out = vantage_in(work.dir.path(), file.clone(), b"", &work.out()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let last = out.records.last().unwrap();
-    assert_eq!(last["annotations"]["testbed_nets"], "127.0.0.1/32,::1/128");
+    let nets: Vec<&Value> = out
+        .records
+        .iter()
+        .map(|r| &r["annotations"]["testbed_nets"])
+        .collect();
+    assert_eq!(nets.len(), 2, "one record per run");
+    assert!(
+        nets.contains(&&Value::from("127.0.0.1/32,::1/128")),
+        "{nets:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -486,7 +510,10 @@ async fn progress_on_a_terminal_shows_done_of_total_in_flight_blocked_and_eta() 
     let mut args = run_flags(&work, &dns, &ca);
     let out = work.out().display().to_string();
     args.extend(strings(&["--out", &out, "--parallel", "2"]));
-    args.extend((0..4).map(|i| format!("{}?n={i}", urls[0])));
+    args.extend(list_flag(
+        &work,
+        (0..4).map(|i| format!("{}?n={i}", urls[0])),
+    ));
     // `script` gives the binary a terminal; what it drew comes back on script's stdout.
     let command: Vec<String> = std::iter::once(binary().to_string())
         .chain(args.iter().cloned())
