@@ -43,7 +43,8 @@ struct Cli {
 #[derive(Args, Debug)]
 struct RunCmd {
     /// URLs or domains to measure (as list lines: a bare domain is https://DOMAIN/), after
-    /// the --targets lists; with these and no --targets, no default list is measured.
+    /// the --targets lists; with these and no --targets, neither the config file's lists nor
+    /// the default list is measured.
     #[arg(value_name = "URL")]
     urls: Vec<String>,
     /// Print the targets that would be measured (input, category) and exit; nothing is
@@ -75,8 +76,12 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff), e.g. `vantage man | man -l -`.
-    Man,
+    /// Print the man page (roff) of vantage or of one subcommand (vantage-run(1) ...), e.g.
+    /// `vantage man run | man -l -`.
+    Man {
+        /// The subcommand (run, helper, daemon, status, report, ship, show, completions).
+        subcommand: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -109,7 +114,7 @@ fn main() -> ExitCode {
         Command::Ship(args) => ship::ship_main(args),
         Command::Show(args) => show::show_main(args),
         Command::Completions { shell } => completions(shell),
-        Command::Man => man_page(),
+        Command::Man { subcommand } => man_page(subcommand.as_deref()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -178,9 +183,20 @@ fn completions(shell: clap_complete::Shell) -> Result<(), Exit> {
     print_bytes(&script)
 }
 
-fn man_page() -> Result<(), Exit> {
+fn man_page(subcommand: Option<&str>) -> Result<(), Exit> {
+    let mut cli = Cli::command();
+    cli.build();
+    let command = match subcommand {
+        None => cli,
+        Some(name) => cli
+            .find_subcommand(name)
+            .ok_or_else(|| usage(format!("no subcommand {name:?}")))?
+            .clone()
+            // clap names are 'static; the process prints one page and exits.
+            .name(&*format!("vantage-{name}").leak()),
+    };
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
+    clap_mangen::Man::new(command)
         .render(&mut page)
         .map_err(fatal)?;
     print_bytes(&page)

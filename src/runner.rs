@@ -183,9 +183,11 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
     let jsonl = JsonlSink::create(&config.out, &date, &run_id)?;
     let path = jsonl.path().to_path_buf();
     let summary = run_pass(&config, jsonl, pass).await?;
-    if summary.measured == 0 && !summary.interrupted {
+    if summary.measured == 0 {
         let _ = std::fs::remove_file(&path);
-        return Err(RunError::NoTargets(summary.bad_lines));
+        if !summary.interrupted {
+            return Err(RunError::NoTargets(summary.bad_lines));
+        }
     }
     Ok(summary)
 }
@@ -394,7 +396,9 @@ pub async fn run_pass(
 
     let progress = Progress::new(pass.progress);
     if progress.shown() {
-        let per_round = targets::count(&config.lists)?;
+        let lists = config.lists.clone();
+        let counted = tokio::task::spawn_blocking(move || targets::count(&lists)).await;
+        let per_round = counted.expect("counting does not panic")?;
         let total = (per_round * u64::from(repeats)).saturating_sub(pass.skip.len() as u64);
         progress.set_total(total);
     }

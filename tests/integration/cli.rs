@@ -481,6 +481,19 @@ async fn completions_man_page_and_version_come_from_the_flags() {
         man.stdout
     );
     assert!(man.stdout.contains("show"), "subcommands listed");
+    let run_page = run(&["man", "run"]).await;
+    assert_eq!(run_page.code, 0, "{}", run_page.stderr);
+    assert!(
+        run_page.stdout.contains(".TH vantage-run 1"),
+        "{:.300}",
+        run_page.stdout
+    );
+    assert!(
+        run_page.stdout.contains("list\\-targets"),
+        "{:.3000}",
+        run_page.stdout
+    );
+    assert_eq!(run(&["man", "nope"]).await.code, 2);
     let version = run(&["--version"]).await;
     assert_eq!(
         version.stdout.trim(),
