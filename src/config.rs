@@ -197,7 +197,11 @@ fn lists(files: &[PathBuf], urls: &[String]) -> Result<Vec<ListSource>, ConfigEr
         if std::mem::replace(&mut stdin_read, true) {
             return Err(invalid("--targets", "-", "stdin can be read only once"));
         }
-        let read = ListSource::read_all(STDIN, std::io::stdin().lock());
+        let stdin = std::io::stdin();
+        if std::io::IsTerminal::is_terminal(&stdin) {
+            tracing::warn!("reading the target list from the terminal; end it with Ctrl-D");
+        }
+        let read = ListSource::read_all(STDIN, stdin.lock());
         lists.push(read.map_err(|source| ConfigError::Read {
             path: path.clone(),
             source,

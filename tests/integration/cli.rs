@@ -175,6 +175,16 @@ async fn a_list_on_stdin_is_read_with_the_other_lists_and_records_go_to_stdout()
         "no progress off a terminal"
     );
     assert!(!work.out().exists());
+    // stdin holds one list: naming it twice is a usage error, not an empty second list.
+    let mut twice = run_flags(&work, &dns, &ca);
+    twice.extend(strings(&["--targets", "-", "--targets", "-", "--out", "-"]));
+    let out = vantage_in(work.dir.path(), twice, stdin.as_bytes(), &work.out()).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stdin can be read only once"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
