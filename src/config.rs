@@ -11,6 +11,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::limits::{self, MAX_STEP};
+use crate::targets::{ListSource, STDIN};
 
 /// Bad usage or configuration: exit status 2.
 #[derive(Debug, thiserror::Error)]
@@ -36,11 +37,14 @@ pub enum ConfigError {
 /// Flags of `vantage run`. Every one is optional here so the config file can supply it.
 #[derive(Args, Debug, Default, Clone)]
 pub struct RunArgs {
-    /// Target list: Citizen Lab CSV or one URL/domain per line ('#' comments). Repeatable.
-    /// [default: targets/default.csv]
+    /// Target list: Citizen Lab CSV or one URL/domain per line ('#' comments); `-` reads one
+    /// from stdin. Repeatable. [default: the URLs given as arguments, else the built-in copy
+    /// of targets/default.csv]
     #[arg(long = "targets", value_name = "FILE")]
     pub targets: Vec<PathBuf>,
-    /// Results directory; records go to DIR/YYYY-MM-DD/<run_id>.jsonl. [default: results]
+    /// Results directory; records go to DIR/YYYY-MM-DD/<run_id>.jsonl. `-` writes them to
+    /// stdout instead, one JSON line per record (the summary then goes to stderr).
+    /// [default: results]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// DNS resolver to ask over UDP, IP or IP:PORT (port 53 by default).
@@ -82,7 +86,8 @@ pub struct RunArgs {
     /// Autonomous system written in records, e.g. AS4134. [default: AS0]
     #[arg(long = "probe-asn", value_name = "ASN")]
     pub probe_asn: Option<String>,
-    /// Address range treated as routable although reserved (testbeds). Repeatable.
+    /// Address range treated as routable although reserved (testbeds); a bare address is one
+    /// host (/32, /128). Repeatable.
     #[arg(long = "testbed-net", value_name = "CIDR")]
     pub testbed_net: Vec<String>,
     /// An address of this vantage point, replaced by [scrubbed] wherever a record would hold
@@ -122,7 +127,12 @@ struct FileConfig {
 /// Validated settings of one run.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
+    /// The list files named (what the daemon's state is keyed on).
     pub targets: Vec<PathBuf>,
+    /// Every list measured, in order: the files, stdin's list, the command line's URLs, or
+    /// the built-in default list when none is given.
+    pub lists: Vec<ListSource>,
+    /// The results directory, or `-` for stdout (`to_stdout`).
     pub out: PathBuf,
     pub resolver: SocketAddr,
     pub control: Option<Url>,
@@ -167,6 +177,64 @@ fn locate(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+impl RunConfig {
+    /// Records go to stdout (`--out -`), not to a results directory.
+    pub fn to_stdout(&self) -> bool {
+        self.out == Path::new("-")
+    }
+}
+
+/// The lists to measure: the files (`-` is stdin, read now, once), then the URLs given as
+/// arguments; the built-in default list when there is neither.
+fn lists(files: &[PathBuf], urls: &[String]) -> Result<Vec<ListSource>, ConfigError> {
+    let mut lists = Vec::new();
+    let mut stdin_read = false;
+    for path in files {
+        if path != Path::new("-") {
+            lists.push(ListSource::File(path.clone()));
+            continue;
+        }
+        if std::mem::replace(&mut stdin_read, true) {
+            return Err(invalid("--targets", "-", "stdin can be read only once"));
+        }
+        let stdin = std::io::stdin();
+        if std::io::IsTerminal::is_terminal(&stdin) {
+            tracing::warn!("reading the target list from the terminal; end it with Ctrl-D");
+        }
+        let read = ListSource::read_all(STDIN, stdin.lock());
+        lists.push(read.map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?);
+    }
+    if !urls.is_empty() {
+        lists.push(ListSource::entries(urls));
+    }
+    if lists.is_empty() {
+        lists.push(ListSource::builtin());
+    }
+    Ok(lists)
+}
+
+/// A path from the config file at `config`: relative to the file's directory (`-`, stdin or
+/// stdout, stays itself).
+fn beside(config: Option<&Path>, path: PathBuf) -> PathBuf {
+    match config.and_then(Path::parent) {
+        Some(dir) if path.is_relative() && path != Path::new("-") => dir.join(path),
+        _ => path,
+    }
+}
+
+/// A `--testbed-net`: a CIDR range, or a bare address meaning that one host.
+pub fn parse_testbed_net(s: &str) -> Result<IpNet, ConfigError> {
+    s.parse::<IpNet>().or_else(|e| {
+        s.trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| invalid("--testbed-net", s, &e.to_string()))
+    })
+}
+
 impl RunArgs {
     /// Merges flags over the config file over defaults. `system_resolver` is asked only when
     /// neither names a resolver.
@@ -174,16 +242,34 @@ impl RunArgs {
         self,
         system_resolver: impl FnOnce() -> Result<SocketAddr, String>,
     ) -> Result<RunConfig, ConfigError> {
+        self.resolve_with(&[], system_resolver)
+    }
+
+    /// `resolve` with URLs or domains given as arguments (`vantage run URL...`): measured after
+    /// the lists named, and instead of the config file's or the default list.
+    pub fn resolve_with(
+        self,
+        urls: &[String],
+        system_resolver: impl FnOnce() -> Result<SocketAddr, String>,
+    ) -> Result<RunConfig, ConfigError> {
         let file = match &self.config {
             Some(p) => read_file(p)?,
             None => RunFile::default(),
         };
-        let targets = if !self.targets.is_empty() {
+        let at_file = |p: PathBuf| beside(self.config.as_deref(), p);
+        let targets: Vec<PathBuf> = if !self.targets.is_empty() {
             self.targets
+        } else if !urls.is_empty() {
+            Vec::new()
         } else {
-            file.targets
-                .unwrap_or_else(|| vec![crate::targets::default_list()])
+            let named = file.targets.unwrap_or_default();
+            named.into_iter().map(at_file).collect()
         };
+        let lists = lists(&targets, urls)?;
+        let targets = targets
+            .into_iter()
+            .filter(|p| p != Path::new("-"))
+            .collect();
         let resolver = match self.resolver.or(file.resolver) {
             Some(r) => parse_resolver(&r)?,
             None => system_resolver().map_err(ConfigError::NoResolver)?,
@@ -248,10 +334,7 @@ impl RunArgs {
         };
         let testbed_nets = nets
             .iter()
-            .map(|n| {
-                n.parse::<IpNet>()
-                    .map_err(|e| invalid("--testbed-net", n, &e.to_string()))
-            })
+            .map(|n| parse_testbed_net(n))
             .collect::<Result<_, _>>()?;
         let probe_ips = parse_probe_ips(if self.probe_ip.is_empty() {
             file.probe_ips.unwrap_or_default()
@@ -260,16 +343,17 @@ impl RunArgs {
         })?;
         Ok(RunConfig {
             targets,
+            lists,
             out: self
                 .out
-                .or(file.out)
+                .or(file.out.map(at_file))
                 .unwrap_or_else(|| PathBuf::from("results")),
             resolver,
             control,
             control_token: std::env::var("VANTAGE_CONTROL_TOKEN")
                 .ok()
                 .or(file.control_token),
-            ca_file: self.ca_file.or(file.ca_file),
+            ca_file: self.ca_file.or(file.ca_file.map(at_file)),
             parallel,
             timeout,
             deadline,
@@ -462,6 +546,22 @@ mod tests {
         }
         let err = RunArgs::default().resolve(no_system).unwrap_err();
         assert!(matches!(err, ConfigError::NoResolver(_)));
+    }
+
+    #[test]
+    fn a_bare_testbed_address_is_one_host() {
+        let cases = [
+            ("127.0.0.1", Some("127.0.0.1/32")),
+            ("::1", Some("::1/128")),
+            ("[::1]", Some("::1/128")),
+            ("198.18.0.0/15", Some("198.18.0.0/15")),
+            ("127.0.0.1/33", None),
+            ("lo", None),
+        ];
+        for (input, want) in cases {
+            let got = parse_testbed_net(input).ok().map(|n| n.to_string());
+            assert_eq!(got.as_deref(), want, "{input}");
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The `vantage` command: parses the command line, sets up logging, and maps outcomes to exit
-//! statuses (0 the run finished, 2 bad usage or configuration, 1 the probe itself failed).
+//! statuses (0 the run finished, 2 bad usage or configuration, 1 the probe itself failed, 130
+//! a run interrupted by Ctrl-C).
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::LazyLock;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use vantage::config::{self, HelperArgs, RunArgs};
@@ -11,21 +14,51 @@ use vantage::daemon::{DaemonArgs, StatusArgs};
 use vantage::exit::{fatal, usage, Exit};
 use vantage::report::ReportArgs;
 use vantage::ship::ShipArgs;
-use vantage::{daemon, helper, report, runner, ship};
+use vantage::show::ShowArgs;
+use vantage::targets::{self, Entry};
+use vantage::{daemon, helper, report, runner, ship, show};
+
+/// `--version`: the crate's version and the record format's.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} (record schema_version {})",
+        env!("CARGO_PKG_VERSION"),
+        vantage::record::SCHEMA_VERSION
+    )
+});
+
+/// The exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
 
 /// Censorship-measurement probe: DNS, TCP, TLS and HTTP measurements with the raw evidence,
 /// written as OONI-compatible JSON lines.
 #[derive(Parser, Debug)]
-#[command(name = "vantage", version, about, long_about = None)]
+#[command(name = "vantage", version = VERSION.as_str(), about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// `vantage run`: the run settings, and what to measure given on the command line.
+#[derive(Args, Debug)]
+struct RunCmd {
+    /// URLs or domains to measure (as list lines: a bare domain is https://DOMAIN/), after
+    /// the --targets lists; with these and no --targets, neither the config file's lists nor
+    /// the default list is measured.
+    #[arg(value_name = "URL")]
+    urls: Vec<String>,
+    /// Print the targets that would be measured (input, category) and exit; nothing is
+    /// measured.
+    #[arg(long = "list-targets")]
+    list_targets: bool,
+    #[command(flatten)]
+    args: RunArgs,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Measure every target of the lists once and write one record per URL.
-    Run(RunArgs),
+    /// Measure every target of the lists (or the URLs given) once and write one record per URL.
+    Run(RunCmd),
     /// Serve as the control: measure what probes ask about from this (uncensored) host.
     Helper(HelperArgs),
     /// Measure on schedules until stopped, shipping records to the fleet store if configured.
@@ -36,6 +69,19 @@ enum Command {
     Report(ReportArgs),
     /// Ship the records not shipped yet to a ClickHouse fleet store, once.
     Ship(ShipArgs),
+    /// One measurement's steps and verdict as a table, or the list of measurements.
+    Show(ShowArgs),
+    /// Print a shell completion script (e.g. `vantage completions bash > /etc/bash_completion.d/vantage`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of vantage or of one subcommand (vantage-run(1) ...), e.g.
+    /// `vantage man run | man -l -`.
+    Man {
+        /// The subcommand (run, helper, daemon, status, report, ship, show, completions).
+        subcommand: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +112,9 @@ fn main() -> ExitCode {
         Command::Status(args) => daemon::status_main(args),
         Command::Report(args) => report::report_main(args),
         Command::Ship(args) => ship::ship_main(args),
+        Command::Show(args) => show::show_main(args),
+        Command::Completions { shell } => completions(shell),
+        Command::Man { subcommand } => man_page(subcommand.as_deref()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,12 +130,81 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         .map_err(|e| fatal(format!("cannot start the async runtime: {e}")))
 }
 
-fn run(args: RunArgs) -> Result<(), Exit> {
-    let config = args.resolve(config::system_resolver).map_err(usage)?;
+fn run(cmd: RunCmd) -> Result<(), Exit> {
+    if cmd.list_targets {
+        return list_targets(cmd);
+    }
+    let config = cmd
+        .args
+        .resolve_with(&cmd.urls, config::system_resolver)
+        .map_err(usage)?;
+    let to_stdout = config.to_stdout();
     let summary = runtime()?
         .block_on(runner::run(config))
         .map_err(|e| Exit(e.exit_code(), e.to_string()))?;
-    vantage::stdout::print_lines(summary.lines())
+    // Records on stdout, or a run cut short: the summary goes to stderr.
+    if to_stdout || summary.interrupted {
+        for line in summary.lines() {
+            eprintln!("{line}");
+        }
+    } else {
+        vantage::stdout::print_lines(summary.lines())
+            .map_err(|e| fatal(format!("cannot write to stdout: {e}")))?;
+    }
+    if summary.interrupted {
+        return Err(Exit(INTERRUPTED, "interrupted".into()));
+    }
+    Ok(())
+}
+
+/// `vantage run --list-targets`: what would be measured, one `input<TAB>category` per line;
+/// bad lines on stderr. No network, so no resolver is needed.
+fn list_targets(cmd: RunCmd) -> Result<(), Exit> {
+    let unused = || Ok(SocketAddr::from(([127, 0, 0, 1], 53)));
+    let config = cmd.args.resolve_with(&cmd.urls, unused).map_err(usage)?;
+    let stream = targets::open_sources(&config.lists).map_err(usage)?;
+    let lines = stream.filter_map(|entry| match entry {
+        Entry::Target(t) => Some(format!(
+            "{}\t{}",
+            t.input,
+            t.category_code.as_deref().unwrap_or("-")
+        )),
+        Entry::Bad(b) => {
+            eprintln!("{b}");
+            None
+        }
+    });
+    vantage::stdout::print_lines(lines).map_err(|e| fatal(format!("cannot write to stdout: {e}")))
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<(), Exit> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "vantage", &mut script);
+    print_bytes(&script)
+}
+
+fn man_page(subcommand: Option<&str>) -> Result<(), Exit> {
+    let mut cli = Cli::command();
+    cli.build();
+    let command = match subcommand {
+        None => cli,
+        Some(name) => cli
+            .find_subcommand(name)
+            .ok_or_else(|| usage(format!("no subcommand {name:?}")))?
+            .clone()
+            // clap names are 'static; the process prints one page and exits.
+            .name(&*format!("vantage-{name}").leak()),
+    };
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut page)
+        .map_err(fatal)?;
+    print_bytes(&page)
+}
+
+fn print_bytes(bytes: &[u8]) -> Result<(), Exit> {
+    let text = String::from_utf8_lossy(bytes);
+    vantage::stdout::print_lines(text.lines())
         .map_err(|e| fatal(format!("cannot write to stdout: {e}")))
 }
 

@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -31,10 +30,11 @@ use crate::probe::dns::DnsSettings;
 use crate::probe::http::HttpSettings;
 use crate::probe::tls::{TlsContext, TlsSetupError};
 use crate::probe::{ProbeSettings, Prober};
+use crate::progress::Progress;
 use crate::rate::RateLimiter;
 use crate::record::{self, Measurement, Record, RunInfo};
 use crate::scrub::{ProbeAddrs, Scrubber};
-use crate::sink::{self, JsonlSink, Sink, SinkError};
+use crate::sink::{self, JsonlSink, Sink, SinkError, StdoutSink};
 use crate::targets::{self, Entry, ListError, Target};
 
 /// Body bytes kept per response (OONI's cap).
@@ -89,6 +89,8 @@ pub struct Summary {
     /// The pass was stopped before every target was measured (its in-flight work finished
     /// within the grace period or was abandoned).
     pub interrupted: bool,
+    /// The reader of stdout went away (`--out -`): the pass stopped there.
+    pub output_closed: bool,
 }
 
 /// What the writer learns from one record, for the summary.
@@ -105,15 +107,25 @@ struct Tally {
 impl Summary {
     /// The closing lines: where the records are, then one line per verdict.
     pub fn lines(&self) -> Vec<String> {
+        let to = match self.path.to_str() {
+            Some("-") => "stdout".into(),
+            _ => self.path.display().to_string(),
+        };
         let mut out = vec![format!(
-            "vantage: {} measured in {:.1} s ({} bad lines skipped) -> {}",
-            self.measured,
-            self.seconds,
-            self.bad_lines,
-            self.path.display()
+            "vantage: {} measured in {:.1} s ({} bad lines skipped) -> {to}",
+            self.measured, self.seconds, self.bad_lines,
         )];
         if let Some(failed) = self.control_health.failed_line() {
             out.push(format!("vantage: control {failed}"));
+        }
+        if self.output_closed {
+            out.push("vantage: stdout was closed by its reader: stopped measuring".into());
+        } else if self.interrupted {
+            out.push(format!(
+                "vantage: interrupted before every target was measured; the {} record(s) \
+                 written are whole",
+                self.measured
+            ));
         }
         if self.with_network == 0 && (!self.control_asked || self.with_control == 0) {
             out.push(
@@ -136,50 +148,76 @@ impl Summary {
     }
 }
 
-/// Runs one pass over the configured lists.
+/// How long measurements in flight at Ctrl-C may take to finish before they are abandoned.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs one pass over the configured lists, into a new results file or to stdout. Ctrl-C
+/// stops it: no new targets, those in flight get `INTERRUPT_GRACE`, and the summary says it
+/// was interrupted.
 pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
     let now = OffsetDateTime::now_utc();
     let run_id = record::report_id(now, &config.probe_cc, &config.probe_asn);
+    // Open the lists before creating the file, so a bad list leaves no empty file behind.
+    targets::open_sources(&config.lists)?;
+    let tls = TlsContext::new(config.ca_file.as_deref())?;
+    let checked = announce(&config, &tls).await?;
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!(
+                "interrupted: measuring no more targets; those in flight get {INTERRUPT_GRACE:?}"
+            );
+            let _ = stop_tx.send(true);
+        }
+    });
+    let pass = Pass {
+        run_id: run_id.clone(),
+        started: now,
+        progress: true,
+        stop: Some(stop),
+        grace: INTERRUPT_GRACE,
+        preflight: checked,
+        ..Pass::default()
+    };
+    if config.to_stdout() {
+        // No results directory: nothing to repair, no file to remove.
+        let summary = run_pass(&config, StdoutSink::new(), pass).await?;
+        if summary.measured == 0 && !summary.output_closed && !summary.interrupted {
+            return Err(RunError::NoTargets(summary.bad_lines));
+        }
+        return Ok(summary);
+    }
     sink::repair_torn_tails(&config.out);
     let date = now
         .format(time::macros::format_description!("[year]-[month]-[day]"))
         .expect("dates format");
-    // Open the lists before creating the file, so a bad list leaves no empty file behind.
-    targets::open(&config.targets)?;
-    let tls = TlsContext::new(config.ca_file.as_deref())?;
+    let jsonl = JsonlSink::create(&config.out, &date, &run_id)?;
+    let path = jsonl.path().to_path_buf();
+    let summary = run_pass(&config, jsonl, pass).await?;
+    if summary.measured == 0 {
+        let _ = std::fs::remove_file(&path);
+        if !summary.interrupted {
+            return Err(RunError::NoTargets(summary.bad_lines));
+        }
+    }
+    Ok(summary)
+}
+
+/// What `run` says on stderr before the first target: that records will say ZZ/AS0, and what
+/// is wrong with the control (one bounded check, handed to the pass so `/info` is asked once).
+async fn announce(config: &RunConfig, tls: &TlsContext) -> Result<Option<Preflight>, RunError> {
     if let Some(note) = preflight::attribution_note(&config.probe_cc, &config.probe_asn) {
         eprintln!("vantage: {note}");
     }
-    let checked = match &config.control {
-        Some(url) => {
-            let client = ControlClient::new(url.clone(), config.control_token.clone(), &tls)?;
-            let checked = preflight::check(&client).await;
-            if let Some(problem) = checked.problem() {
-                eprintln!("vantage: {problem}");
-            }
-            Some(checked)
-        }
-        None => None,
+    let Some(url) = &config.control else {
+        return Ok(None);
     };
-    let jsonl = JsonlSink::create(&config.out, &date, &run_id)?;
-    let path = jsonl.path().to_path_buf();
-    let summary = run_pass(
-        &config,
-        jsonl,
-        Pass {
-            run_id,
-            started: now,
-            progress: true,
-            preflight: checked,
-            ..Pass::default()
-        },
-    )
-    .await?;
-    if summary.measured == 0 {
-        let _ = std::fs::remove_file(&path);
-        return Err(RunError::NoTargets(summary.bad_lines));
+    let client = ControlClient::new(url.clone(), config.control_token.clone(), tls)?;
+    let checked = preflight::check(&client).await;
+    if let Some(problem) = checked.problem() {
+        eprintln!("vantage: {problem}");
     }
-    Ok(summary)
+    Ok(Some(checked))
 }
 
 /// Spawned targets waiting for their host:port's spacing, per listener slot (bounds memory
@@ -349,18 +387,19 @@ pub fn run_info(config: &RunConfig, pass: &Pass) -> RunInfo {
     }
 }
 
-/// One pass over the configured lists into `jsonl` (new or opened for append).
+/// One pass over the configured lists into `sink` (a JSONL file, new or opened for append, or
+/// stdout).
 pub async fn run_pass(
     config: &RunConfig,
-    jsonl: JsonlSink,
+    sink: impl Sink + 'static,
     pass: Pass,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
     let repeats = pass.repeats.max(1);
-    targets::open(&config.targets)?;
+    targets::open_sources(&config.lists)?;
     let tls = TlsContext::new(config.ca_file.as_deref())?;
     let tls_for_control = tls.clone();
-    let path = jsonl.path().to_path_buf();
+    let path = sink.path().to_path_buf();
     let run = Arc::new(run_info(config, &pass));
     let prober = Arc::new(Prober::new(
         ProbeSettings {
@@ -387,24 +426,23 @@ pub async fn run_pass(
         Arc::new(RateLimiter::new(config.rate)),
     ));
 
-    let progress = if pass.progress {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} {pos} measured ({per_sec}) {elapsed} {msg}")
-            .expect("valid template"),
-    );
+    let progress = Progress::new(pass.progress);
+    if progress.shown() {
+        let lists = config.lists.clone();
+        let counted = tokio::task::spawn_blocking(move || targets::count(&lists)).await;
+        let per_round = counted.expect("counting does not panic")?;
+        let total = (per_round * u64::from(repeats)).saturating_sub(pass.skip.len() as u64);
+        progress.set_total(total);
+    }
 
     // Reader thread: streams targets round after round, reports bad lines (first round only).
     let (target_tx, mut target_rx) = mpsc::channel::<(Target, u32)>(config.parallel);
     let pb = progress.clone();
-    let lists = config.targets.clone();
+    let lists = config.lists.clone();
     let reader = std::thread::spawn(move || {
         let mut bad = 0u64;
         'rounds: for round in 1..=repeats {
-            let Ok(list) = targets::open(&lists) else {
+            let Ok(list) = targets::open_sources(&lists) else {
                 break;
             };
             for entry in list {
@@ -432,10 +470,17 @@ pub async fn run_pass(
         mpsc::channel::<(Vec<u8>, Tally)>(crate::budget::RECORDS_SERIALISED_AT_ONCE);
     let pb = progress.clone();
     let writer = std::thread::spawn(move || -> Result<Summary, SinkError> {
-        let mut sink: Box<dyn Sink> = Box::new(jsonl);
+        let mut sink = sink;
         let mut summary = Summary::default();
         while let Some((line, tally)) = record_rx.blocking_recv() {
-            sink.write_line(&line)?;
+            match sink.write_line(&line) {
+                Err(e) if e.closed() => {
+                    summary.output_closed = true;
+                    return Ok(summary);
+                }
+                written => written?,
+            }
+            pb.recorded(tally.status == Status::Blocked);
             summary.measured += 1;
             *summary.by_status.entry(tally.status).or_insert(0) += 1;
             for m in &tally.methods {
@@ -449,7 +494,6 @@ pub async fn run_pass(
             if let Some(outcome) = &tally.control_outcome {
                 summary.control_health.record(outcome.as_deref());
             }
-            pb.inc(1);
         }
         sink.finish()?;
         Ok(summary)
@@ -555,6 +599,7 @@ pub async fn run_pass(
         let (slots, listeners) = (slots.clone(), listeners.clone());
         let mut task_stop = pass.stop.clone();
         let in_flight = pass.in_flight.clone();
+        let progress = progress.clone();
         tasks.spawn(async move {
             // Spacing: hold this host:port's lock for the whole measurement.
             let mut spaced = None;
@@ -587,11 +632,13 @@ pub async fn run_pass(
                 let mark = move || marks.started(&input, category.as_deref(), repeat);
                 let _ = tokio::task::spawn_blocking(mark).await;
             }
+            progress.started();
             let (line, tally, serialising) =
                 record_for(&shared, &target, repeat, permit, spaced).await;
             // A closed channel means the writer failed; its error is reported below. The line
             // keeps its serialising permit until the channel holds it.
             let _ = record_tx.send((line, tally)).await;
+            progress.ended();
             drop(serialising);
             drop(listening);
             drop(queue_slot);
@@ -600,10 +647,15 @@ pub async fn run_pass(
     // Stop reading: the reader thread ends at its next send.
     drop(target_rx);
     if !interrupted {
-        // Every target is dispatched; a stop now still cuts the wait for those in flight.
+        // Every target is dispatched; a stop now still cuts the wait for those in flight, and
+        // a writer gone (stdout closed, a write failed) leaves nothing worth waiting for.
         tokio::select! {
             _ = drain(&mut tasks) => {}
             _ = stopped(&mut stop) => interrupted = true,
+            _ = record_tx.closed() => {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+            }
         }
     }
     if interrupted {
@@ -624,7 +676,7 @@ pub async fn run_pass(
     drop(record_tx);
     let bad_lines = reader.join().unwrap_or(0);
     let mut summary = writer.join().expect("writer thread panicked")?;
-    progress.finish_and_clear();
+    progress.finish();
     summary.path = path;
     summary.bad_lines = bad_lines;
     summary.control_asked = config.control.is_some();

@@ -5,6 +5,10 @@
 //! The kernel may cut a single large write short if the process is killed inside that very
 //! system call; `repair_torn_tails` truncates such a partial last line the next time a run
 //! starts in the same results directory, so the files only ever hold whole lines.
+//!
+//! The stdout sink (`--out -`) writes each line whole and flushed, for `vantage run --out - |
+//! jq`; a reader that goes away (`| head -1`) is `SinkError::closed`, which ends the run
+//! cleanly rather than as a failure.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -20,11 +24,60 @@ pub struct SinkError {
     pub source: io::Error,
 }
 
+impl SinkError {
+    /// The reader of stdout went away (a closed pipe): no fault of the probe.
+    pub fn closed(&self) -> bool {
+        self.source.kind() == io::ErrorKind::BrokenPipe
+    }
+}
+
 /// Receives finished records, already serialized as one line each.
 pub trait Sink: Send {
     fn write_line(&mut self, line: &[u8]) -> Result<(), SinkError>;
     /// Makes everything written durable.
     fn finish(&mut self) -> Result<(), SinkError>;
+    /// Where the lines go (`-` for stdout).
+    fn path(&self) -> &Path;
+}
+
+/// Writes lines to stdout, each whole and flushed at once (nothing else writes to stdout
+/// while a run writes records there).
+pub struct StdoutSink {
+    path: PathBuf,
+}
+
+impl StdoutSink {
+    pub fn new() -> StdoutSink {
+        StdoutSink {
+            path: PathBuf::from("-"),
+        }
+    }
+}
+
+impl Default for StdoutSink {
+    fn default() -> StdoutSink {
+        StdoutSink::new()
+    }
+}
+
+impl Sink for StdoutSink {
+    fn write_line(&mut self, line: &[u8]) -> Result<(), SinkError> {
+        let mut out = io::stdout().lock();
+        out.write_all(line)
+            .and_then(|()| out.flush())
+            .map_err(|source| SinkError {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// Appends lines to one JSONL file.
@@ -105,6 +158,10 @@ impl Sink for JsonlSink {
             path: self.path.clone(),
             source,
         })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
     }
 }
 

@@ -3,11 +3,16 @@
 //! Lists are read as a stream, one target at a time, so a list of any length costs the same
 //! memory (plus 16 bytes per distinct URL for dropping duplicates). A bad line is reported as
 //! `FILE:LINE: reason` and skipped; it never stops the run.
+//!
+//! A list is a file, or text already in memory (`ListSource::Text`): a list read from stdin
+//! (read once, so every round of a pass sees it), the URLs given on the command line (one per
+//! "line", numbered by argument), or the default list built into the binary.
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -110,24 +115,78 @@ pub fn parse_entry(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Opens every list up front (so an unreadable file is a usage error before anything runs)
-/// and returns a stream over their entries, duplicates dropped.
-pub fn open(paths: &[PathBuf]) -> Result<TargetStream, ListError> {
-    let mut lists = Vec::with_capacity(paths.len());
-    for path in paths {
-        let file = File::open(path).map_err(|source| ListError {
-            path: path.clone(),
-            source,
-        })?;
-        if let Ok(meta) = file.metadata() {
-            if meta.is_dir() {
-                return Err(ListError {
-                    path: path.clone(),
-                    source: io::Error::other("is a directory"),
-                });
-            }
+/// Where a list comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListSource {
+    /// A file, opened (again) at each `open`.
+    File(PathBuf),
+    /// A list in memory, named `name` in bad-line reports.
+    Text { name: PathBuf, text: Arc<[u8]> },
+}
+
+/// What bad lines of the command line's URLs are reported as (`command line:2: ...`, the
+/// second URL given).
+pub const COMMAND_LINE: &str = "command line";
+/// What bad lines of a list read from stdin are reported as.
+pub const STDIN: &str = "stdin";
+/// The default list's name in reports: the copy built into the binary.
+pub const BUILTIN_NAME: &str = "targets/default.csv (built in)";
+/// The default list (Citizen Lab CSV), built in so an installed binary needs no files;
+/// `targets/default.csv` is its editable source.
+pub const BUILTIN: &str = include_str!("../targets/default.csv");
+
+impl ListSource {
+    /// The name bad lines are reported under.
+    pub fn name(&self) -> &Path {
+        match self {
+            ListSource::File(p) => p,
+            ListSource::Text { name, .. } => name,
         }
-        lists.push((path.clone(), file));
+    }
+
+    /// The default list, as built into the binary.
+    pub fn builtin() -> ListSource {
+        ListSource::text(BUILTIN_NAME, BUILTIN.as_bytes())
+    }
+
+    /// URLs or domains given one by one (command-line arguments): line N is the N-th.
+    pub fn entries(entries: &[String]) -> ListSource {
+        let mut text = entries.join("\n");
+        text.push('\n');
+        ListSource::text(COMMAND_LINE, text.as_bytes())
+    }
+
+    /// A list read to its end from `reader` now (stdin, which can be read only once).
+    pub fn read_all(name: &str, mut reader: impl Read) -> io::Result<ListSource> {
+        let mut text = Vec::new();
+        reader.read_to_end(&mut text)?;
+        Ok(ListSource::text(name, &text))
+    }
+
+    fn text(name: &str, text: &[u8]) -> ListSource {
+        ListSource::Text {
+            name: PathBuf::from(name),
+            text: Arc::from(text),
+        }
+    }
+}
+
+/// Opens every list file up front (so an unreadable file is a usage error before anything
+/// runs) and returns a stream over their entries, duplicates dropped.
+pub fn open(paths: &[PathBuf]) -> Result<TargetStream, ListError> {
+    let sources: Vec<ListSource> = paths.iter().cloned().map(ListSource::File).collect();
+    open_sources(&sources)
+}
+
+/// `open` for lists of any source.
+pub fn open_sources(sources: &[ListSource]) -> Result<TargetStream, ListError> {
+    let mut lists = Vec::with_capacity(sources.len());
+    for source in sources {
+        let input: Input = match source {
+            ListSource::File(path) => Box::new(open_file(path)?),
+            ListSource::Text { text, .. } => Box::new(Cursor::new(text.clone())),
+        };
+        lists.push((source.name().to_path_buf(), input));
     }
     Ok(TargetStream {
         pending: lists.into_iter().rev().collect(),
@@ -136,9 +195,35 @@ pub fn open(paths: &[PathBuf]) -> Result<TargetStream, ListError> {
     })
 }
 
+/// How many distinct targets the lists hold (one pass over them; bad lines not counted).
+pub fn count(sources: &[ListSource]) -> Result<u64, ListError> {
+    Ok(open_sources(sources)?
+        .filter(|e| matches!(e, Entry::Target(_)))
+        .count() as u64)
+}
+
+fn open_file(path: &Path) -> Result<File, ListError> {
+    let file = File::open(path).map_err(|source| ListError {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if let Ok(meta) = file.metadata() {
+        if meta.is_dir() {
+            return Err(ListError {
+                path: path.to_path_buf(),
+                source: io::Error::other("is a directory"),
+            });
+        }
+    }
+    Ok(file)
+}
+
+/// A list's bytes, from a file or from memory.
+type Input = Box<dyn Read + Send>;
+
 /// Iterator over the entries of several lists, in order.
 pub struct TargetStream {
-    pending: Vec<(PathBuf, File)>,
+    pending: Vec<(PathBuf, Input)>,
     current: Option<ListReader>,
     seen: HashSet<[u8; 16]>,
 }
@@ -187,8 +272,8 @@ impl Iterator for TargetStream {
 }
 
 enum Format {
-    Csv(Box<csv::Reader<BufReader<File>>>),
-    Plain { reader: BufReader<File>, line: u64 },
+    Csv(Box<csv::Reader<BufReader<Input>>>),
+    Plain { reader: BufReader<Input>, line: u64 },
     Done,
 }
 
@@ -200,7 +285,7 @@ struct ListReader {
 type RawEntry = (u64, String, Option<String>);
 
 impl ListReader {
-    fn new(path: PathBuf, file: File) -> ListReader {
+    fn new(path: PathBuf, file: Input) -> ListReader {
         let mut reader = BufReader::new(file);
         let format = match looks_like_csv(&mut reader) {
             Ok(true) => Format::Csv(Box::new(
@@ -322,7 +407,7 @@ fn csv_fields_fit(record: &csv::StringRecord) -> Result<(), String> {
 }
 
 /// A Citizen Lab list starts with the header `url,category_code,...`.
-fn looks_like_csv(reader: &mut BufReader<File>) -> io::Result<bool> {
+fn looks_like_csv(reader: &mut BufReader<Input>) -> io::Result<bool> {
     let head = reader.fill_buf()?;
     let head = head
         .strip_prefix(b"\xef\xbb\xbf".as_slice())
@@ -330,11 +415,6 @@ fn looks_like_csv(reader: &mut BufReader<File>) -> io::Result<bool> {
     let first = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
     let first = String::from_utf8_lossy(first).to_ascii_lowercase();
     Ok(first.trim_start().starts_with("url,"))
-}
-
-/// The default list shipped with the project, relative to the working directory.
-pub fn default_list() -> PathBuf {
-    Path::new("targets").join("default.csv")
 }
 
 #[cfg(test)]
@@ -505,6 +585,55 @@ mod tests {
         let (ok, bad) = collect(&[dir.join("global.csv"), dir.join("cn.csv")]);
         assert!(ok.len() > 2000, "{}", ok.len());
         assert!(bad.len() < 20, "{bad:?}");
+    }
+
+    #[test]
+    fn the_built_in_list_is_the_file_and_parses() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("targets/default.csv");
+        assert_eq!(BUILTIN, std::fs::read_to_string(&file).unwrap());
+        let from_file = collect(std::slice::from_ref(&file));
+        let mut built_in = (vec![], vec![]);
+        for e in open_sources(&[ListSource::builtin()]).unwrap() {
+            match e {
+                Entry::Target(t) => built_in.0.push(t.url.to_string()),
+                Entry::Bad(b) => built_in.1.push(b.to_string()),
+            }
+        }
+        assert!(built_in.0.len() > 10, "{built_in:?}");
+        assert_eq!(
+            built_in.1,
+            Vec::<String>::new(),
+            "no bad line in the default list"
+        );
+        assert_eq!(built_in.0, from_file.0);
+    }
+
+    #[test]
+    fn command_line_entries_are_numbered_by_argument_and_read_like_list_lines() {
+        let args: Vec<String> = ["Example.ORG", "ftp://x.example/", "http://a.example"]
+            .map(String::from)
+            .to_vec();
+        let got: Vec<String> = open_sources(&[ListSource::entries(&args)])
+            .unwrap()
+            .map(|e| match e {
+                Entry::Target(t) => format!("{} {}", t.input, t.url),
+                Entry::Bad(b) => b.to_string(),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "https://Example.ORG/ https://example.org/",
+                "command line:2: unsupported scheme \"ftp\" (only http and https)",
+                "http://a.example http://a.example/",
+            ]
+        );
+        let stdin = ListSource::read_all(STDIN, &b"b.example\nb.example\nc.example\n"[..]).unwrap();
+        assert_eq!(
+            count(&[stdin.clone(), stdin]).unwrap(),
+            2,
+            "duplicates dropped"
+        );
     }
 
     #[test]

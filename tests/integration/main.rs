@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod budget;
+mod cli;
 mod control;
 mod crash;
 mod daemon;

@@ -1,0 +1,268 @@
+use serde_json::{json, Value};
+
+use super::format::{measurement, row, table};
+use super::{list, one};
+
+/// A certificate for `secure.test`, valid through 2027, as a record's `peer_certificates`.
+fn peer_certificate() -> Value {
+    let mut params = rcgen::CertificateParams::new(vec!["secure.test".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "secure.test");
+    params.not_before = rcgen::date_time_ymd(2026, 1, 2);
+    params.not_after = rcgen::date_time_ymd(2027, 3, 4);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    json!({"format": "base64", "data": crate::observation::base64_string(&der)})
+}
+
+fn record(peer_certificates: Value, x_chain: Value) -> Value {
+    let query = |engine: &str, tags: Value, t: f64, source: &str, ip: &str| {
+        json!({
+            "engine": engine, "resolver_address": "127.0.0.1:53", "hostname": "secure.test",
+            "query_type": "A", "failure": null, "t": t, "tags": tags,
+            "x_source_address": source,
+            "answers": [{"answer_type": "A", "ipv4": ip, "ttl": 60}],
+        })
+    };
+    json!({
+        "measurement_uid": "20261201_ZZ_webconnectivity_abc",
+        "input": "https://Secure.test/",
+        "x_input_normalized": "https://secure.test/",
+        "measurement_start_time": "2026-12-01 16:42:11",
+        "test_runtime": 1.25,
+        "probe_cc": "ZZ", "probe_asn": "AS0", "resolver_ip": "127.0.0.1",
+        "test_helpers": {"backend": {"address": "http://127.0.0.1:9/", "type": "http"}},
+        "test_keys": {
+            "queries": [
+                query("getaddrinfo", json!(["classic"]), 0.003, "127.0.0.1:53", "127.0.0.9"),
+                query("udp", json!([]), 0.0021, "127.0.0.1:53", "127.0.0.66"),
+                {
+                    "engine": "udp", "resolver_address": "127.0.0.1:53",
+                    "hostname": "secure.test", "query_type": "AAAA",
+                    "failure": "dns_no_answer", "answers": [], "t": 0.0025, "tags": [],
+                    "x_source_address": null,
+                },
+            ],
+            "x_dns_duplicate_responses": [
+                query("udp", json!([]), 0.0309, "127.0.0.1:53", "127.0.0.9"),
+            ],
+            "tcp_connect": [
+                {"ip": "127.0.0.66", "port": 443, "t": 0.0122,
+                 "status": {"success": false, "failure": "connection_refused"}},
+                {"ip": "::1", "port": 443, "t": 0.0131,
+                 "status": {"success": true, "failure": null}},
+            ],
+            "tls_handshakes": [{
+                "address": "[::1]:443", "server_name": "secure.test", "t": 0.02,
+                "tls_version": "TLSv1.3", "negotiated_protocol": "h2", "failure": null,
+                "x_certificate_valid": true,
+                "peer_certificates": peer_certificates, "x_chain": x_chain,
+            }],
+            "requests": [
+                {"t": 0.05, "failure": null, "request": {"url": "https://secure.test/home"},
+                 "response": {"code": 200, "x_title": "Home page", "x_body_length": 3000,
+                              "headers": {}}},
+                {"t": 0.03, "failure": null, "request": {"url": "https://secure.test/"},
+                 "response": {"code": 301, "x_title": null, "x_body_length": 0,
+                              "headers": {"Location": "/home"}}},
+            ],
+            "control": {"dns": {}},
+            "control_failure": null,
+            "x_verdict": {"status": "blocked", "methods": ["dns.injection"],
+                          "reasons": ["Two answers to one query.", "The late one is right."]},
+        },
+    })
+}
+
+fn lines_with(lines: &[String], needle: &str) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_record_reads_step_by_step() {
+    let shown = measurement(&record(json!([peer_certificate()]), json!([])));
+    let text = shown.join("\n");
+    let at = |s: &str| {
+        shown
+            .iter()
+            .position(|l| l.trim() == s)
+            .unwrap_or_else(|| panic!("no {s:?} in\n{text}"))
+    };
+    // Sections in the order the measurement went, the verdict last.
+    let order = [
+        at("DNS"),
+        at("TCP connect"),
+        at("TLS handshake"),
+        at("HTTP"),
+        at("verdict: blocked (dns.injection)"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    for (needle, want) in [
+        (
+            "measurement",
+            "measurement  20261201_ZZ_webconnectivity_abc",
+        ),
+        ("normalized", "normalized   https://secure.test/"),
+        (
+            "started",
+            "started      2026-12-01 16:42:11 UTC, ran 1.2500 s",
+        ),
+        ("control", "control      http://127.0.0.1:9/ answered"),
+        // Each DNS answer with its arrival time and source, in time order; the late one
+        // marked; the getaddrinfo summary left out.
+        (
+            "0.0021",
+            "  0.0021  127.0.0.1:53  udp     A     secure.test  127.0.0.66",
+        ),
+        (
+            "0.0025",
+            "  0.0025  127.0.0.1:53  udp     AAAA  secure.test  dns_no_answer",
+        ),
+        (
+            "0.0309",
+            "  0.0309  127.0.0.1:53  udp     A     secure.test  127.0.0.9      late",
+        ),
+        ("refused", "  0.0122  127.0.0.66:443  connection_refused"),
+        ("connected", "  0.0131  [::1]:443       connected"),
+        ("SNI", "  0.0200  [::1]:443  SNI secure.test  TLSv1.3 h2"),
+        ("names", "      names    secure.test"),
+        (
+            "valid  ",
+            "      valid    2026-01-02T00:00:00Z to 2027-03-04T00:00:00Z",
+        ),
+        // Hops in the order they happened.
+        (
+            "  1  ",
+            "  1    0.0300  https://secure.test/      301     -            0 bytes     -> /home",
+        ),
+        (
+            "  2  ",
+            "  2    0.0500  https://secure.test/home  200     \"Home page\"  3000 bytes",
+        ),
+        ("Two answers", "  - Two answers to one query."),
+    ] {
+        assert_eq!(lines_with(&shown, needle), [want], "{needle:?} in\n{text}");
+    }
+    assert!(lines_with(&shown, "127.0.0.9").len() == 1, "{text}");
+    assert_eq!(
+        row(&record(json!([]), json!([]))),
+        [
+            "20261201_ZZ_webconnectivity_abc",
+            "blocked",
+            "https://Secure.test/"
+        ]
+    );
+}
+
+#[test]
+fn without_the_chain_the_records_summary_of_it_is_shown() {
+    let chain = json!([{
+        "subject": "CN=other.test", "issuer": "CN=Interception CA", "san": ["other.test"],
+        "not_before": "2026-01-01T00:00:00Z", "not_after": "2026-02-01T00:00:00Z",
+        "serial": "01", "sha256": "00",
+    }]);
+    let shown = measurement(&record(json!([]), chain));
+    let text = shown.join("\n");
+    assert_eq!(
+        lines_with(&shown, "subject"),
+        ["      subject  CN=other.test"]
+    );
+    assert_eq!(
+        lines_with(&shown, "issuer"),
+        ["      issuer   CN=Interception CA"]
+    );
+    assert!(
+        text.contains("2026-01-01T00:00:00Z to 2026-02-01T00:00:00Z"),
+        "{text}"
+    );
+    let undecodable = measurement(&record(
+        json!([{"format": "base64", "data": "AAAA"}]),
+        json!([]),
+    ));
+    assert!(undecodable.join("\n").contains("undecodable certificate"));
+}
+
+#[test]
+fn malformed_records_are_shown_with_dashes_never_a_panic() {
+    let cases = [
+        json!(null),
+        json!(7),
+        json!({"test_keys": "x"}),
+        json!({"test_keys": {"queries": [1, null, {"answers": "x", "t": "soon"}],
+                             "tcp_connect": {"a": 1}, "requests": [[]],
+                             "tls_handshakes": [{"peer_certificates": [{"format": "base64",
+                                                 "data": "%%%"}], "x_chain": [7]}],
+                             "x_verdict": {"methods": "dns", "reasons": [null, 3]}}}),
+    ];
+    for case in cases {
+        let shown = measurement(&case);
+        assert!(
+            shown.iter().any(|l| l.starts_with("verdict: -")),
+            "{case}: {shown:?}"
+        );
+        assert_eq!(row(&case)[0], "-");
+    }
+}
+
+#[test]
+fn tables_align_columns_and_trim() {
+    let rows = vec![
+        vec!["a".to_string(), "long value".into(), "".into()],
+        vec!["bbb".to_string(), "x".into(), "z".into()],
+    ];
+    assert_eq!(
+        table(&["h", "value", ""], &rows),
+        ["h    value", "a    long value", "bbb  x           z"]
+    );
+    assert!(table(&["h"], &[]).is_empty());
+}
+
+#[test]
+fn a_results_directory_is_searched_and_bad_lines_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir.path().join("2026-12-01");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::create_dir_all(dir.path().join(".state")).unwrap();
+    std::fs::write(dir.path().join(".state/x.jsonl"), "not read\n").unwrap();
+    let mut older = record(json!([]), json!([]));
+    older["measurement_uid"] = json!("older");
+    older["test_keys"]["x_verdict"]["status"] = json!("accessible");
+    let newer = record(json!([]), json!([]));
+    let file = day.join("run.jsonl");
+    std::fs::write(&file, format!("{older}\n{{\"torn\n\n{{}}\n{newer}\n")).unwrap();
+    assert_eq!(
+        list(dir.path()).unwrap(),
+        [
+            "measurement_uid                  status      input",
+            "older                            accessible  https://Secure.test/",
+            "20261201_ZZ_webconnectivity_abc  blocked     https://Secure.test/",
+        ]
+    );
+    assert_eq!(list(&file).unwrap().len(), 3, "a file works too");
+    // By URL as listed, or as normalized: the latest, with the earlier named.
+    for which in ["https://Secure.test/", "secure.test"] {
+        let shown = one(dir.path(), which).unwrap();
+        assert!(
+            shown[0].ends_with("20261201_ZZ_webconnectivity_abc"),
+            "{shown:?}"
+        );
+        let last = shown.last().unwrap();
+        assert!(last.contains("1 earlier measurement(s)") && last.ends_with("older"));
+    }
+    let shown = one(dir.path(), "older").unwrap();
+    assert!(shown
+        .iter()
+        .any(|l| l == "verdict: accessible (dns.injection)"));
+    let missing = one(dir.path(), "nope").unwrap_err().to_string();
+    assert!(missing.contains("no measurement of nope"), "{missing}");
+    let empty = tempfile::tempdir().unwrap();
+    assert!(list(empty.path())
+        .unwrap_err()
+        .to_string()
+        .contains("no .jsonl file"));
+}
