@@ -1,4 +1,4 @@
-//! How a command ends early: its exit status (SPEC.md: 2 bad usage or configuration, 1 the
+//! How a command ends early: its exit status (README: 2 bad usage or configuration, 1 the
 //! probe itself failed) and what to tell the user.
 
 use std::fmt::Display;

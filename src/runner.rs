@@ -59,7 +59,7 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// 2 for bad usage or configuration, 1 when the probe itself failed (SPEC.md).
+    /// 2 for bad usage or configuration, 1 when the probe itself failed (README, "Exit status").
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::List(_) | RunError::Tls(_) => 2,
