@@ -2,7 +2,7 @@
 //! say exactly what happened at each step.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use serde_json::Value;
 
@@ -11,12 +11,6 @@ use crate::harness::{run_args, vantage, Answer, Ca, FakeDns, Reply, Site, Tls, W
 
 fn lo() -> IpAddr {
     "127.0.0.1".parse().unwrap()
-}
-
-/// A port on which nothing listens.
-async fn closed_port() -> SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap()
 }
 
 fn failures(list: &Value) -> Vec<String> {
@@ -127,7 +121,7 @@ async fn every_step_is_recorded_as_it_happened() {
         "blackhole.test",
         format!("http://blackhole.test:{}/", hole.port()),
     );
-    let refused = closed_port().await;
+    let refused = crate::harness::dead_port();
     zone.insert("refused.test".into(), Answer::Addrs(vec![lo()]));
     urls.insert(
         "refused.test",

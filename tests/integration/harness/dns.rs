@@ -162,3 +162,16 @@ fn answers(
         Some(Answer::Truncated(_)) => vec![(now, reply(ResponseCode::NoError, &[], true))],
     }
 }
+
+/// A zone with every one of `names` at 127.0.0.1.
+pub fn loopback_zone(names: &[&str]) -> HashMap<String, Answer> {
+    names
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                Answer::Addrs(vec!["127.0.0.1".parse().unwrap()]),
+            )
+        })
+        .collect()
+}

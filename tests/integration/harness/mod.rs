@@ -20,7 +20,7 @@ use std::process::Stdio;
 use serde_json::Value;
 
 pub use ca::Ca;
-pub use dns::{Answer, FakeDns};
+pub use dns::{loopback_zone, Answer, FakeDns};
 pub use web::{Reply, Site, Tls};
 
 /// What one invocation of the binary did.
@@ -212,4 +212,10 @@ impl Helper {
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn dead_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
 }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::{dead_port, lo_dns};
 use crate::harness::web::{page, serve};
 use crate::harness::{binary, jsonl_files, Ca, FakeDns, Site, Tls, Workdir};
+use crate::harness::{dead_port, loopback_zone};
 
 /// `daemon.toml` in `work`: results and state there, loopback resolver, a dead control.
 fn write_config(work: &Workdir, dns: &FakeDns, control: &str, schedules: &str) -> PathBuf {
@@ -89,7 +89,7 @@ async fn a_cycle_whose_control_failed_is_logged_and_shown_in_status() {
     let ca = Ca::new("Vantage Test CA");
     let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
     let url = site.url(serve(site.clone(), &ca, &ca).await);
-    let dns = FakeDns::start(lo_dns(&["ok.test"])).await;
+    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
     let work = Workdir::new();
     work.write("list.txt", &format!("{url}a\n{url}b\n"));
     let control = format!("http://{}/", dead_port());
@@ -134,7 +134,7 @@ async fn a_cycle_waiting_on_its_spacing_says_so() {
     let ca = Ca::new("Vantage Test CA");
     let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
     let url = site.url(serve(site.clone(), &ca, &ca).await);
-    let dns = FakeDns::start(lo_dns(&["ok.test"])).await;
+    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
     let work = Workdir::new();
     work.write("list.txt", &format!("{url}\n"));
     let control = format!("http://{}/", dead_port());

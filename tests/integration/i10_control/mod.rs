@@ -8,27 +8,3 @@
 mod daemon;
 mod preflight;
 mod refusal;
-
-use std::collections::HashMap;
-use std::net::SocketAddr;
-
-use crate::harness::Answer;
-
-/// Every name at 127.0.0.1.
-fn lo_dns(names: &[&str]) -> HashMap<String, Answer> {
-    names
-        .iter()
-        .map(|n| {
-            (
-                n.to_string(),
-                Answer::Addrs(vec!["127.0.0.1".parse().unwrap()]),
-            )
-        })
-        .collect()
-}
-
-/// A loopback port nothing listens on (bound, then released).
-fn dead_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}

@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{dead_port, lo_dns};
 use crate::harness::fake_control::{json_response, mute_info, scripted};
 use crate::harness::web::{page, serve};
 use crate::harness::{
     binary, read_records, run_args, vantage, Ca, FakeDns, Helper, Outcome, Site, Tls, Workdir,
 };
+use crate::harness::{dead_port, loopback_zone};
 
 const ZZ_NOTE: &str = "records will say ZZ/AS0";
 
@@ -25,7 +25,7 @@ async fn world() -> World {
     let ca = Ca::new("Vantage Test CA");
     let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
     let addr = serve(site.clone(), &ca, &ca).await;
-    let dns = FakeDns::start(lo_dns(&["ok.test"])).await;
+    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
     World {
         url: site.url(addr),
         dns,

@@ -2,13 +2,13 @@
 //! `--allow-private`) has measured nothing: the probe's verdict is `unknown` with a control
 //! failure naming the refusal, never "down: it fails from the control too".
 
-use super::{dead_port, lo_dns};
+use crate::harness::{dead_port, loopback_zone};
 use crate::harness::{run_args, vantage, Ca, FakeDns, Helper, Workdir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destination_the_helper_refuses_is_unknown_not_down() {
     let ca = Ca::new("Vantage Test CA");
-    let dns = FakeDns::start(lo_dns(&["private.test"])).await;
+    let dns = FakeDns::start(loopback_zone(&["private.test"])).await;
     let resolver = dns.addr.to_string();
     // No --allow-private: the helper refuses 127.0.0.1, whether named or resolved.
     let helper = Helper::start(&["--resolver", &resolver, "--timeout", "3s"]).await;

@@ -4,7 +4,6 @@
 //! answers keeps the verdict (Retry-After honoured, and bounded); one that stays busy is a
 //! control failure (`unknown`) saying so, after a bounded number of attempts.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,20 +13,8 @@ use serde_json::{json, Value};
 use crate::harness::raw_http::{RawHttp, Response};
 use crate::harness::web::{page, serve};
 use crate::harness::{
-    client, run_args, vantage, Answer, Ca, FakeDns, Helper, Reply, Site, Tls, Workdir,
+    client, loopback_zone, run_args, vantage, Ca, FakeDns, Helper, Reply, Site, Tls, Workdir,
 };
-
-fn lo_dns(names: &[&str]) -> HashMap<String, Answer> {
-    names
-        .iter()
-        .map(|n| {
-            (
-                n.to_string(),
-                Answer::Addrs(vec!["127.0.0.1".parse().unwrap()]),
-            )
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_16_against_a_helper_taking_2_gets_every_control_answer() {
@@ -42,7 +29,7 @@ async fn parallel_16_against_a_helper_taking_2_gets_every_control_answer() {
         every: Duration::from_millis(100),
     };
     let addr = serve(Site::new("slow.test", Tls::Plain, slow), &ca, &ca).await;
-    let dns = FakeDns::start(lo_dns(&["slow.test"])).await;
+    let dns = FakeDns::start(loopback_zone(&["slow.test"])).await;
     let resolver = dns.addr.to_string();
     let helper = Helper::start(&[
         "--resolver",
@@ -137,7 +124,7 @@ async fn a_busy_control_is_asked_again_and_one_that_stays_busy_is_a_control_fail
         &ca,
     )
     .await;
-    let dns = FakeDns::start(lo_dns(&["ok.test"])).await;
+    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
     let url = format!("http://ok.test:{}/", addr.port());
     // The answer a real helper gives for this URL, replayed by the scripted control.
     let resolver = dns.addr.to_string();
@@ -242,7 +229,7 @@ async fn a_control_without_info_gets_the_default_limit_at_once() {
         &ca,
     )
     .await;
-    let dns = FakeDns::start(lo_dns(&["ok.test"])).await;
+    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
     // No /info (OONI's helper has none): the probe keeps to vantage helper's default.
     let (control, load) = holding(json_response(200, b"{}"), Duration::from_millis(400)).await;
     let urls: Vec<String> = (0..40)
