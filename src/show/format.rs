@@ -80,9 +80,12 @@ fn section(out: &mut Vec<String>, title: &str, lines: Vec<String>) {
     }
 }
 
-/// Each DNS datagram's answers, first and late ones (an injector's race shows as two answers
-/// to one query). getaddrinfo-style merged entries repeat what the datagrams said: left out,
-/// unless they are all there is.
+/// Each DNS datagram's answers, in arrival order. `queries[]` holds every datagram that
+/// arrived; one that answered a query after its first (`x_response_index` >= 1: an injector
+/// racing the resolver) is marked `late`, one with another id, another question or that does
+/// not decode says so. `x_dns_duplicate_responses` only copies the late ones: not shown twice.
+/// getaddrinfo-style merged entries repeat what the datagrams said: left out, unless they are
+/// all there is.
 fn dns(keys: &Value) -> Vec<String> {
     let queries = array(&keys["queries"]);
     let raw: Vec<&Value> = queries.iter().filter(|q| !tagged(q, "classic")).collect();
@@ -91,13 +94,9 @@ fn dns(keys: &Value) -> Vec<String> {
     } else {
         raw
     };
-    let late = array(&keys["x_dns_duplicate_responses"]);
     let mut rows: Vec<(f64, Vec<String>)> = Vec::new();
-    for (q, when) in queries
-        .into_iter()
-        .map(|q| (q, ""))
-        .chain(late.iter().map(|q| (q, "late")))
-    {
+    for q in queries {
+        let when = dns_note(q);
         let source = match &q["x_source_address"] {
             Value::String(s) => s.clone(),
             _ => text(&q["resolver_address"]),
@@ -128,6 +127,21 @@ fn dns(keys: &Value) -> Vec<String> {
         &header,
         &rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
     )
+}
+
+/// What is notable about one datagram: late, another id or question, garbage.
+fn dns_note(q: &Value) -> &'static str {
+    if !q["x_decode_error"].is_null() {
+        "does not decode"
+    } else if q["x_id_match"] == Value::Bool(false) {
+        "another query's id"
+    } else if q["x_question_match"] == Value::Bool(false) {
+        "another question"
+    } else if q["x_response_index"].as_u64().unwrap_or(0) >= 1 {
+        "late"
+    } else {
+        ""
+    }
 }
 
 fn answer(a: &Value) -> String {

@@ -25,6 +25,10 @@ fn record(peer_certificates: Value, x_chain: Value) -> Value {
             "answers": [{"answer_type": "A", "ipv4": ip, "ttl": 60}],
         })
     };
+    let mut late = query("udp", json!([]), 0.0309, "127.0.0.1:53", "127.0.0.9");
+    late["x_response_index"] = json!(1);
+    let mut stray = query("udp", json!([]), 0.0401, "127.0.0.1:53", "127.0.0.77");
+    stray["x_id_match"] = json!(false);
     json!({
         "measurement_uid": "20261201_ZZ_webconnectivity_abc",
         "input": "https://Secure.test/",
@@ -43,10 +47,11 @@ fn record(peer_certificates: Value, x_chain: Value) -> Value {
                     "failure": "dns_no_answer", "answers": [], "t": 0.0025, "tags": [],
                     "x_source_address": null,
                 },
+                late.clone(),
+                stray,
             ],
-            "x_dns_duplicate_responses": [
-                query("udp", json!([]), 0.0309, "127.0.0.1:53", "127.0.0.9"),
-            ],
+            // A copy of the late entry, as records have it: shown once.
+            "x_dns_duplicate_responses": [late],
             "tcp_connect": [
                 {"ip": "127.0.0.66", "port": 443, "t": 0.0122,
                  "status": {"success": false, "failure": "connection_refused"}},
@@ -126,6 +131,10 @@ fn a_record_reads_step_by_step() {
         (
             "0.0309",
             "  0.0309  127.0.0.1:53  udp     A     secure.test  127.0.0.9      late",
+        ),
+        (
+            "0.0401",
+            "  0.0401  127.0.0.1:53  udp     A     secure.test  127.0.0.77     another query's id",
         ),
         ("refused", "  0.0122  127.0.0.66:443  connection_refused"),
         ("connected", "  0.0131  [::1]:443       connected"),
