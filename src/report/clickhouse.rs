@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::load::{entry, Warnings};
-use super::summary::Collector;
+use super::load::{check, control, Warnings};
+use super::summary::{Collector, Entry, Place};
 use super::terminal::clean;
 use crate::analysis::Status;
 use crate::exit::{fatal, usage, Exit};
@@ -51,9 +51,11 @@ pub fn query(database: &str, table: &str, vantage_point: Option<&str>) -> String
         None => String::new(),
     };
     format!(
-        "SELECT vantage_point, report_id, input, category_code, \
-         toString(measurement_start_time, 'UTC') AS measurement_start_time, \
-         status, methods, if(status = 'blocked', record, '') AS record \
+        "SELECT vantage_point, report_id, input, category_code, measurement_uid, probe_cc, \
+         probe_asn, toString(measurement_start_time, 'UTC') AS measurement_start_time, \
+         status, methods, if(status = 'blocked', record, '') AS record, \
+         visitParamExtractRaw(record, 'control_failure') AS control_failure, \
+         visitParamHas(record, 'test_helpers') AS has_helpers \
          FROM `{database}`.`{table}` FINAL{filter} FORMAT JSONEachRow"
     )
 }
@@ -97,6 +99,24 @@ struct Row {
     methods: Vec<String>,
     #[serde(default)]
     record: String,
+    #[serde(default)]
+    measurement_uid: String,
+    #[serde(default)]
+    probe_cc: String,
+    #[serde(default)]
+    probe_asn: String,
+    /// The record's `control_failure` as JSON text (`null`, `"connection_refused"`); the first
+    /// `"control_failure":` in the record is the real key, since quotes inside strings are
+    /// escaped.
+    #[serde(default)]
+    control_failure: String,
+    /// 1 when the record names a control (`test_helpers`).
+    #[serde(default = "one")]
+    has_helpers: u8,
+}
+
+fn one() -> u8 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -130,15 +150,25 @@ fn add_row(
     } else {
         Vec::new()
     };
-    into.add(entry(
-        row.report_id,
-        row.input,
-        Some(row.category_code),
-        row.measurement_start_time,
-        row.status,
-        row.methods,
+    let failure = serde_json::from_str::<Option<String>>(&row.control_failure)
+        .ok()
+        .flatten();
+    into.add(check(Entry {
+        run: row.report_id,
+        input: row.input,
+        category: Some(row.category_code),
+        time: row.measurement_start_time,
+        status: row.status,
+        methods: row.methods,
         reasons,
-    )?);
+        measurement_uid: row.measurement_uid,
+        place: Place {
+            vantage_point: row.vantage_point,
+            probe_cc: row.probe_cc,
+            probe_asn: row.probe_asn,
+        },
+        control: control(row.has_helpers != 0, failure.as_deref()),
+    })?);
     Ok(())
 }
 

@@ -687,3 +687,112 @@ async fn reads_the_records_run_writes() {
         "{row}"
     );
 }
+
+/// A control outage is not news: a run with a working control (lie.test blocked by a forged
+/// DNS answer, ok.test accessible), then one with a control nobody listens on (everything
+/// unknown). `report` lists no change, keeps lie.test blocked as what is known (saying the
+/// last run could not tell), marks the second run as the one whose control failed, and the
+/// HTML's "unblocked" card stays at 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_outage_is_not_reported_as_unblocking() {
+    let ca = Ca::new("Vantage Test CA");
+    let ok = Site::new("ok.test", Tls::Plain, page("OK", 100));
+    let lie = Site::new("lie.test", Tls::Plain, page("Lie", 100));
+    let ok_addr = serve(ok.clone(), &ca, &ca).await;
+    let lie_addr = serve(lie.clone(), &ca, &ca).await;
+    let lo = |s: &str| Answer::Addrs(vec![s.parse().unwrap()]);
+    // The probe's resolver lies about lie.test (nothing listens there); the control's does not.
+    let probe_dns = FakeDns::start(HashMap::from([
+        ("ok.test".to_string(), lo("127.0.0.1")),
+        ("lie.test".to_string(), lo("127.0.0.66")),
+    ]))
+    .await;
+    let control_dns = FakeDns::start(HashMap::from([
+        ("ok.test".to_string(), lo("127.0.0.1")),
+        ("lie.test".to_string(), lo("127.0.0.1")),
+    ]))
+    .await;
+    let work = Workdir::new();
+    let ca_file = work.write("ca.pem", &ca.pem);
+    let helper = crate::harness::Helper::start(&[
+        "--resolver",
+        &control_dns.addr.to_string(),
+        "--ca-file",
+        ca_file.to_str().unwrap(),
+        "--allow-private",
+    ])
+    .await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/", dead.local_addr().unwrap());
+    drop(dead);
+    let (ok_url, lie_url) = (ok.url(ok_addr), lie.url(lie_addr));
+    let list = work.write("list.txt", &format!("{ok_url}\n{lie_url}\n"));
+    for control in [helper.url(), dead_url] {
+        let extra = ["--control", &control, "--testbed-net", "127.0.0.0/24"];
+        let run = vantage(
+            &run_args(&work, &list, &probe_dns, &ca_file, &extra),
+            &work.out(),
+        )
+        .await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let records = crate::harness::read_records(&work.out());
+    let verdicts: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            let v = &r["test_keys"]["x_verdict"]["status"];
+            (
+                r["input"].as_str().unwrap().to_string(),
+                v.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        verdicts.contains(&(lie_url.clone(), "blocked".into()))
+            && verdicts.contains(&(ok_url.clone(), "accessible".into()))
+            && verdicts.iter().filter(|(_, v)| v == "unknown").count() == 2,
+        "the scenario: {verdicts:?}"
+    );
+    let out = work.out();
+    let html = work.path("outage.html");
+    let (code, stdout, stderr) = report(&[
+        "--results",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("unblocked:"), "{stdout}");
+    assert!(!stdout.contains("-> unknown"), "{stdout}");
+    let changes = stdout
+        .split("Changes since the previous run")
+        .nth(1)
+        .unwrap();
+    let changes = changes.split("Targets (").next().unwrap();
+    assert!(changes.contains("  none"), "{changes}");
+    assert!(
+        line_with(&stdout, "last run:").contains("control failed for 2/2 targets"),
+        "{stdout}"
+    );
+    let targets = stdout.split("Targets (").nth(1).unwrap();
+    let l = line_with(targets, &lie_url);
+    assert!(l.trim_start().starts_with("blocked"), "what we know: {l}");
+    assert!(l.contains("B ?") && l.contains("last run: unknown"), "{l}");
+    let page = std::fs::read_to_string(html).unwrap();
+    let unblocked = page
+        .split("unblocked in the last run")
+        .next()
+        .unwrap()
+        .rsplit("<b>")
+        .next()
+        .unwrap();
+    assert!(
+        unblocked.starts_with("0</b>"),
+        "the unblocked card: {unblocked:.40}"
+    );
+    assert!(
+        page.contains("control failed for 2/2 targets"),
+        "run marked in the page"
+    );
+}
