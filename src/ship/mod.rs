@@ -634,8 +634,9 @@ pub struct ShipArgs {
     pub database: String,
     #[arg(long, default_value = "measurements")]
     pub table: String,
-    /// ClickHouse user (password from VANTAGE_CLICKHOUSE_PASSWORD).
-    #[arg(long)]
+    /// ClickHouse user (password from VANTAGE_CLICKHOUSE_PASSWORD), as for `report`.
+    // `--user`, its old name, still works (hidden).
+    #[arg(long = "clickhouse-user", alias = "user", value_name = "USER")]
     pub user: Option<String>,
     /// Name of this vantage point in the fleet store.
     #[arg(long = "vantage-point", value_name = "NAME")]

@@ -38,8 +38,8 @@ fn record_with(
     reasons: &[&str],
     repeat: u32,
 ) -> Value {
-    let mut annotations =
-        json!({"engine_name": "vantage", "platform": "linux", "architecture": "x86_64"});
+    let mut annotations = json!({"engine_name": "vantage", "platform": "linux",
+        "architecture": "x86_64", "vantage_point": "vp-report-1"});
     if let Some(c) = category {
         annotations["category_code"] = json!(c);
     }
@@ -54,7 +54,7 @@ fn record_with(
     json!({
         "schema_version": 1,
         "data_format_version": "0.2.0",
-        "measurement_uid": format!("{}_ZZ_webconnectivity_0123456789abcdef", time.replace(['-', ' ', ':'], "")),
+        "measurement_uid": uid(time, input),
         "report_id": run,
         "software_name": "vantage",
         "software_version": "0.1.0",
@@ -84,6 +84,17 @@ fn record_with(
             "x_verdict": {"status": status, "methods": methods, "reasons": reasons}
         }
     })
+}
+
+/// A measurement_uid in the shape `run` writes, one per time and input.
+fn uid(time: &str, input: &str) -> String {
+    let h = input
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    format!(
+        "{}.000000_ZZ_webconnectivity_{h:016x}",
+        time.replace(['-', ' ', ':'], "")
+    )
 }
 
 fn lines(records: &[Value]) -> String {
@@ -334,7 +345,11 @@ fn external_references(page: &str) -> Vec<String> {
     ] {
         let mut from = 0;
         while let Some(i) = lower[from..].find(attr) {
-            found.push(page[from + i..(from + i + 60).min(page.len())].to_string());
+            let at = &page[from + i..(from + i + 60).min(page.len())];
+            // A link within the page (to a measurement's evidence) fetches nothing.
+            if !(attr.starts_with("href=") && at[attr.len()..].starts_with('#')) {
+                found.push(at.to_string());
+            }
             from += i + attr.len();
         }
     }
@@ -372,6 +387,39 @@ fn html_page_is_self_contained_and_escaped() {
         "{row}"
     );
     assert!(row.contains("2/3 blocked"), "{row}");
+    // Where, when, and each blocked target's evidence behind its measurement_uid.
+    let top = page.split("<h2").next().unwrap();
+    for want in [
+        "vp-report-1",
+        ">ZZ<",
+        ">AS0<",
+        "2026-11-20 10:00:00 to 2026-11-22 10:00:03",
+    ] {
+        assert!(top.contains(want), "{want} at the top:\n{top}");
+    }
+    let evidence_uid = uid("2026-11-22 10:00:03", "https://blocked.example/");
+    assert!(
+        row.contains(&format!("<a href=\"#m-{evidence_uid}\">{evidence_uid}</a>")),
+        "{row}"
+    );
+    let evidence = page.split("<h2 id=\"evidence\">").nth(1).unwrap();
+    let ev = evidence
+        .split(&format!("<div class=\"ev\" id=\"m-{evidence_uid}\">"))
+        .nth(1)
+        .expect("the anchor's target")
+        .split("</div>")
+        .next()
+        .unwrap();
+    assert!(
+        ev.contains(&format!("vantage show {} {evidence_uid}", out.display())),
+        "{ev}"
+    );
+    assert!(ev.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{ev}");
+    assert_eq!(
+        evidence.matches("<div class=\"ev\"").count(),
+        3,
+        "one per blocked target"
+    );
     assert!(
         row.contains("&lt;script&gt;alert(1)&lt;/script&gt; of &quot;ISP&quot; &amp; co"),
         "{row}"

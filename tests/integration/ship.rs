@@ -126,7 +126,7 @@ async fn records_ship_body() {
     let work = Workdir::new();
     let records = real_run(&work).await;
     let out = work.out();
-    let (out_dir, url, user, pw) = (out.clone(), ch.url(), ["--user", USER], PASSWORD);
+    let (out_dir, url, user, pw) = (out.clone(), ch.url(), ["--clickhouse-user", USER], PASSWORD);
 
     // Schema created on first use; three rows go out.
     let first = ship(&out_dir, &url, &user, Some(pw)).await;
@@ -265,6 +265,7 @@ async fn outage_body() {
         .arg("--results")
         .arg(&out)
         .args(["--clickhouse", &ch.url(), "--vantage-point", "vp-outage"])
+        // The old name of --clickhouse-user still works.
         .args(["--user", USER, "--follow", "--poll", "100ms"])
         .env("VANTAGE_CLICKHOUSE_PASSWORD", PASSWORD)
         .env("VANTAGE_LOG", "info")
@@ -397,6 +398,21 @@ async fn unreachable_clickhouse_is_exit_1_without_the_password() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("credentials"), "{}", out.stderr);
     assert!(!out.stderr.contains(secret), "{}", out.stderr);
+}
+
+/// `ship` and `report` name the ClickHouse user alike; `ship --user`, the old name, is a
+/// hidden alias.
+#[test]
+fn ship_and_report_name_the_clickhouse_user_alike() {
+    for cmd in ["ship", "report"] {
+        let out = std::process::Command::new(binary())
+            .args([cmd, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("--clickhouse-user <USER>"), "{cmd}: {help}");
+        assert!(!help.contains("--user"), "{cmd}: {help}");
+    }
 }
 
 /// A second shipper on the same results directory (the daemon's, say) holds the lock:
