@@ -487,6 +487,8 @@ async fn spacing_survives_a_restart() {
     assert!(log_text.contains("spacing: 1 recent"), "{log_text}");
 }
 
+use crate::harness::clickhouse::Server;
+
 /// The table the daemon test ships to (not the default: the `[clickhouse]` keys are used).
 const CH_TABLE: &str = "vantage.daemon_e2e";
 /// The environment variable the daemon test names in `password_env`.
@@ -494,14 +496,22 @@ const CH_PASSWORD_ENV: &str = "VANTAGE_TEST_DAEMON_CH_PASSWORD";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_ships_through_a_clickhouse_outage_and_its_last_records_on_sigterm() {
-    tokio::time::timeout(Duration::from_secs(60), daemon_ships_body())
+    tokio::time::timeout(Duration::from_secs(60), daemon_ships_body(Server::Debian))
         .await
         .expect("the test ends within 60 s");
 }
 
-async fn daemon_ships_body() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_ships_through_a_clickhouse_26_outage_and_its_last_records_on_sigterm() {
+    tokio::time::timeout(Duration::from_secs(60), daemon_ships_body(Server::Chdb))
+        .await
+        .expect("the test ends within 60 s");
+}
+
+async fn daemon_ships_body(server: Server) {
     use crate::harness::clickhouse::{ClickHouse, PASSWORD, USER};
-    let Some(mut ch) = ClickHouse::start("daemon_ships_through_a_clickhouse_outage").await else {
+    let Some(mut ch) = ClickHouse::start(server, "daemon_ships_through_a_clickhouse_outage").await
+    else {
         return;
     };
     let net = net().await;
