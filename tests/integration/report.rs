@@ -844,3 +844,89 @@ async fn a_control_outage_is_not_reported_as_unblocking() {
         "run marked in the page"
     );
 }
+
+/// The fleet store as users run it: the records shipped by `vantage ship` into a real
+/// ClickHouse (each server), then `report --clickhouse` gives the same report as the files,
+/// for the chosen vantage point, with the control's state read from the stored records.
+async fn report_from_a_real_clickhouse(server: crate::harness::clickhouse::Server) {
+    use crate::harness::clickhouse::{ClickHouse, PASSWORD, USER};
+    let Some(ch) = ClickHouse::start(server, "report_from_a_real_clickhouse").await else {
+        return;
+    };
+    let work = Workdir::new();
+    let (out, _, _) = results_dir(&work);
+    let env = |args: &[&str]| {
+        let out = Command::new(binary())
+            .args(args)
+            .env("VANTAGE_LOG", "warn")
+            .env("VANTAGE_CLICKHOUSE_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (
+            out.status.code().unwrap_or(-1),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
+    };
+    let url = ch.url();
+    let results = out.to_str().unwrap();
+    let (code, stdout, stderr) = env(&[
+        "ship",
+        "--results",
+        results,
+        "--clickhouse",
+        &url,
+        "--clickhouse-user",
+        USER,
+        "--vantage-point",
+        "vp-a.1",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("shipped 23 rows"), "{stdout}");
+    let page = work.path("ch.html");
+    let (code, stdout, stderr) = env(&[
+        "report",
+        "--clickhouse",
+        &url,
+        "--clickhouse-user",
+        USER,
+        "--vantage-point",
+        "vp-a.1",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    check_terminal(&stdout);
+    assert!(stdout.contains("vantage point vp-a.1"), "{stdout}");
+    assert!(
+        line_with(&stdout, "last run:").contains("no control for 7/7 targets"),
+        "the records name no control: {stdout}"
+    );
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let top = page.split("<h2").next().unwrap();
+    assert!(top.contains(">vp-a.1<") && top.contains(">AS0<"), "{top}");
+    // Another vantage point's rows: none.
+    let (code, _, stderr) = env(&[
+        "report",
+        "--clickhouse",
+        &url,
+        "--clickhouse-user",
+        USER,
+        "--vantage-point",
+        "vp-c",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("nothing to report"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_reads_what_ship_stored_in_clickhouse_18() {
+    report_from_a_real_clickhouse(crate::harness::clickhouse::Server::Debian).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_reads_what_ship_stored_in_clickhouse_26() {
+    report_from_a_real_clickhouse(crate::harness::clickhouse::Server::Chdb).await;
+}
