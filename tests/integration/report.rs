@@ -482,47 +482,74 @@ fn nothing_to_report_and_bad_usage() {
     assert_eq!(code, 1, "{stderr}");
 }
 
-/// A fake ClickHouse on 127.0.0.1: answers one query with `rows` (JSONEachRow) and hands back
-/// the request it got.
-async fn fake_clickhouse(rows: String) -> (String, tokio::task::JoinHandle<String>) {
+/// A fake ClickHouse on 127.0.0.1: answers `SELECT version()` with `version`, then one query
+/// with `rows` (JSONEachRow), and hands back that request.
+async fn fake_clickhouse_of(
+    version: &'static str,
+    rows: String,
+) -> (String, tokio::task::JoinHandle<String>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut req = Vec::new();
-        let mut buf = [0u8; 8192];
         loop {
-            let n = s.read(&mut buf).await.unwrap();
-            req.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&req);
-            if let Some(h) = text.find("\r\n\r\n") {
-                let len = text[..h]
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse::<usize>().unwrap())
-                    })
-                    .unwrap_or(0);
-                if req.len() >= h + 4 + len || n == 0 {
-                    break;
-                }
+            let (mut s, _) = listener.accept().await.unwrap();
+            let req = read_request(&mut s).await;
+            if req.ends_with("SELECT version()") {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{version}\n",
+                    version.len() + 1
+                );
+                s.write_all(head.as_bytes()).await.unwrap();
+                continue;
+            }
+            answer_rows(&mut s, &rows).await;
+            return req;
+        }
+    });
+    (url, task)
+}
+
+/// A fake ClickHouse 18.16 (see `fake_clickhouse_of`).
+async fn fake_clickhouse(rows: String) -> (String, tokio::task::JoinHandle<String>) {
+    fake_clickhouse_of("18.16.1", rows).await
+}
+
+async fn read_request(s: &mut tokio::net::TcpStream) -> String {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).await.unwrap();
+        req.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&req);
+        if let Some(h) = text.find("\r\n\r\n") {
+            let len = text[..h]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if req.len() >= h + 4 + len || n == 0 {
+                break;
             }
         }
-        let head = format!(
+    }
+    String::from_utf8_lossy(&req).into_owned()
+}
+
+async fn answer_rows(s: &mut tokio::net::TcpStream, rows: &str) {
+    let head = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             rows.len()
         );
-        s.write_all(head.as_bytes()).await.unwrap();
-        // In two pieces, cutting a row, as a stream would.
-        let (a, b) = rows.as_bytes().split_at(rows.len() / 2);
-        s.write_all(a).await.unwrap();
-        s.flush().await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        s.write_all(b).await.unwrap();
-        String::from_utf8_lossy(&req).into_owned()
-    });
-    (url, task)
+    s.write_all(head.as_bytes()).await.unwrap();
+    // In two pieces, cutting a row, as a stream would.
+    let (a, b) = rows.as_bytes().split_at(rows.len() / 2);
+    s.write_all(a).await.unwrap();
+    s.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    s.write_all(b).await.unwrap();
 }
 
 fn as_row(r: &Value) -> Value {
@@ -670,6 +697,20 @@ async fn clickhouse_rows_of_several_vantage_points_need_a_choice() {
     let request = server.await.unwrap();
     assert!(
         request.contains("FROM `2024`.`measurements` FINAL WHERE vantage_point = 'vp-a.1'"),
+        "{request}"
+    );
+    // A server with query parameters gets the name as one.
+    let (url, server) = fake_clickhouse_of("26.9.2.1", row("vp-a.1")).await;
+    let args: Vec<String> = ["report", "--clickhouse", &url, "--vantage-point", "vp-a.1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let got = vantage(&args, Path::new("/nonexistent")).await;
+    assert_eq!(got.code, 0, "{}", got.stderr);
+    let request = server.await.unwrap();
+    assert!(request.starts_with("POST /?param_vp=vp-a.1 "), "{request}");
+    assert!(
+        request.contains("FINAL WHERE vantage_point = {vp:String} FORMAT"),
         "{request}"
     );
     assert!(
