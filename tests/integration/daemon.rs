@@ -2,7 +2,7 @@
 //! restarted neither loses nor re-measures finished work; SIGTERM flushes and exits 0; two
 //! schedules at a tiny interval never overlap and an overrun is reported; bad configs are
 //! refused naming the file and line; a due time saved while the clock ran ahead does not stall
-//! the schedule; with a `[clickhouse]` table, every record reaches a real clickhouse-server
+//! the schedule; with a `[clickhouse]` table, every record reaches a real ClickHouse (18.16 and 26.9)
 //! exactly once through a SIGKILL and restart of it, including one finished during SIGTERM's
 //! grace period. Everything is on 127.0.0.1 and bounded in time.
 
@@ -487,8 +487,6 @@ async fn spacing_survives_a_restart() {
     assert!(log_text.contains("spacing: 1 recent"), "{log_text}");
 }
 
-use crate::harness::clickhouse::Server;
-
 /// The table the daemon test ships to (not the default: the `[clickhouse]` keys are used).
 const CH_TABLE: &str = "vantage.daemon_e2e";
 /// The environment variable the daemon test names in `password_env`.
@@ -496,19 +494,25 @@ const CH_PASSWORD_ENV: &str = "VANTAGE_TEST_DAEMON_CH_PASSWORD";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_ships_through_a_clickhouse_outage_and_its_last_records_on_sigterm() {
-    tokio::time::timeout(Duration::from_secs(60), daemon_ships_body(Server::Debian))
-        .await
-        .expect("the test ends within 60 s");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        daemon_ships_body(crate::harness::clickhouse::Server::Debian),
+    )
+    .await
+    .expect("the test ends within 60 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_ships_through_a_clickhouse_26_outage_and_its_last_records_on_sigterm() {
-    tokio::time::timeout(Duration::from_secs(60), daemon_ships_body(Server::Chdb))
-        .await
-        .expect("the test ends within 60 s");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        daemon_ships_body(crate::harness::clickhouse::Server::Chdb),
+    )
+    .await
+    .expect("the test ends within 60 s");
 }
 
-async fn daemon_ships_body(server: Server) {
+async fn daemon_ships_body(server: crate::harness::clickhouse::Server) {
     use crate::harness::clickhouse::{ClickHouse, PASSWORD, USER};
     let Some(mut ch) = ClickHouse::start(server, "daemon_ships_through_a_clickhouse_outage").await
     else {
