@@ -2,9 +2,9 @@
 //! restarted neither loses nor re-measures finished work; SIGTERM flushes and exits 0; two
 //! schedules at a tiny interval never overlap and an overrun is reported; bad configs are
 //! refused naming the file and line; a due time saved while the clock ran ahead does not stall
-//! the schedule; with a `[clickhouse]` table, every record reaches a real ClickHouse (18.16 and 26.9)
-//! exactly once through a SIGKILL and restart of it, including one finished during SIGTERM's
-//! grace period. Everything is on 127.0.0.1 and bounded in time.
+//! the schedule; with a `[clickhouse]` table, every record reaches a real ClickHouse (18.16 and
+//! 26.9) exactly once through a SIGKILL and restart of it, including one finished during
+//! SIGTERM's grace period. Everything is on 127.0.0.1 and bounded in time.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
