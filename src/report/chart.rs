@@ -35,7 +35,8 @@ fn axis_top(s: &Summary) -> f64 {
 }
 
 /// Bar chart of the blocked share of each run's targets, with a percentage grid. A run whose
-/// control failed for most targets says so in its bar's title.
+/// control failed (or was missing) for most targets could not tell: it gets a grey band
+/// labelled "control failed" instead of a bar, and the trend line skips it.
 pub fn runs(s: &Summary) -> Markup {
     let (w, h) = (1140.0, 320.0);
     let (left, right, top, bottom) = (56.0, 16.0, 18.0, 58.0);
@@ -53,6 +54,7 @@ pub fn runs(s: &Summary) -> Markup {
         (share, cx, bh, top + ph - bh)
     };
     let line: Vec<String> = (0..n)
+        .filter(|&i| s.runs[i].control_trouble().is_none())
         .map(|i| {
             let (_, cx, _, y) = point(i);
             format!("{},{}", c(cx), c(y))
@@ -69,14 +71,22 @@ pub fn runs(s: &Summary) -> Markup {
             }
             @for (i, r) in s.runs.iter().enumerate() {
                 @let (share, cx, bh, y) = point(i);
+                @if let Some(trouble) = r.control_trouble() {
+                    rect x=(c(cx - bar / 2.0)) y=(top) width=(c(bar)) height=(ph) fill="#d5d9df" opacity="0.6" {
+                        title { (Text(&r.start)) " UTC, run " (Text(&r.id)) ": " (trouble) ", so it could not tell" }
+                    }
+                    @if n <= 24 {
+                        text x=(c(cx)) y=(c(top + ph - 6.0)) font-size="11" text-anchor="middle" fill="#555d6b" { "control failed" }
+                    }
+                } @else {
                 rect x=(c(cx - bar / 2.0)) y=(c(y)) width=(c(bar)) height=(c(bh)) fill="#c0392b" opacity="0.85" {
                     title {
                         (Text(&r.start)) " UTC, run " (Text(&r.id)) ": " (r.blocked()) " of "
                         (r.measured()) " targets blocked (" (format!("{share:.0}")) "%)"
-                        @if let Some(t) = r.control_trouble() { "; " (t) }
                     }
                 }
-                @if n <= 24 {
+                }
+                @if n <= 24 && r.control_trouble().is_none() {
                     text x=(c(cx)) y=(c(y - 5.0)) font-size="12" text-anchor="middle" fill="#1d2330" {
                         (format!("{share:.0}%"))
                     }
@@ -88,7 +98,7 @@ pub fn runs(s: &Summary) -> Markup {
                     }
                 }
             }
-            @if n > 1 {
+            @if line.len() > 1 {
                 polyline points=(line.join(" ")) fill="none" stroke="#7a1f16" stroke-width="2" {}
             }
             line x1=(left) x2=(left + pw) y1=(top + ph) y2=(top + ph) stroke="#888" {}

@@ -884,6 +884,15 @@ async fn a_control_outage_is_not_reported_as_unblocking() {
         page.contains("control failed for 2/2 targets"),
         "run marked in the page"
     );
+    // The chart does not draw the outage as a run where nothing was blocked.
+    let chart = page
+        .split("aria-label=\"Blocked share per run\"")
+        .nth(1)
+        .unwrap();
+    let chart = chart.split("</svg>").next().unwrap();
+    assert!(chart.contains(">control failed</text>"), "{chart}");
+    // (a bar's share label, not the axis's 0%)
+    assert!(!chart.contains("fill=\"#1d2330\">0%</text>"), "{chart}");
 }
 
 /// The fleet store as users run it: the records shipped by `vantage ship` into a real
