@@ -980,3 +980,74 @@ async fn report_reads_what_ship_stored_in_clickhouse_18() {
 async fn report_reads_what_ship_stored_in_clickhouse_26() {
     report_from_a_real_clickhouse(crate::harness::clickhouse::Server::Chdb).await;
 }
+
+pub const CHROMIUM: &str = "/usr/bin/chromium-headless-shell";
+
+/// The page as a real browser reads it (headless Chromium, installed by `.ci/run`): the parsed
+/// document has no element a hostile string would need (the hostile input and reason are text
+/// in it), the blocked rows and the evidence anchors are there, and it draws (a screenshot is
+/// written next to the page for a human to look at). Without Chromium: a SKIPPED banner (a
+/// failure when `CI` is set).
+#[test]
+fn headless_chromium_parses_the_page_as_text_and_draws_it() {
+    if !Path::new(CHROMIUM).exists() {
+        let why = format!("{CHROMIUM} is not installed");
+        assert!(std::env::var_os("CI").is_none(), "CI is set: {why}");
+        let bar = "!".repeat(78);
+        eprintln!(
+            "\n{bar}\n!! SKIPPED: the headless-Chromium check of the HTML report: {why}.\n{bar}\n"
+        );
+        return;
+    }
+    let work = Workdir::new();
+    let (out, _, _) = results_dir(&work);
+    let page = work.path("report.html");
+    let (code, _, stderr) = report(&[
+        "--results",
+        out.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let chromium = |extra: &str| {
+        let out = Command::new(CHROMIUM)
+            .args([
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1280,2400",
+            ])
+            .arg(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = chromium("--dump-dom");
+    for element in ["<img", "<script", "<iframe", "<object", "<embed", "<link"] {
+        assert!(!dom.contains(element), "{element} in the parsed page");
+    }
+    assert!(
+        dom.contains("&lt;img src=http://evil.example/p.png&gt;"),
+        "the input is text"
+    );
+    assert!(
+        dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the reason is text"
+    );
+    assert_eq!(dom.matches("<tr class=\"blocked-row\">").count(), 3);
+    assert_eq!(dom.matches("<div class=\"ev\" id=\"m-").count(), 3);
+    let shot = work.path("report.png");
+    chromium(&format!("--screenshot={}", shot.display()));
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+}
