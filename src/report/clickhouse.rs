@@ -288,7 +288,12 @@ async fn send(
     statement: String,
 ) -> Result<reqwest::Response, Exit> {
     let mut req = client.post(url).body(statement);
-    if let Some(user) = &src.user {
+    // A password alone is the default user's (as for `ship`; 18.16 wants a user with a key).
+    let user = src
+        .user
+        .as_deref()
+        .or(src.password.as_ref().map(|_| "default"));
+    if let Some(user) = user {
         req = req.header("X-ClickHouse-User", user);
     }
     if let Some(pw) = &src.password {

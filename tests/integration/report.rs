@@ -617,6 +617,33 @@ async fn clickhouse_source_gives_the_same_report() {
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
 }
 
+/// A password without a user is the `default` user's, as for `ship` (18.16 refuses a key
+/// without a user: "Unknown user").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_without_a_user_is_the_default_users() {
+    let row = json!({"report_id": R1, "input": "https://a.example/",
+        "measurement_start_time": "2026-11-20 10:00:00", "status": "accessible"});
+    let (url, server) = fake_clickhouse(format!("{row}\n")).await;
+    let out = tokio::process::Command::new(binary())
+        .args(["report", "--clickhouse", &url])
+        .env("VANTAGE_CLICKHOUSE_PASSWORD", "pw-default-1")
+        .env("VANTAGE_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request = server.await.unwrap().to_ascii_lowercase();
+    assert!(request.contains("x-clickhouse-user: default"), "{request}");
+    assert!(
+        request.contains("x-clickhouse-key: pw-default-1"),
+        "{request}"
+    );
+}
+
 /// Credentials in the URL are refused (exit 2) and never echoed; an unreachable ClickHouse is
 /// exit 1 without the URL's query.
 #[test]
