@@ -5,15 +5,16 @@ interface on 127.0.0.1, for vantage's fleet-store tests.
     chdb_server.py DIR HTTP_PORT USER PASSWORD
 
 DIR holds the data and the config (created if missing; a second start on the same DIR finds
-the data again). Users: `default` (no password) and USER with PASSWORD, both from 127.0.0.1
-only. Prints `ready HTTP_PORT VERSION` on stdout once /ping answers; serves until SIGTERM or
-SIGINT or the end of stdin (the long query that keeps the listeners up is killed over HTTP, which stops them) or
-until it is SIGKILLed (the data survives).
+the data again). Users: `default` (no password) and USER with PASSWORD, from loopback only.
+Prints `ready HTTP_PORT VERSION in SECONDS` on stdout once the server answers a query; serves
+until SIGTERM, SIGINT or the end of stdin (then the long query that keeps the listeners up is
+killed over HTTP, which stops them), or until it is SIGKILLed (the data survives).
 
-How (found by hand, see ../shared/CRATES.md; it relies on undocumented behaviour, so the
-version is pinned by .ci/run): clickhouse-local reads ./config.xml from the current directory,
-and only the low-level `chdb._chdb.query` path starts the servers: one long query
-`SYSTEM START LISTEN HTTP; SELECT sleep(...)` in a worker thread keeps them alive.
+How (found by hand in 2026-12; it relies on undocumented behaviour, so .ci/run pins the
+version): clickhouse-local reads ./config.xml from the current directory, and only the
+low-level `chdb._chdb.query` path starts the servers (not `chdb.connect()`): one long query
+`SYSTEM START LISTEN HTTP; SELECT sleep(...)` in a worker thread keeps them alive. Its output
+format must not be Null: the HTTP answers would inherit it and come back empty.
 """
 
 import os
