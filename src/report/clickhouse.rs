@@ -1,13 +1,16 @@
 //! Reading the fleet store instead of a results directory: one `SELECT ... FINAL` over
 //! ClickHouse's HTTP interface in `JSONEachRow`, streamed row by row into the same aggregation.
-//! Only blocked rows bring their record (for the evidence); the others bring their columns.
+//! Only blocked rows bring their record (for the evidence); the others bring their columns and
+//! what the record says of the control. With `--vantage-point` the server's version is asked
+//! first: a server with query parameters (19.11+) gets the name as `{vp:String}` bound from
+//! `param_vp`, an older one (Debian's 18.16) the checked name quoted into the statement.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::load::{entry, Warnings};
-use super::summary::Collector;
+use super::load::{check, control, Warnings};
+use super::summary::{Collector, Entry, Place};
 use super::terminal::clean;
 use crate::analysis::Status;
 use crate::exit::{fatal, usage, Exit};
@@ -25,6 +28,7 @@ pub struct Source {
 }
 
 use crate::ship::clickhouse::valid_identifier as identifier;
+use crate::ship::clickhouse::Version;
 
 /// The URL without credentials, for messages (the shipper's rule).
 pub fn display_url(url: &str) -> String {
@@ -42,18 +46,30 @@ pub fn valid_vantage_point(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// The statement; `database`, `table` (plain names) and `vantage_point` (see
-/// `valid_vantage_point`) must be checked first. Times are rendered in UTC, whatever the
-/// server's time zone.
-pub fn query(database: &str, table: &str, vantage_point: Option<&str>) -> String {
-    let filter = match vantage_point {
-        Some(vp) => format!(" WHERE vantage_point = '{vp}'"),
-        None => String::new(),
+/// How the statement names the vantage point it filters on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Filter<'a> {
+    All,
+    /// Quoted into the statement (checked by `valid_vantage_point` first).
+    Quoted(&'a str),
+    /// `{vp:String}`, its value sent as `param_vp`.
+    Parameter,
+}
+
+/// The statement; `database`, `table` (plain names) must be checked first. Times are
+/// rendered in UTC, whatever the server's time zone.
+pub fn query(database: &str, table: &str, filter: Filter<'_>) -> String {
+    let filter = match filter {
+        Filter::All => String::new(),
+        Filter::Quoted(vp) => format!(" WHERE vantage_point = '{vp}'"),
+        Filter::Parameter => " WHERE vantage_point = {vp:String}".to_string(),
     };
     format!(
-        "SELECT vantage_point, report_id, input, category_code, \
-         toString(measurement_start_time, 'UTC') AS measurement_start_time, \
-         status, methods, if(status = 'blocked', record, '') AS record \
+        "SELECT vantage_point, report_id, input, category_code, measurement_uid, probe_cc, \
+         probe_asn, toString(measurement_start_time, 'UTC') AS measurement_start_time, \
+         status, methods, if(status = 'blocked', record, '') AS record, \
+         visitParamExtractRaw(record, 'control_failure') AS control_failure, \
+         visitParamHas(record, 'test_helpers') AS has_helpers \
          FROM `{database}`.`{table}` FINAL{filter} FORMAT JSONEachRow"
     )
 }
@@ -97,6 +113,24 @@ struct Row {
     methods: Vec<String>,
     #[serde(default)]
     record: String,
+    #[serde(default)]
+    measurement_uid: String,
+    #[serde(default)]
+    probe_cc: String,
+    #[serde(default)]
+    probe_asn: String,
+    /// The record's `control_failure` as JSON text (`null`, `"connection_refused"`); the first
+    /// `"control_failure":` in the record is the real key, since quotes inside strings are
+    /// escaped.
+    #[serde(default)]
+    control_failure: String,
+    /// 1 when the record names a control (`test_helpers`).
+    #[serde(default = "one")]
+    has_helpers: u8,
+}
+
+fn one() -> u8 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -130,15 +164,25 @@ fn add_row(
     } else {
         Vec::new()
     };
-    into.add(entry(
-        row.report_id,
-        row.input,
-        Some(row.category_code),
-        row.measurement_start_time,
-        row.status,
-        row.methods,
+    let failure = serde_json::from_str::<Option<String>>(&row.control_failure)
+        .ok()
+        .flatten();
+    into.add(check(Entry {
+        run: row.report_id,
+        input: row.input,
+        category: Some(row.category_code),
+        time: row.measurement_start_time,
+        status: row.status,
+        methods: row.methods,
         reasons,
-    )?);
+        measurement_uid: row.measurement_uid,
+        place: Place {
+            vantage_point: row.vantage_point,
+            probe_cc: row.probe_cc,
+            probe_asn: row.probe_asn,
+        },
+        control: control(row.has_helpers != 0, failure.as_deref()),
+    })?);
     Ok(())
 }
 
@@ -175,35 +219,22 @@ pub fn load(src: &Source, into: &mut Collector, warn: &mut Warnings) -> Result<(
                     e.without_url()
                 ))
             })?;
-        let mut req = client.post(url.clone()).body(query(
-            &src.database,
-            &src.table,
-            src.vantage_point.as_deref(),
-        ));
-        if let Some(user) = &src.user {
-            req = req.header("X-ClickHouse-User", user);
-        }
-        if let Some(pw) = &src.password {
-            req = req.header("X-ClickHouse-Key", pw);
-        }
-        let mut resp = req.send().await.map_err(|e| {
-            fatal(format!(
-                "cannot query ClickHouse at {shown}: {}",
-                chain(&e.without_url())
-            ))
-        })?;
-        if !resp.status().is_success() {
-            let status = resp.status();
-            let body = resp.text().await.unwrap_or_default();
-            let mut body: String = body.chars().take(300).collect();
-            if let Some(pw) = src.password.as_deref().filter(|p| !p.is_empty()) {
-                body = body.replace(pw, "<hidden>");
+        let ask = |url: url::Url, statement: String| send(&client, src, &shown, url, statement);
+        let (filter, url) = match src.vantage_point.as_deref() {
+            None => (Filter::All, url.clone()),
+            Some(vp) => {
+                let answer = ask(url.clone(), "SELECT version()".into()).await?;
+                let version = Version::parse(&answer.text().await.unwrap_or_default());
+                if version.is_some_and(Version::query_parameters) {
+                    let mut url = url.clone();
+                    url.query_pairs_mut().append_pair("param_vp", vp);
+                    (Filter::Parameter, url)
+                } else {
+                    (Filter::Quoted(vp), url.clone())
+                }
             }
-            return Err(fatal(format!(
-                "ClickHouse at {shown} answered {status}: {}",
-                clean(body.trim())
-            )));
-        }
+        };
+        let mut resp = ask(url, query(&src.database, &src.table, filter)).await?;
         let mut buf: Vec<u8> = Vec::new();
         let mut number = 0usize;
         let mut points = std::collections::BTreeSet::new();
@@ -245,6 +276,48 @@ pub fn load(src: &Source, into: &mut Collector, warn: &mut Warnings) -> Result<(
         }
         Ok(())
     })
+}
+
+/// Posts one statement; an answer other than 2xx is an error quoting its start (never the
+/// password).
+async fn send(
+    client: &reqwest::Client,
+    src: &Source,
+    shown: &str,
+    url: url::Url,
+    statement: String,
+) -> Result<reqwest::Response, Exit> {
+    let mut req = client.post(url).body(statement);
+    // A password alone is the default user's (as for `ship`; 18.16 wants a user with a key).
+    let user = src
+        .user
+        .as_deref()
+        .or(src.password.as_ref().map(|_| "default"));
+    if let Some(user) = user {
+        req = req.header("X-ClickHouse-User", user);
+    }
+    if let Some(pw) = &src.password {
+        req = req.header("X-ClickHouse-Key", pw);
+    }
+    let resp = req.send().await.map_err(|e| {
+        fatal(format!(
+            "cannot query ClickHouse at {shown}: {}",
+            chain(&e.without_url())
+        ))
+    })?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    let mut body: String = body.chars().take(300).collect();
+    if let Some(pw) = src.password.as_deref().filter(|p| !p.is_empty()) {
+        body = body.replace(pw, "<hidden>");
+    }
+    Err(fatal(format!(
+        "ClickHouse at {shown} answered {status}: {}",
+        clean(body.trim())
+    )))
 }
 
 /// An error and its sources, joined with ": " (reqwest's own text only names the kind).
@@ -294,12 +367,17 @@ mod tests {
 
     #[test]
     fn the_query_reads_utc_quotes_names_and_filters_one_vantage_point() {
-        let q = query("2024", "m", None);
+        let q = query("2024", "m", Filter::All);
         assert!(q.contains("toString(measurement_start_time, 'UTC')"), "{q}");
         assert!(q.contains("FROM `2024`.`m` FINAL FORMAT"), "{q}");
-        let q = query("vantage", "measurements", Some("vp-1.a_b"));
+        let q = query("vantage", "measurements", Filter::Quoted("vp-1.a_b"));
         assert!(
             q.contains("FINAL WHERE vantage_point = 'vp-1.a_b' FORMAT"),
+            "{q}"
+        );
+        let q = query("vantage", "measurements", Filter::Parameter);
+        assert!(
+            q.contains("FINAL WHERE vantage_point = {vp:String} FORMAT"),
             "{q}"
         );
         assert!(valid_vantage_point("vp-1.a_b"));

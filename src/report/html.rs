@@ -1,32 +1,40 @@
 //! The HTML view: one self-contained page (inline CSS and SVG, no script, nothing fetched: a
-//! Content-Security-Policy forbids it) with the summary numbers, what changed since the previous
-//! run, a chart of blocked share per run and per category, and tables of the blocked targets
-//! (since when, methods, the latest evidence) and of the others. Every string that came from a
-//! record is HTML-escaped: records carry what the network sent.
+//! Content-Security-Policy forbids it) that names the vantage point, country, network and
+//! time range, then the summary numbers, what changed since the previous run, the runs (those
+//! whose control failed marked), charts of the blocked share per run and per category, tables
+//! of the blocked targets (since when, methods, a link to the evidence) and of the others, and
+//! the evidence of each blocked target with its `measurement_uid` and the `vantage show`
+//! command that prints the whole measurement.
+//!
+//! Built with maud: every string that came from a record (records carry what the network
+//! sent) is HTML-escaped by construction; [`Text`] also replaces control characters.
 
-use std::fmt::Write;
+use maud::{html, Markup, PreEscaped, Render, DOCTYPE};
 
-use super::summary::{status_index, Change, ChangeKind, Summary, Target};
+use super::chart;
+use super::summary::{status_index, Change, ChangeKind, Place, Summary, Target};
 use crate::analysis::Status;
 
-/// How many runs the history strips in the tables show.
+/// How many runs the history strips in the tables, and the runs table, show.
 const HISTORY_RUNS: usize = 24;
 
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{fffd}'),
-            c => o.push(c),
+/// Text from a record: escaped (by maud) with control characters (but newline and tab)
+/// replaced by U+FFFD.
+pub struct Text<'a>(pub &'a str);
+
+impl Render for Text<'_> {
+    fn render_to(&self, buf: &mut String) {
+        use std::fmt::Write;
+        let mut e = maud::Escaper::new(buf);
+        for c in self.0.chars() {
+            let c = if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            };
+            let _ = e.write_char(c);
         }
     }
-    o
 }
 
 const STYLE: &str = r#"
@@ -60,6 +68,15 @@ details{margin:8px 0}
 summary{cursor:pointer;color:#1d2330}
 .legend{color:#555d6b;font-size:13px;margin:6px 0}
 .small{color:#555d6b;font-size:12.5px;font-weight:400}
+.where{display:flex;flex-wrap:wrap;gap:8px 28px;margin:6px 0 10px}
+.where dt{color:#555d6b;font-size:12.5px}.where dd{margin:0;font-weight:600}
+tr.control-failed td{background:#f3f1ea}
+.stale{font-style:italic}
+.ev{background:#fff;border:1px solid #d9dde3;border-radius:6px;padding:8px 14px;margin:10px 0}
+.ev h3{font-size:15px;margin:4px 0;overflow-wrap:anywhere;font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace}
+.ev:target{border-color:#b3261e;box-shadow:0 0 0 2px #fbe4e2}
+code{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12.5px;overflow-wrap:anywhere}
+code.cmd{background:#eef0f4;padding:1px 5px;border-radius:3px}
 "#;
 
 fn status_class(s: Option<Status>) -> &'static str {
@@ -67,401 +84,358 @@ fn status_class(s: Option<Status>) -> &'static str {
 }
 
 /// Colored squares for the last runs, oldest first, each with the run's time as its title.
-fn strip(s: &Summary, t: &Target) -> String {
+fn strip(s: &Summary, t: &Target) -> Markup {
     let from = t.history.len().saturating_sub(HISTORY_RUNS);
-    let mut o = String::new();
-    for (i, cell) in t.history.iter().enumerate().skip(from) {
-        let st = cell.as_ref().map(|c| c.status());
-        let label = match cell {
-            Some(c) if c.repeats() > 1 => {
-                format!("{} {}/{}", status_class(st), c.agreeing(), c.repeats())
+    html! {
+        @for (i, cell) in t.history.iter().enumerate().skip(from) {
+            @let st = cell.as_ref().map(|c| c.status());
+            @let label = match cell {
+                Some(c) if c.repeats() > 1 => {
+                    format!("{} {}/{}", status_class(st), c.agreeing(), c.repeats())
+                }
+                Some(_) => status_class(st).to_string(),
+                None => "not measured".to_string(),
+            };
+            span class=(format!("h {}", status_class(st)))
+                title=(format!("{} UTC: {label}", s.runs[i].start)) {}
+        }
+    }
+}
+
+fn legend() -> Markup {
+    html! {
+        p.legend {
+            "History, oldest first: "
+            @for (class, label) in [("blocked", "blocked"), ("accessible", "accessible"),
+                ("down", "down"), ("unknown", "unknown"), ("none", "not measured")] {
+                span class=(format!("h {class}")) {} " " (label) " "
             }
-            Some(_) => status_class(st).to_string(),
-            None => "not measured".to_string(),
-        };
-        let _ = write!(
-            o,
-            r#"<span class="h {}" title="{} UTC: {}"></span>"#,
-            status_class(st),
-            esc(&s.runs[i].start),
-            label
-        );
+        }
     }
-    o
 }
 
-fn legend() -> &'static str {
-    r#"<p class="legend">History, oldest first: <span class="h blocked"></span> blocked <span class="h accessible"></span> accessible <span class="h down"></span> down <span class="h unknown"></span> unknown <span class="h none"></span> not measured</p>"#
+fn methods(ms: &[String]) -> Markup {
+    html! { @for m in ms { span.m { (Text(m)) } } }
 }
 
-fn pct(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
+/// The distinct values of one field of the places, joined ("not named" when empty).
+fn distinct(places: &[Place], field: fn(&Place) -> &str) -> String {
+    let mut v: Vec<&str> = places.iter().map(field).filter(|x| !x.is_empty()).collect();
+    v.sort_unstable();
+    v.dedup();
+    if v.is_empty() {
+        "not named".into()
     } else {
-        100.0 * part as f64 / whole as f64
+        v.join(", ")
     }
 }
 
-/// Bar chart of the blocked share of each run's targets, with a percentage grid.
-fn runs_chart(s: &Summary) -> String {
-    let (w, h) = (1140.0, 320.0);
-    let (left, right, top, bottom) = (56.0, 16.0, 18.0, 58.0);
-    let pw = w - left - right;
-    let ph = h - top - bottom;
-    let n = s.runs.len();
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        r##"<svg viewBox="0 0 {w} {h}" role="img" aria-label="Blocked share per run"><rect x="0" y="0" width="{w}" height="{h}" fill="#fff"/>"##
-    );
-    // The axis ends at the smallest of 10, 20, 40, 60, 80, 100% that holds every run's
-    // share, so a low share still shows its trend.
-    let highest = s
-        .runs
-        .iter()
-        .map(|r| pct(r.blocked(), r.measured()))
-        .fold(0.0, f64::max);
-    let top_pct = [10.0, 20.0, 40.0, 60.0, 80.0, 100.0]
-        .into_iter()
-        .find(|&t| highest <= t)
-        .unwrap_or(100.0);
-    for q in 0..=4 {
-        let p = top_pct * q as f64 / 4.0;
-        let y = top + ph * (1.0 - p / top_pct);
-        let _ = write!(
-            o,
-            r##"<line x1="{left}" x2="{x2}" y1="{y:.1}" y2="{y:.1}" stroke="#e3e6eb"/><text x="{tx}" y="{ty:.1}" font-size="12" text-anchor="end" fill="#555d6b">{p}%</text>"##,
-            x2 = left + pw,
-            tx = left - 8.0,
-            ty = y + 4.0
-        );
-    }
-    let slot = pw / n as f64;
-    let bar = (slot * 0.7).clamp(1.0, 60.0);
-    let label_every = n.div_ceil(10).max(1);
-    let mut points = Vec::new();
-    for (i, r) in s.runs.iter().enumerate() {
-        let share = pct(r.blocked(), r.measured());
-        let cx = left + slot * (i as f64 + 0.5);
-        let bh = ph * share / top_pct;
-        let y = top + ph - bh;
-        points.push(format!("{cx:.1},{y:.1}"));
-        let _ = write!(
-            o,
-            r##"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{bh:.1}" fill="#c0392b" opacity="0.85"><title>{t} UTC, run {id}: {b} of {m} targets blocked ({share:.0}%)</title></rect>"##,
-            x = cx - bar / 2.0,
-            t = esc(&r.start),
-            id = esc(&r.id),
-            b = r.blocked(),
-            m = r.measured()
-        );
-        if n <= 24 {
-            let _ = write!(
-                o,
-                r##"<text x="{cx:.1}" y="{ly:.1}" font-size="12" text-anchor="middle" fill="#1d2330">{share:.0}%</text>"##,
-                ly = y - 5.0
-            );
-        }
-        // Counted from the last run, which is always labelled.
-        if (n - 1 - i).is_multiple_of(label_every) {
-            let date = r.start.get(5..16).unwrap_or(&r.start);
-            let _ = write!(
-                o,
-                r##"<text x="{cx:.1}" y="{ly:.1}" font-size="12" text-anchor="middle" fill="#555d6b">{d}</text>"##,
-                ly = top + ph + 18.0,
-                d = esc(date)
-            );
+/// Where and when: vantage point, country, network, time range.
+fn where_and_when(s: &Summary) -> Markup {
+    let first = s.runs.first().expect("a summary has runs");
+    let last = s.runs.last().unwrap();
+    html! {
+        dl.where {
+            div { dt { "Vantage point" } dd { (Text(&distinct(&s.places, |p| &p.vantage_point))) } }
+            div { dt { "Country" } dd { (Text(&distinct(&s.places, |p| &p.probe_cc))) } }
+            div { dt { "Network (ASN)" } dd { (Text(&distinct(&s.places, |p| &p.probe_asn))) } }
+            div { dt { "Time range (UTC)" } dd { (Text(&first.start)) " to " (Text(&last.end)) } }
         }
     }
-    if n > 1 {
-        let _ = write!(
-            o,
-            r##"<polyline points="{}" fill="none" stroke="#7a1f16" stroke-width="2"/>"##,
-            points.join(" ")
-        );
+}
+
+fn cards(s: &Summary) -> Markup {
+    let now = s.now_tally();
+    let count = |k: ChangeKind| s.changes.iter().filter(|c| c.kind() == k).count();
+    let blocked_now = now[status_index(Status::Blocked)];
+    let stale = s.targets.iter().filter(|t| t.stale()).count();
+    html! {
+        div.cards {
+            div.card.blocked { b { (blocked_now) } span { "blocked now (" (format!("{:.0}", chart::pct(blocked_now, s.targets.len()))) "% of targets)" } }
+            div.card.blocked { b { (count(ChangeKind::NewlyBlocked)) } span { "newly blocked in the last run" } }
+            div.card { b { (count(ChangeKind::Unblocked)) } span { "unblocked in the last run" } }
+            div.card { b { (now[status_index(Status::Accessible)]) } span { "accessible now" } }
+            div.card { b { (now[status_index(Status::Down)]) } span { "down now (from everywhere)" } }
+            div.card { b { (now[status_index(Status::Unknown)]) } span { "never known (always unknown)" } }
+            div.card { b { (stale) } span { "unknown in the last run (shown as last known)" } }
+        }
     }
-    let _ = write!(
-        o,
-        r##"<line x1="{left}" x2="{x2}" y1="{y}" y2="{y}" stroke="#888"/><text x="{cx}" y="{ly}" font-size="13" text-anchor="middle" fill="#555d6b">run (start time, UTC, MM-DD hh:mm)</text></svg>"##,
-        x2 = left + pw,
-        y = top + ph,
-        cx = left + pw / 2.0,
-        ly = h - 12.0
-    );
-    o
 }
 
-/// Horizontal bars: the share of each category's targets blocked now.
-fn categories_chart(s: &Summary) -> String {
-    let cats = s.categories();
-    let row = 28.0;
-    let (w, left, right, top) = (1140.0, 200.0, 250.0, 10.0);
-    let pw = w - left - right;
-    let h = top * 2.0 + row * cats.len() as f64;
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        r##"<svg viewBox="0 0 {w} {h}" role="img" aria-label="Blocked share per category"><rect x="0" y="0" width="{w}" height="{h}" fill="#fff"/>"##
-    );
-    for (i, (cat, blocked, total)) in cats.iter().enumerate() {
-        let y = top + row * i as f64;
-        let share = pct(*blocked, *total);
-        let _ = write!(
-            o,
-            r##"<text x="{lx}" y="{ty:.1}" font-size="13" text-anchor="end" fill="#1d2330">{c}</text><rect x="{left}" y="{by:.1}" width="{pw}" height="18" fill="#eef0f4"/><rect x="{left}" y="{by:.1}" width="{bw:.1}" height="18" fill="#c0392b"/><text x="{vx}" y="{ty:.1}" font-size="13" fill="#1d2330">{blocked} of {total} blocked ({share:.0}%)</text>"##,
-            lx = left - 10.0,
-            ty = y + 18.0,
-            by = y + 5.0,
-            c = esc(cat),
-            bw = pw * share / 100.0,
-            vx = left + pw + 10.0
-        );
-    }
-    o.push_str("</svg>");
-    o
-}
-
-fn methods(ms: &[String]) -> String {
-    ms.iter()
-        .map(|m| format!(r#"<span class="m">{}</span>"#, esc(m)))
-        .collect()
-}
-
-fn changes_table(s: &Summary) -> String {
+fn changes_table(s: &Summary) -> Markup {
     if s.runs.len() < 2 {
-        return "<p>Only one run so far: nothing to compare.</p>".into();
+        return html! { p { "Only one run so far: nothing to compare." } };
     }
-    let prev = &s.runs[s.runs.len() - 2];
-    let mut o = format!(
-        "<p class=\"small\">Run {} ({} UTC) compared with run {} ({} UTC), for the targets the last run measured.</p>",
-        esc(&s.runs[s.runs.len() - 1].id),
-        esc(&s.runs[s.runs.len() - 1].start),
-        esc(&prev.id),
-        esc(&prev.start)
-    );
-    if s.changes.is_empty() {
-        o.push_str("<p>No target changed status.</p>");
-        return o;
-    }
+    let (prev, last) = (&s.runs[s.runs.len() - 2], &s.runs[s.runs.len() - 1]);
     let blocking =
         |c: &&Change| matches!(c.kind(), ChangeKind::NewlyBlocked | ChangeKind::Unblocked);
     let (main, rest): (Vec<&Change>, Vec<&Change>) = s.changes.iter().partition(blocking);
-    if main.is_empty() {
-        o.push_str("<p>Nothing was newly blocked or unblocked.</p>");
-    } else {
-        o.push_str(&change_rows(&main));
+    let mut kinds: Vec<(ChangeKind, usize)> = Vec::new();
+    for c in &rest {
+        match kinds.iter_mut().find(|(k, _)| *k == c.kind()) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((c.kind(), 1)),
+        }
     }
-    if !rest.is_empty() {
-        let mut kinds: Vec<(ChangeKind, usize)> = Vec::new();
-        for c in &rest {
-            match kinds.iter_mut().find(|(k, _)| *k == c.kind()) {
-                Some((_, n)) => *n += 1,
-                None => kinds.push((c.kind(), 1)),
+    let counts: Vec<String> = kinds
+        .iter()
+        .map(|(k, n)| format!("{} {n}", k.label()))
+        .collect();
+    html! {
+        p.small {
+            "Run " (Text(&last.id)) " (" (Text(&last.start)) " UTC) compared with run "
+            (Text(&prev.id)) " (" (Text(&prev.start)) " UTC), for the targets the last run \
+            measured. Only informative statuses count: a target the last run could not tell \
+            about (unknown) has not changed."
+        }
+        @if s.changes.is_empty() {
+            p { "No target changed status." }
+        } @else {
+            @if main.is_empty() {
+                p { "Nothing was newly blocked or unblocked." }
+            } @else {
+                (change_rows(&main))
+            }
+            @if !rest.is_empty() {
+                details {
+                    summary {
+                        (rest.len()) " other change" @if rest.len() != 1 { "s" }
+                        " (" (counts.join(", ")) ")"
+                    }
+                    (change_rows(&rest))
+                }
             }
         }
-        let counts: Vec<String> = kinds
-            .iter()
-            .map(|(k, n)| format!("{} {n}", k.label()))
-            .collect();
-        let _ = write!(
-            o,
-            "<details><summary>{} other change{} ({})</summary>{}</details>",
-            rest.len(),
-            if rest.len() == 1 { "" } else { "s" },
-            counts.join(", "),
-            change_rows(&rest)
-        );
     }
-    o
 }
 
-fn change_rows(changes: &[&Change]) -> String {
-    let mut o =
-        String::from("<table><tr><th>Change</th><th>Target</th><th>Was</th><th>Now</th></tr>");
-    for c in changes {
-        let (kind, input, from, to) = (c.kind(), &c.input, &c.from, &c.to);
-        let _ = write!(
-            o,
-            r#"<tr class="change"><td class="nowrap s {cls}">{k}</td><td class="target">{t}</td><td class="s {fc}">{f}</td><td class="s {tc}">{n}</td></tr>"#,
-            cls = match kind {
-                ChangeKind::NewlyBlocked => "blocked",
-                ChangeKind::Unblocked | ChangeKind::BackUp => "accessible",
-                ChangeKind::NewlyDown => "down",
-                ChangeKind::Other => "unknown",
-            },
-            k = kind.label(),
-            t = esc(input),
-            fc = status_class(*from),
-            f = from.map_or("new target", Status::as_str),
-            tc = to.as_str(),
-            n = to.as_str()
-        );
+fn change_rows(changes: &[&Change]) -> Markup {
+    html! {
+        table {
+            tr { th { "Change" } th { "Target" } th { "Was" } th { "Now" } }
+            @for c in changes {
+                @let cls = match c.kind() {
+                    ChangeKind::NewlyBlocked => "blocked",
+                    ChangeKind::Unblocked | ChangeKind::BackUp => "accessible",
+                    ChangeKind::NewlyDown => "down",
+                    ChangeKind::Other => "unknown",
+                };
+                @let was = match c.from {
+                    Some(s) => s.as_str(),
+                    None if c.measured_before => "unknown",
+                    None => "new target",
+                };
+                tr.change {
+                    td class=(format!("nowrap s {cls}")) { (c.kind().label()) }
+                    td.target { (Text(&c.input)) }
+                    td class=(format!("s {}", status_class(c.from))) { (was) }
+                    td class=(format!("s {}", c.to.as_str())) { (c.to.as_str()) }
+                }
+            }
+        }
     }
-    o.push_str("</table>");
-    o
 }
 
-fn blocked_table(s: &Summary) -> String {
-    let blocked: Vec<&Target> = s
-        .targets
+/// The last runs, newest first, with those whose control failed for most targets marked.
+fn runs_table(s: &Summary) -> Markup {
+    let from = s.runs.len().saturating_sub(HISTORY_RUNS);
+    html! {
+        table {
+            tr { th { "Start (UTC)" } th { "Run" } th { "Targets" } th { "Blocked" } th { "Unknown" } th { "Control" } }
+            @for r in s.runs[from..].iter().rev() {
+                @let trouble = r.control_trouble();
+                tr class=[trouble.as_ref().map(|_| "control-failed")] {
+                    td.nowrap { (Text(&r.start)) }
+                    td.target { (Text(&r.id)) }
+                    td { (r.measured()) }
+                    td { (r.blocked()) }
+                    td { (r.tally[status_index(Status::Unknown)]) }
+                    td { @match &trouble { Some(t) => { span.s.unknown { (t) } }, None => { "answered" } } }
+                }
+            }
+        }
+    }
+}
+
+/// The anchor of a blocked target's evidence: `m-UID` when the uid is a plain name, else by
+/// position.
+fn anchor(uid: &str, i: usize) -> String {
+    let plain = !uid.is_empty()
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if plain {
+        format!("m-{uid}")
+    } else {
+        format!("evidence-{i}")
+    }
+}
+
+/// The targets blocked now, each with the anchor of its evidence (unique in the page).
+fn blocked(s: &Summary) -> Vec<(&Target, String)> {
+    let mut seen = std::collections::HashSet::new();
+    s.targets
         .iter()
         .filter(|t| t.now == Status::Blocked)
-        .collect();
-    if blocked.is_empty() {
-        return "<p>No target is blocked now.</p>".into();
-    }
-    let mut o = String::from(
-        "<table><tr><th>Target</th><th>Category</th><th>Blocked since (UTC)</th><th>Methods</th><th>Evidence (latest blocked measurement)</th><th>History</th></tr>",
-    );
-    for t in blocked {
-        let c = t.last();
-        let repeats = if c.repeats() > 1 {
-            format!(
-                "<br><span class=\"small\">last run: {}/{} blocked</span>",
-                c.agreeing(),
-                c.repeats()
-            )
-        } else {
-            String::new()
-        };
-        let mut evidence = String::new();
-        if let Some(ev) = &t.evidence {
-            evidence.push_str("<ul>");
-            for r in &ev.reasons {
-                let _ = write!(evidence, "<li>{}</li>", esc(r));
+        .enumerate()
+        .map(|(i, t)| {
+            let uid = t
+                .evidence
+                .as_ref()
+                .map_or("", |e| e.measurement_uid.as_str());
+            let mut a = anchor(uid, i);
+            if !seen.insert(a.clone()) {
+                a = format!("evidence-{i}");
             }
-            let _ = write!(
-                evidence,
-                "</ul><span class=\"small\">measured {} UTC</span>",
-                esc(&ev.time)
-            );
-        }
-        let _ = write!(
-            o,
-            r#"<tr class="blocked-row"><td class="target">{input}</td><td>{cat}</td><td class="nowrap">{since}<br><span class="small">{streak} run{pl} in a row</span>{repeats}</td><td>{m}</td><td class="evidence">{evidence}</td><td class="nowrap">{h}</td></tr>"#,
-            input = esc(&t.input),
-            cat = esc(t.category.as_deref().unwrap_or("")),
-            since = esc(&s.runs[t.since_run].start),
-            streak = t.streak,
-            pl = if t.streak == 1 { "" } else { "s" },
-            m = methods(&c.methods),
-            h = strip(s, t)
-        );
-    }
-    o.push_str("</table>");
-    o
+            (t, a)
+        })
+        .collect()
 }
 
-fn others_table(s: &Summary) -> String {
+fn blocked_table(s: &Summary) -> Markup {
+    let blocked = blocked(s);
+    if blocked.is_empty() {
+        return html! { p { "No target is blocked now." } };
+    }
+    html! {
+        table {
+            tr { th { "Target" } th { "Category" } th { "Blocked since (UTC)" } th { "Methods" } th { "Evidence (latest blocked measurement)" } th { "History" } }
+            @for (t, anchor) in &blocked {
+                @let c = t.known();
+                tr.blocked-row {
+                    td.target { (Text(&t.input)) }
+                    td { (Text(t.category.as_deref().unwrap_or(""))) }
+                    td.nowrap {
+                        (Text(&s.runs[t.since_run].start)) br;
+                        span.small { (t.streak) " run" @if t.streak != 1 { "s" } " in a row" }
+                        @if c.repeats() > 1 {
+                            br; span.small { "last blocked run: " (c.agreeing()) "/" (c.repeats()) " blocked" }
+                        }
+                        @if t.stale() {
+                            br; span.small.stale { "last run: unknown (status as last known)" }
+                        }
+                    }
+                    td { (methods(&c.methods)) }
+                    td.evidence {
+                        @if let Some(ev) = &t.evidence {
+                            ul { @for r in &ev.reasons { li { (Text(r)) } } }
+                            span.small {
+                                "measured " (Text(&ev.time)) " UTC · "
+                                a href=(format!("#{anchor}")) {
+                                    @if ev.measurement_uid.is_empty() { "evidence" } @else { (Text(&ev.measurement_uid)) }
+                                }
+                            }
+                        }
+                    }
+                    td.nowrap { (strip(s, t)) }
+                }
+            }
+        }
+    }
+}
+
+/// Each blocked target's latest blocked measurement: its uid, methods, reasons, and the
+/// command that prints all of it.
+fn evidence_section(s: &Summary, results: &str) -> Markup {
+    html! {
+        @for (t, anchor) in blocked(s) {
+            @if let Some(ev) = &t.evidence {
+                div.ev id=(anchor) {
+                    h3 { (Text(&t.input)) }
+                    p.small {
+                        "measured " (Text(&ev.time)) " UTC in run " (Text(&ev.run))
+                        @if !ev.measurement_uid.is_empty() { " · measurement_uid " code { (Text(&ev.measurement_uid)) } }
+                    }
+                    p { (methods(&ev.methods)) }
+                    ul { @for r in &ev.reasons { li { (Text(r)) } } }
+                    @if !ev.measurement_uid.is_empty() {
+                        p.small { "Every step of it: " code.cmd { "vantage show " (Text(results)) " " (Text(&ev.measurement_uid)) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn others_table(s: &Summary) -> Markup {
     let others: Vec<&Target> = s
         .targets
         .iter()
         .filter(|t| t.now != Status::Blocked)
         .collect();
     if others.is_empty() {
-        return "<p>None: every target is blocked.</p>".into();
+        return html! { p { "None: every target is blocked." } };
     }
-    let mut o = String::from(
-        "<table><tr><th>Status now</th><th>Since (UTC)</th><th>Runs in a row</th><th>Target</th><th>Category</th><th>History</th></tr>",
-    );
-    for t in others {
-        let last_blocked = t
-            .evidence
-            .as_ref()
-            .map(|e| {
-                format!(
-                    "<br><span class=\"small\">last blocked {} UTC</span>",
-                    esc(&e.time)
-                )
-            })
-            .unwrap_or_default();
-        let _ = write!(
-            o,
-            r#"<tr><td class="s {st}">{st}{lb}</td><td class="nowrap">{since}</td><td>{streak}</td><td class="target">{input}</td><td>{cat}</td><td class="nowrap">{h}</td></tr>"#,
-            st = t.now.as_str(),
-            lb = last_blocked,
-            since = esc(&s.runs[t.since_run].start),
-            streak = t.streak,
-            input = esc(&t.input),
-            cat = esc(t.category.as_deref().unwrap_or("")),
-            h = strip(s, t)
-        );
+    html! {
+        table {
+            tr { th { "Status now" } th { "Since (UTC)" } th { "Runs in a row" } th { "Target" } th { "Category" } th { "History" } }
+            @for t in others {
+                tr {
+                    td class=(format!("s {}", t.now.as_str())) {
+                        (t.now.as_str())
+                        @if t.stale() { br; span.small.stale { "last run: unknown" } }
+                        @if let Some(e) = &t.evidence { br; span.small { "last blocked " (Text(&e.time)) " UTC" } }
+                    }
+                    td.nowrap { (Text(&s.runs[t.since_run].start)) }
+                    td { (t.streak) }
+                    td.target { (Text(&t.input)) }
+                    td { (Text(t.category.as_deref().unwrap_or(""))) }
+                    td.nowrap { (strip(s, t)) }
+                }
+            }
+        }
     }
-    o.push_str("</table>");
-    o
 }
 
-/// The whole page. `source` names where the records came from.
-pub fn render(s: &Summary, source: &str) -> String {
+/// The whole page. `source` names where the records came from; `results` is what `vantage
+/// show` is told to read (the results directory, or `RESULTS` when it is not known here).
+pub fn render(s: &Summary, source: &str, results: &str) -> String {
     let first = s.runs.first().expect("a summary has runs");
     let last = s.runs.last().unwrap();
-    let now = s.now_tally();
-    let count = |k: ChangeKind| s.changes.iter().filter(|c| c.kind() == k).count();
-    let blocked_now = now[status_index(Status::Blocked)];
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>vantage report: what is blocked, and since when</title>
-<style>{STYLE}</style></head><body><main>
-<h1>What is blocked, and since when</h1>
-<p class="meta">{source}: {runs} run{pl} from {a} to {b} UTC, {targets} targets, {meas} measurements. Made by vantage {ver}.</p>
-<div class="cards">
-<div class="card blocked"><b>{blocked_now}</b><span>blocked now ({bp:.0}% of targets)</span></div>
-<div class="card blocked"><b>{nb}</b><span>newly blocked in the last run</span></div>
-<div class="card"><b>{ub}</b><span>unblocked in the last run</span></div>
-<div class="card"><b>{acc}</b><span>accessible now</span></div>
-<div class="card"><b>{down}</b><span>down now (from everywhere)</span></div>
-<div class="card"><b>{unk}</b><span>unknown now</span></div>
-</div>
-"#,
-        source = esc(source),
-        runs = s.runs.len(),
-        pl = if s.runs.len() == 1 { "" } else { "s" },
-        a = esc(&first.start),
-        b = esc(&last.end),
-        targets = s.targets.len(),
-        meas = s.measurements,
-        ver = env!("CARGO_PKG_VERSION"),
-        bp = pct(blocked_now, s.targets.len()),
-        nb = count(ChangeKind::NewlyBlocked),
-        ub = count(ChangeKind::Unblocked),
-        acc = now[status_index(Status::Accessible)],
-        down = now[status_index(Status::Down)],
-        unk = now[status_index(Status::Unknown)],
-    );
-    let _ = write!(
-        o,
-        "<h2>Changes since the previous run</h2>\n{}\n",
-        changes_table(s)
-    );
-    let _ = write!(
-        o,
-        "<h2>Blocked share over time</h2>\n<p class=\"small\">Share of the targets each run measured that were blocked (a target counts as blocked in a run if any of its repeats was).</p>\n<div class=\"chart\">{}</div>\n",
-        runs_chart(s)
-    );
-    let _ = write!(
-        o,
-        "<h2>Blocked share per category (now)</h2>\n<p class=\"small\">Each target's status in the latest run that measured it.</p>\n<div class=\"chart\">{}</div>\n",
-        categories_chart(s)
-    );
-    let _ = write!(
-        o,
-        "<h2 id=\"blocked\">Blocked targets</h2>\n{}<div class=\"wide\">{}</div>\n",
-        legend(),
-        blocked_table(s)
-    );
-    let _ = write!(
-        o,
-        "<h2 id=\"others\">Other targets</h2>\n<div class=\"wide\">{}</div>\n",
-        others_table(s)
-    );
-    o.push_str(
-        "<p class=\"small\">Verdicts are vantage's x_verdict: blocked names the methods with one sentence of evidence each; down means the site failed from the control too and is never counted as blocked.</p>\n</main></body></html>\n",
-    );
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "vantage report: what is blocked, and since when" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { main {
+                h1 { "What is blocked, and since when" }
+                (where_and_when(s))
+                p.meta {
+                    (Text(source)) ": " (s.runs.len()) " run" @if s.runs.len() != 1 { "s" }
+                    " from " (Text(&first.start)) " to " (Text(&last.end)) " UTC, "
+                    (s.targets.len()) " targets, " (s.measurements) " measurements. Made by vantage "
+                    (env!("CARGO_PKG_VERSION")) "."
+                }
+                (cards(s))
+                h2 { "Changes since the previous run" }
+                (changes_table(s))
+                h2 id="runs" { "Runs" }
+                p.small { "Newest first. A run whose control failed (or that had none) for most of its targets could not tell blocked from accessible: its unknowns are the control's, not the targets'." }
+                div.wide { (runs_table(s)) }
+                h2 { "Blocked share over time" }
+                p.small { "Share of the targets each run measured that were blocked (a target counts as blocked in a run if any of its repeats was)." }
+                div.chart { (chart::runs(s)) }
+                h2 { "Blocked share per category (now)" }
+                p.small { "Each target's status as last known (the latest run that could tell)." }
+                div.chart { (chart::categories(s)) }
+                h2 id="blocked" { "Blocked targets" }
+                (legend())
+                div.wide { (blocked_table(s)) }
+                h2 id="others" { "Other targets" }
+                div.wide { (others_table(s)) }
+                h2 id="evidence" { "Evidence" }
+                (evidence_section(s, results))
+                p.small { "Verdicts are vantage's x_verdict: blocked names the methods with one sentence of evidence each; down means the site failed from the control too and is never counted as blocked; unknown tells nothing about the target." }
+            } }
+        }
+    };
+    let mut o = page.into_string();
+    o.push('\n');
     o
 }
 
@@ -470,10 +444,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_everything_markup_needs() {
+    fn text_escapes_markup_and_control_characters() {
+        let s =
+            html! { p title=(Text("a\"b")) { (Text("<script>alert('x')</script> & \u{1b}[2J")) } };
         assert_eq!(
-            esc(r#"<script>alert('x')</script> & "q""#),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+            s.into_string(),
+            "<p title=\"a&quot;b\">&lt;script&gt;alert('x')&lt;/script&gt; &amp; \u{fffd}[2J</p>"
         );
+    }
+
+    #[test]
+    fn anchors_are_plain() {
+        assert_eq!(anchor("20261123_ZZ_web_ab", 0), "m-20261123_ZZ_web_ab");
+        assert_eq!(anchor("a\"b c", 3), "evidence-3");
+        assert_eq!(anchor("", 1), "evidence-1");
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::summary::{Collector, Entry};
+use super::summary::{Collector, Control, Entry, Place};
 use crate::analysis::Status;
 use crate::exit::{fatal, Exit};
 
@@ -60,7 +60,16 @@ struct RawRecord {
     input: String,
     measurement_start_time: String,
     #[serde(default)]
+    measurement_uid: String,
+    #[serde(default)]
+    probe_cc: String,
+    #[serde(default)]
+    probe_asn: String,
+    #[serde(default)]
     annotations: Option<RawAnnotations>,
+    /// Present when the run had a control (only whether it is there is read).
+    #[serde(default)]
+    test_helpers: Option<serde::de::IgnoredAny>,
     test_keys: RawKeys,
 }
 
@@ -68,11 +77,16 @@ struct RawRecord {
 struct RawAnnotations {
     #[serde(default)]
     category_code: Option<String>,
+    /// Set by the daemon.
+    #[serde(default)]
+    vantage_point: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct RawKeys {
     x_verdict: RawVerdict,
+    #[serde(default)]
+    control_failure: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -96,45 +110,53 @@ pub fn valid_time(t: &str) -> bool {
         })
 }
 
+/// What became of the control: failed when `control_failure` is set, none when the run named
+/// no control (`test_helpers` absent, no `control_failure`).
+pub fn control(has_helpers: bool, failure: Option<&str>) -> Control {
+    match failure {
+        Some(f) if !f.is_empty() => Control::Failed,
+        _ if !has_helpers => Control::None,
+        _ => Control::Answered,
+    }
+}
+
 /// Decodes one record line into what the report reads.
 pub fn parse_record(line: &[u8]) -> Result<Entry, String> {
     let r: RawRecord = serde_json::from_slice(line).map_err(|e| format!("not a record ({e})"))?;
-    entry(
-        r.report_id,
-        r.input,
-        r.annotations.and_then(|a| a.category_code),
-        r.measurement_start_time,
-        r.test_keys.x_verdict.status,
-        r.test_keys.x_verdict.methods,
-        r.test_keys.x_verdict.reasons,
-    )
+    let (category, vantage_point) = r
+        .annotations
+        .map(|a| (a.category_code, a.vantage_point))
+        .unwrap_or_default();
+    let keys = r.test_keys;
+    check(Entry {
+        run: r.report_id,
+        input: r.input,
+        category,
+        time: r.measurement_start_time,
+        status: keys.x_verdict.status,
+        methods: keys.x_verdict.methods,
+        reasons: keys.x_verdict.reasons,
+        measurement_uid: r.measurement_uid,
+        place: Place {
+            vantage_point: vantage_point.unwrap_or_default(),
+            probe_cc: r.probe_cc,
+            probe_asn: r.probe_asn,
+        },
+        control: control(r.test_helpers.is_some(), keys.control_failure.as_deref()),
+    })
 }
 
-/// Checks and assembles an entry (from a file's record or a database row).
-pub fn entry(
-    run: String,
-    input: String,
-    category: Option<String>,
-    time: String,
-    status: Status,
-    methods: Vec<String>,
-    reasons: Vec<String>,
-) -> Result<Entry, String> {
-    if run.is_empty() || input.is_empty() {
+/// Checks an entry (from a file's record or a database row): a run, an input and a time the
+/// report can sort; an empty category is none.
+pub fn check(mut e: Entry) -> Result<Entry, String> {
+    if e.run.is_empty() || e.input.is_empty() {
         return Err("empty report_id or input".into());
     }
-    if !valid_time(&time) {
+    if !valid_time(&e.time) {
         return Err("measurement_start_time is not YYYY-MM-DD hh:mm:ss".into());
     }
-    Ok(Entry {
-        run,
-        input,
-        category: category.filter(|c| !c.is_empty()),
-        time,
-        status,
-        methods,
-        reasons,
-    })
+    e.category = e.category.filter(|c| !c.is_empty());
+    Ok(e)
 }
 
 /// `DIR/*/*.jsonl`, sorted (`sink::jsonl_files`); an unreadable directory is an error.

@@ -4,6 +4,7 @@
 //! aggregation of `summary` (one cell per run and target); `terminal` and `html` render it.
 //! Exit status: 0 reported; 1 nothing to report or cannot read or write; 2 bad usage.
 
+pub mod chart;
 pub mod clickhouse;
 pub mod html;
 pub mod load;
@@ -95,7 +96,11 @@ pub fn report_main(args: ReportArgs) -> Result<(), Exit> {
     let summary = collector.finish();
     print_out(&terminal::render(&summary, &source));
     if let Some(path) = &args.html {
-        let page = html::render(&summary, &source);
+        let results = match &args.clickhouse {
+            Some(_) => "RESULTS".to_string(),
+            None => args.results.display().to_string(),
+        };
+        let page = html::render(&summary, &source, &results);
         std::fs::write(path, page)
             .map_err(|e| fatal(format!("cannot write {}: {e}", path.display())))?;
         print_out(&format!("\nHTML report written to {}\n", path.display()));

@@ -2,6 +2,11 @@
 //! cell per (run, target), and come out as a [`Summary`]: runs in time order, each target's
 //! history, its status now and since when, and what changed between the last two runs.
 //!
+//! `unknown` says nothing about a target (the probe could not tell: no control, a failed one):
+//! a target's status "now" is its latest informative one (accessible, blocked, down), streaks
+//! skip unknown runs as they skip runs that did not measure it, and a change is only ever
+//! between informative statuses, so a control outage never reads as censorship lifting.
+//!
 //! Memory is proportional to targets x runs (a few counters per cell); of the evidence only the
 //! reasons of each target's latest blocked measurement are kept.
 
@@ -20,6 +25,31 @@ pub struct Entry {
     pub status: Status,
     pub methods: Vec<String>,
     pub reasons: Vec<String>,
+    /// Empty when the source does not say.
+    pub measurement_uid: String,
+    /// Where it was measured from (as the record says; empty when it does not).
+    pub place: Place,
+    pub control: Control,
+}
+
+/// Where a measurement was made from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    pub vantage_point: String,
+    pub probe_cc: String,
+    pub probe_asn: String,
+}
+
+/// What became of the control a measurement asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Control {
+    /// It answered (or the source does not say).
+    #[default]
+    Answered,
+    /// It was asked and failed (`control_failure` is set).
+    Failed,
+    /// The run had no control.
+    None,
 }
 
 /// The evidence of a target's latest blocked measurement.
@@ -29,6 +59,12 @@ pub struct Evidence {
     pub run: String,
     pub methods: Vec<String>,
     pub reasons: Vec<String>,
+    pub measurement_uid: String,
+}
+
+/// Whether a status tells something about the target (unknown does not).
+pub fn informative(s: Status) -> bool {
+    s != Status::Unknown
 }
 
 /// Index of a status in per-status counters (the order of [`Status::ALL`]).
@@ -46,6 +82,9 @@ pub fn status_index(s: Status) -> usize {
 pub struct Cell {
     pub counts: [u32; 4],
     pub methods: Vec<String>,
+    /// Repeats whose control failed, and repeats made without a control.
+    pub control_failed: u32,
+    pub no_control: u32,
 }
 
 impl Cell {
@@ -70,12 +109,23 @@ impl Cell {
     pub fn agreeing(&self) -> u32 {
         self.counts[status_index(self.status())]
     }
+    /// The status when it tells something (not unknown).
+    pub fn known(&self) -> Option<Status> {
+        Some(self.status()).filter(|&s| informative(s))
+    }
 }
 
 struct RunAcc {
     id: String,
     first: String,
     last: String,
+}
+
+/// Of the vantage points, countries and networks seen, the set (few in practice).
+fn note<T: Ord + Clone>(set: &mut std::collections::BTreeSet<T>, v: &T) {
+    if !set.contains(v) {
+        set.insert(v.clone());
+    }
 }
 
 struct TargetAcc {
@@ -93,6 +143,7 @@ pub struct Collector {
     target_ids: HashMap<String, u32>,
     targets: Vec<TargetAcc>,
     cells: HashMap<(u32, u32), Cell>,
+    places: std::collections::BTreeSet<Place>,
     pub measurements: usize,
 }
 
@@ -140,8 +191,14 @@ impl Collector {
             t.category.clone_from(&e.category);
             t.category_time.clone_from(&e.time);
         }
+        note(&mut self.places, &e.place);
         let cell = self.cells.entry((run, target)).or_default();
         cell.counts[status_index(e.status)] += 1;
+        match e.control {
+            Control::Answered => {}
+            Control::Failed => cell.control_failed += 1,
+            Control::None => cell.no_control += 1,
+        }
         if e.status == Status::Blocked {
             for m in &e.methods {
                 if !cell.methods.contains(m) {
@@ -154,6 +211,7 @@ impl Collector {
                     run: e.run,
                     methods: e.methods,
                     reasons: e.reasons,
+                    measurement_uid: e.measurement_uid,
                 });
             }
         }
@@ -182,12 +240,18 @@ impl Collector {
                 start: self.runs[i].first.clone(),
                 end: self.runs[i].last.clone(),
                 tally: [0; 4],
+                control_failed: 0,
+                no_control: 0,
             })
             .collect();
         let mut histories: Vec<Vec<Option<Cell>>> = vec![vec![None; n]; self.targets.len()];
         for ((run, target), cell) in self.cells {
             let pos = position[run as usize];
-            runs[pos].tally[status_index(cell.status())] += 1;
+            let r = &mut runs[pos];
+            r.tally[status_index(cell.status())] += 1;
+            // A target whose control failed (or was missing) for every repeat.
+            r.control_failed += usize::from(cell.control_failed == cell.repeats());
+            r.no_control += usize::from(cell.no_control == cell.repeats());
             histories[target as usize][pos] = Some(cell);
         }
         let mut targets: Vec<Target> = self
@@ -207,24 +271,7 @@ impl Collector {
         };
         targets.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.input.cmp(&b.input)));
         let changes = if n >= 2 {
-            let mut changes: Vec<Change> = targets
-                .iter()
-                .filter_map(|t| {
-                    let to = t.history[n - 1].as_ref()?.status();
-                    // The previous measurement of it: a schedule may skip a target in a run.
-                    let from = t.history[..n - 1]
-                        .iter()
-                        .rev()
-                        .flatten()
-                        .next()
-                        .map(Cell::status);
-                    (from != Some(to)).then(|| Change {
-                        input: t.input.clone(),
-                        from,
-                        to,
-                    })
-                })
-                .collect();
+            let mut changes: Vec<Change> = targets.iter().filter_map(|t| t.change(n - 1)).collect();
             changes.sort_by(|a, b| (a.kind(), &a.input).cmp(&(b.kind(), &b.input)));
             changes
         } else {
@@ -234,6 +281,7 @@ impl Collector {
             runs,
             targets,
             changes,
+            places: self.places.into_iter().collect(),
             measurements: self.measurements,
         }
     }
@@ -257,6 +305,9 @@ pub struct Run {
     pub end: String,
     /// Targets per status (after aggregating repeats), by [`status_index`].
     pub tally: [usize; 4],
+    /// Targets whose control failed for every repeat, and targets measured without a control.
+    pub control_failed: usize,
+    pub no_control: usize,
 }
 
 impl Run {
@@ -265,6 +316,22 @@ impl Run {
     }
     pub fn blocked(&self) -> usize {
         self.tally[status_index(Status::Blocked)]
+    }
+    /// `control failed for 7/7 targets` (or `no control for ...`) when that is so for all or
+    /// most (more than half) of the run's targets: the run's unknowns are the control's.
+    pub fn control_trouble(&self) -> Option<String> {
+        let n = self.measured();
+        let most = |k: usize| k > 0 && 2 * k > n;
+        if most(self.control_failed) {
+            Some(format!(
+                "control failed for {}/{n} targets",
+                self.control_failed
+            ))
+        } else if most(self.no_control) {
+            Some(format!("no control for {}/{n} targets", self.no_control))
+        } else {
+            None
+        }
     }
 }
 
@@ -275,12 +342,15 @@ pub struct Target {
     pub category: Option<String>,
     /// One entry per run (in time order); `None` where the run did not measure it.
     pub history: Vec<Option<Cell>>,
-    /// The status in the latest run that measured it.
+    /// What we know: the status in the latest run that told something (accessible, blocked,
+    /// down); unknown only when no run ever did.
     pub now: Status,
-    /// That run's index.
+    /// The latest run that measured it (its status may be unknown).
     pub last_run: usize,
-    /// The first run of the unbroken streak of `now` (runs that did not measure the target do
-    /// not break it).
+    /// The run `now` comes from (`last_run` when the target was never known).
+    pub known_run: usize,
+    /// The first run of the unbroken streak of `now` (runs that did not measure the target, or
+    /// could not tell, do not break it).
     pub since_run: usize,
     /// How many measured runs the streak spans.
     pub streak: usize,
@@ -294,16 +364,21 @@ impl Target {
             .iter()
             .rposition(Option::is_some)
             .expect("a target has at least one measurement");
-        let now = history[last_run].as_ref().map(Cell::status).unwrap();
-        let mut since_run = last_run;
+        let known_run = history
+            .iter()
+            .rposition(|c| c.as_ref().and_then(Cell::known).is_some())
+            .unwrap_or(last_run);
+        let now = history[known_run].as_ref().map(Cell::status).unwrap();
+        let mut since_run = known_run;
         let mut streak = 0;
-        for (i, cell) in history.iter().enumerate().take(last_run + 1).rev() {
-            match cell {
+        for (i, cell) in history.iter().enumerate().take(known_run + 1).rev() {
+            match cell.as_ref().map(Cell::status) {
                 None => continue,
-                Some(c) if c.status() == now => {
+                Some(s) if s == now => {
                     since_run = i;
                     streak += 1;
                 }
+                Some(s) if !informative(s) => continue,
                 Some(_) => break,
             }
         }
@@ -313,15 +388,42 @@ impl Target {
             history,
             now,
             last_run,
+            known_run,
             since_run,
             streak,
             evidence: t.evidence,
         }
     }
 
+    /// Whether the latest run that measured it could not tell (so `now` is older news).
+    pub fn stale(&self) -> bool {
+        self.known_run != self.last_run
+    }
+
+    /// What changed for it in run `last` (the last run): only between informative statuses;
+    /// a target the run measured as unknown did not change.
+    fn change(&self, last: usize) -> Option<Change> {
+        let to = self.history[last].as_ref()?.known()?;
+        let before = &self.history[..last];
+        // The previous informative measurement of it: a schedule may skip a target in a run,
+        // and an unknown one tells nothing.
+        let from = before.iter().rev().flatten().find_map(Cell::known);
+        (from != Some(to)).then(|| Change {
+            input: self.input.clone(),
+            from,
+            measured_before: before.iter().any(Option::is_some),
+            to,
+        })
+    }
+
     /// The cell of the latest run that measured it.
     pub fn last(&self) -> &Cell {
         self.history[self.last_run].as_ref().unwrap()
+    }
+
+    /// The cell `now` comes from.
+    pub fn known(&self) -> &Cell {
+        self.history[self.known_run].as_ref().unwrap()
     }
 }
 
@@ -329,8 +431,10 @@ impl Target {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     pub input: String,
-    /// The status in the latest earlier run that measured it; `None`: never measured before.
+    /// The status in the latest earlier run that told something; `None`: none did.
     pub from: Option<Status>,
+    /// Whether an earlier run measured it at all (if so and `from` is `None`, as unknown).
+    pub measured_before: bool,
     pub to: Status,
 }
 
@@ -366,9 +470,14 @@ impl Change {
             _ => ChangeKind::Other,
         }
     }
-    /// "accessible -> blocked" ("new -> ..." for a target measured for the first time).
+    /// "accessible -> blocked" ("new -> ..." for a target measured for the first time,
+    /// "unknown -> ..." for one no earlier run could tell about).
     pub fn detail(&self) -> String {
-        let from = self.from.map_or("new", Status::as_str);
+        let from = match self.from {
+            Some(s) => s.as_str(),
+            None if self.measured_before => "unknown",
+            None => "new",
+        };
         format!("{from} -> {}", self.to.as_str())
     }
 }
@@ -382,6 +491,8 @@ pub struct Summary {
     pub targets: Vec<Target>,
     /// Between the last two runs, grouped by kind.
     pub changes: Vec<Change>,
+    /// Every vantage point, country and network the measurements came from, sorted.
+    pub places: Vec<Place>,
     pub measurements: usize,
 }
 
@@ -445,7 +556,79 @@ mod tests {
                 vec![]
             },
             reasons: vec![format!("{run} {status:?}")],
+            measurement_uid: format!("{run}-{input}"),
+            place: Place::default(),
+            control: if status == Status::Unknown {
+                Control::Failed
+            } else {
+                Control::Answered
+            },
         }
+    }
+
+    #[test]
+    fn unknown_is_no_news() {
+        use Status::*;
+        let mut c = Collector::default();
+        for (input, statuses) in [
+            ("was-blocked", [Blocked, Unknown, Unknown]),
+            ("was-fine", [Accessible, Accessible, Unknown]),
+            ("blocked-again", [Blocked, Unknown, Blocked]),
+            ("lifted-after-a-gap", [Blocked, Unknown, Accessible]),
+            ("first-known", [Unknown, Unknown, Blocked]),
+            ("never-known", [Unknown, Unknown, Unknown]),
+        ] {
+            for (i, st) in statuses.into_iter().enumerate() {
+                c.add(e(
+                    &format!("r{i}"),
+                    input,
+                    &format!("2026-01-0{} 00:00:00", i + 1),
+                    st,
+                ));
+            }
+        }
+        let s = c.finish();
+        let t = |name: &str| s.targets.iter().find(|t| t.input == name).unwrap();
+        let b = t("was-blocked");
+        assert_eq!(
+            (b.now, b.since_run, b.streak, b.stale()),
+            (Blocked, 0, 1, true)
+        );
+        assert_eq!((t("was-fine").now, t("was-fine").streak), (Accessible, 2));
+        let again = t("blocked-again");
+        assert_eq!((again.now, again.since_run, again.streak), (Blocked, 0, 2));
+        assert!(!again.stale());
+        assert_eq!(
+            (t("never-known").now, t("never-known").stale()),
+            (Unknown, false)
+        );
+        let changes: Vec<_> = s
+            .changes
+            .iter()
+            .map(|c| (c.input.as_str(), c.kind(), c.detail()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (
+                    "first-known",
+                    ChangeKind::NewlyBlocked,
+                    "unknown -> blocked".to_string()
+                ),
+                (
+                    "lifted-after-a-gap",
+                    ChangeKind::Unblocked,
+                    "blocked -> accessible".to_string()
+                ),
+            ]
+        );
+        assert_eq!(s.now_tally(), [2, 3, 0, 1]);
+        assert_eq!(s.runs[1].control_failed, 5, "was-fine was measured in r1");
+        assert_eq!(
+            s.runs[1].control_trouble().as_deref(),
+            Some("control failed for 5/6 targets")
+        );
+        assert_eq!(s.runs[2].control_trouble(), None, "2 of 6 is not most");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::summary::{glyph, status_index, ChangeKind, Summary, Target};
+use super::summary::{glyph, status_index, ChangeKind, Run, Summary, Target};
 use crate::analysis::Status;
 
 /// How many runs the history strings show.
@@ -44,12 +44,42 @@ pub fn history(t: &Target) -> String {
 
 /// `blocked 2/3`: the status now, with the repeats that agree when there were several.
 fn status_now(t: &Target) -> String {
-    let c = t.last();
+    let c = t.known();
     if c.repeats() > 1 {
         format!("{} {}/{}", t.now.as_str(), c.agreeing(), c.repeats())
     } else {
         t.now.as_str().to_string()
     }
+}
+
+/// `  [control failed for 7/7 targets]` when the run's control failed for most targets.
+fn trouble(r: &Run) -> String {
+    r.control_trouble()
+        .map(|t| format!("  [{t}]"))
+        .unwrap_or_default()
+}
+
+/// The last runs, oldest first: start, targets, blocked, unknown, and control trouble.
+fn runs(o: &mut String, s: &Summary) {
+    let from = s.runs.len().saturating_sub(HISTORY_RUNS);
+    let _ = writeln!(
+        o,
+        "Runs ({}oldest first):",
+        if from > 0 { "the last 12 runs, " } else { "" }
+    );
+    for r in &s.runs[from..] {
+        let _ = writeln!(
+            o,
+            "  {}  {:>5} targets  {:>5} blocked  {:>5} unknown  {}{}",
+            r.start,
+            r.measured(),
+            r.blocked(),
+            r.tally[status_index(Status::Unknown)],
+            clean(&r.id),
+            trouble(r)
+        );
+    }
+    o.push('\n');
 }
 
 /// The whole terminal report. `source` names where the records came from.
@@ -82,8 +112,15 @@ pub fn render(s: &Summary, source: &str) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let _ = writeln!(o, "last run: {} ({})", clean(&last.id), last.start);
+    let _ = writeln!(
+        o,
+        "last run: {} ({}){}",
+        clean(&last.id),
+        last.start,
+        trouble(last)
+    );
     o.push('\n');
+    runs(&mut o, s);
 
     if s.runs.len() < 2 {
         let _ = writeln!(o, "Changes since the previous run: none (only one run)");
@@ -147,8 +184,11 @@ pub fn render(s: &Summary, source: &str) -> String {
             history(t),
             clean(&t.input)
         );
-        if t.now == Status::Blocked && !t.last().methods.is_empty() {
-            let _ = write!(line, "  [{}]", clean(&t.last().methods.join(", ")));
+        if t.now == Status::Blocked && !t.known().methods.is_empty() {
+            let _ = write!(line, "  [{}]", clean(&t.known().methods.join(", ")));
+        }
+        if t.stale() {
+            let _ = write!(line, "  (last run: unknown; status as last known)");
         }
         if t.last_run + 1 != s.runs.len() {
             let _ = write!(line, "  (not in the last run)");

@@ -1,5 +1,7 @@
-//! A minimal ClickHouse HTTP client that works with 18.16 (Debian's): statements in the `query`
-//! parameter or the body, rows as `JSONEachRow`, HTTP basic auth. No server-side parameters.
+//! A minimal ClickHouse HTTP client that works with 18.16 (Debian's) as with a current server
+//! (tested with 26.9): statements in the `query` parameter or the body, rows as `JSONEachRow`,
+//! HTTP basic auth, settings as URL parameters. What a server offers beyond 18.16 (query
+//! parameters, async inserts) is used once its version says so ([`Version`]).
 //!
 //! Credentials live only in the request's Authorization header: URLs with userinfo are refused,
 //! and errors are described without the URL's query (reqwest's `without_url`), so no message
@@ -27,6 +29,25 @@ pub struct Secret(pub String);
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<hidden>")
+    }
+}
+
+/// A server's version, from `SELECT version()` (`18.16.1`, `26.9.2.1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u32, pub u32);
+
+impl Version {
+    pub fn parse(text: &str) -> Option<Version> {
+        let mut it = text.trim().split('.').map(|p| p.parse::<u32>().ok());
+        Some(Version(it.next()??, it.next()??))
+    }
+    /// `{name:Type}` query parameters bound from `param_name=` (19.11+).
+    pub fn query_parameters(self) -> bool {
+        self >= Version(19, 11)
+    }
+    /// `async_insert` with `wait_for_async_insert` (21.11+).
+    pub fn async_insert(self) -> bool {
+        self >= Version(21, 11)
     }
 }
 
@@ -76,16 +97,30 @@ impl Client {
     /// Runs `query` with `body` as its data (rows for an INSERT); the answer's text.
     /// Without data the statement itself is the body (ClickHouse wants a Content-Length).
     pub async fn execute(&self, query: &str, body: Vec<u8>) -> Result<String, ShipError> {
-        self.execute_status(query, body).await.map_err(|(_, e)| e)
+        self.execute_status(query, body, &[])
+            .await
+            .map_err(|(_, e)| e)
     }
 
-    /// As `execute`, but a failure also carries the HTTP status when there was an answer.
+    /// The server's version (`None` when its answer is not one).
+    pub async fn version(&self) -> Result<Option<Version>, ShipError> {
+        Ok(Version::parse(
+            &self.execute("SELECT version()", Vec::new()).await?,
+        ))
+    }
+
+    /// As `execute`, with `settings` as URL parameters; a failure also carries the HTTP status
+    /// when there was an answer.
     pub async fn execute_status(
         &self,
         query: &str,
         body: Vec<u8>,
+        settings: &[(&str, &str)],
     ) -> Result<String, (Option<reqwest::StatusCode>, ShipError)> {
         let mut url = self.url.clone();
+        if !settings.is_empty() {
+            url.query_pairs_mut().extend_pairs(settings);
+        }
         let body = if body.is_empty() {
             query.as_bytes().to_vec()
         } else {
@@ -158,6 +193,17 @@ mod tests {
         for bad in ["", "a.b", "a`b", "a b", "a;DROP", "тест"] {
             assert!(!valid_identifier(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn versions_say_what_the_server_offers() {
+        let old = Version::parse("18.16.1").unwrap();
+        let new = Version::parse("26.9.2.1\n").unwrap();
+        assert_eq!((old, new), (Version(18, 16), Version(26, 9)));
+        assert!(!old.query_parameters() && !old.async_insert());
+        assert!(new.query_parameters() && new.async_insert());
+        assert!(Version(19, 11).query_parameters() && !Version(21, 10).async_insert());
+        assert_eq!(Version::parse("Ok."), None);
     }
 
     #[test]

@@ -77,6 +77,9 @@ fn default_table() -> String {
 /// The environment variable `vantage ship` reads the password from.
 pub const PASSWORD_ENV: &str = "VANTAGE_CLICKHOUSE_PASSWORD";
 
+/// Settings of each insert on a server that has async inserts (21.11+).
+const ASYNC_INSERT: &[(&str, &str)] = &[("async_insert", "1"), ("wait_for_async_insert", "1")];
+
 /// At most this many lines per insert...
 pub const BATCH_ROWS: usize = 500;
 /// ...and about this many bytes (a single bigger line goes alone): well under the 1 MB body
@@ -156,6 +159,8 @@ pub struct Shipper {
     destination: String,
     poll: Duration,
     schema_ready: bool,
+    /// URL settings of each insert: async inserts, waited for, where the server has them.
+    insert_settings: &'static [(&'static str, &'static str)],
     /// The pass under way.
     pass: Shipped,
 }
@@ -222,6 +227,7 @@ impl Shipper {
             destination,
             poll: POLL_INTERVAL,
             schema_ready: false,
+            insert_settings: &[],
             pass: Shipped::default(),
         })
     }
@@ -241,10 +247,21 @@ impl Shipper {
         format!("`{}`.`{}`", self.config.database, self.config.table)
     }
 
-    /// Creates the database and table unless they exist (once per shipper).
+    /// Creates the database and table unless they exist, and learns what the server offers
+    /// (once per shipper).
     async fn ensure_schema(&mut self) -> Result<(), ShipError> {
         if self.schema_ready {
             return Ok(());
+        }
+        // Async inserts: the server gathers the small inserts of many vantage points into few
+        // parts instead of one part each. Waited for, so an acknowledgement still means stored.
+        if self
+            .client
+            .version()
+            .await?
+            .is_some_and(|v| v.async_insert())
+        {
+            self.insert_settings = ASYNC_INSERT;
         }
         let db = format!("CREATE DATABASE IF NOT EXISTS `{}`", self.config.database);
         self.client.execute(&db, Vec::new()).await?;
@@ -461,7 +478,11 @@ impl Shipper {
             self.table(),
             row::COLUMNS
         );
-        match self.client.execute_status(&query, body).await {
+        match self
+            .client
+            .execute_status(&query, body, self.insert_settings)
+            .await
+        {
             Ok(_) => {
                 self.pass.accepted = true;
                 Ok(())
@@ -634,8 +655,9 @@ pub struct ShipArgs {
     pub database: String,
     #[arg(long, default_value = "measurements")]
     pub table: String,
-    /// ClickHouse user (password from VANTAGE_CLICKHOUSE_PASSWORD).
-    #[arg(long)]
+    /// ClickHouse user (password from VANTAGE_CLICKHOUSE_PASSWORD), as for `report`.
+    // `--user`, its old name, still works (hidden).
+    #[arg(long = "clickhouse-user", alias = "user", value_name = "USER")]
     pub user: Option<String>,
     /// Name of this vantage point in the fleet store.
     #[arg(long = "vantage-point", value_name = "NAME")]

@@ -2,9 +2,9 @@
 //! restarted neither loses nor re-measures finished work; SIGTERM flushes and exits 0; two
 //! schedules at a tiny interval never overlap and an overrun is reported; bad configs are
 //! refused naming the file and line; a due time saved while the clock ran ahead does not stall
-//! the schedule; with a `[clickhouse]` table, every record reaches a real clickhouse-server
-//! exactly once through a SIGKILL and restart of it, including one finished during SIGTERM's
-//! grace period. Everything is on 127.0.0.1 and bounded in time.
+//! the schedule; with a `[clickhouse]` table, every record reaches a real ClickHouse (18.16 and
+//! 26.9) exactly once through a SIGKILL and restart of it, including one finished during
+//! SIGTERM's grace period. Everything is on 127.0.0.1 and bounded in time.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -494,14 +494,28 @@ const CH_PASSWORD_ENV: &str = "VANTAGE_TEST_DAEMON_CH_PASSWORD";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_ships_through_a_clickhouse_outage_and_its_last_records_on_sigterm() {
-    tokio::time::timeout(Duration::from_secs(60), daemon_ships_body())
-        .await
-        .expect("the test ends within 60 s");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        daemon_ships_body(crate::harness::clickhouse::Server::Debian),
+    )
+    .await
+    .expect("the test ends within 60 s");
 }
 
-async fn daemon_ships_body() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_ships_through_a_clickhouse_26_outage_and_its_last_records_on_sigterm() {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        daemon_ships_body(crate::harness::clickhouse::Server::Chdb),
+    )
+    .await
+    .expect("the test ends within 60 s");
+}
+
+async fn daemon_ships_body(server: crate::harness::clickhouse::Server) {
     use crate::harness::clickhouse::{ClickHouse, PASSWORD, USER};
-    let Some(mut ch) = ClickHouse::start("daemon_ships_through_a_clickhouse_outage").await else {
+    let Some(mut ch) = ClickHouse::start(server, "daemon_ships_through_a_clickhouse_outage").await
+    else {
         return;
     };
     let net = net().await;

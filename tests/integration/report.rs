@@ -38,8 +38,8 @@ fn record_with(
     reasons: &[&str],
     repeat: u32,
 ) -> Value {
-    let mut annotations =
-        json!({"engine_name": "vantage", "platform": "linux", "architecture": "x86_64"});
+    let mut annotations = json!({"engine_name": "vantage", "platform": "linux",
+        "architecture": "x86_64", "vantage_point": "vp-report-1"});
     if let Some(c) = category {
         annotations["category_code"] = json!(c);
     }
@@ -54,7 +54,7 @@ fn record_with(
     json!({
         "schema_version": 1,
         "data_format_version": "0.2.0",
-        "measurement_uid": format!("{}_ZZ_webconnectivity_0123456789abcdef", time.replace(['-', ' ', ':'], "")),
+        "measurement_uid": uid(time, input),
         "report_id": run,
         "software_name": "vantage",
         "software_version": "0.1.0",
@@ -84,6 +84,17 @@ fn record_with(
             "x_verdict": {"status": status, "methods": methods, "reasons": reasons}
         }
     })
+}
+
+/// A measurement_uid in the shape `run` writes, one per time and input.
+fn uid(time: &str, input: &str) -> String {
+    let h = input
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    format!(
+        "{}.000000_ZZ_webconnectivity_{h:016x}",
+        time.replace(['-', ' ', ':'], "")
+    )
 }
 
 fn lines(records: &[Value]) -> String {
@@ -334,7 +345,11 @@ fn external_references(page: &str) -> Vec<String> {
     ] {
         let mut from = 0;
         while let Some(i) = lower[from..].find(attr) {
-            found.push(page[from + i..(from + i + 60).min(page.len())].to_string());
+            let at = &page[from + i..(from + i + 60).min(page.len())];
+            // A link within the page (to a measurement's evidence) fetches nothing.
+            if !(attr.starts_with("href=") && at[attr.len()..].starts_with('#')) {
+                found.push(at.to_string());
+            }
             from += i + attr.len();
         }
     }
@@ -372,6 +387,39 @@ fn html_page_is_self_contained_and_escaped() {
         "{row}"
     );
     assert!(row.contains("2/3 blocked"), "{row}");
+    // Where, when, and each blocked target's evidence behind its measurement_uid.
+    let top = page.split("<h2").next().unwrap();
+    for want in [
+        "vp-report-1",
+        ">ZZ<",
+        ">AS0<",
+        "2026-11-20 10:00:00 to 2026-11-22 10:00:03",
+    ] {
+        assert!(top.contains(want), "{want} at the top:\n{top}");
+    }
+    let evidence_uid = uid("2026-11-22 10:00:03", "https://blocked.example/");
+    assert!(
+        row.contains(&format!("<a href=\"#m-{evidence_uid}\">{evidence_uid}</a>")),
+        "{row}"
+    );
+    let evidence = page.split("<h2 id=\"evidence\">").nth(1).unwrap();
+    let ev = evidence
+        .split(&format!("<div class=\"ev\" id=\"m-{evidence_uid}\">"))
+        .nth(1)
+        .expect("the anchor's target")
+        .split("</div>")
+        .next()
+        .unwrap();
+    assert!(
+        ev.contains(&format!("vantage show {} {evidence_uid}", out.display())),
+        "{ev}"
+    );
+    assert!(ev.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{ev}");
+    assert_eq!(
+        evidence.matches("<div class=\"ev\"").count(),
+        3,
+        "one per blocked target"
+    );
     assert!(
         row.contains("&lt;script&gt;alert(1)&lt;/script&gt; of &quot;ISP&quot; &amp; co"),
         "{row}"
@@ -434,47 +482,74 @@ fn nothing_to_report_and_bad_usage() {
     assert_eq!(code, 1, "{stderr}");
 }
 
-/// A fake ClickHouse on 127.0.0.1: answers one query with `rows` (JSONEachRow) and hands back
-/// the request it got.
-async fn fake_clickhouse(rows: String) -> (String, tokio::task::JoinHandle<String>) {
+/// A fake ClickHouse on 127.0.0.1: answers `SELECT version()` with `version`, then one query
+/// with `rows` (JSONEachRow), and hands back that request.
+async fn fake_clickhouse_of(
+    version: &'static str,
+    rows: String,
+) -> (String, tokio::task::JoinHandle<String>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut req = Vec::new();
-        let mut buf = [0u8; 8192];
         loop {
-            let n = s.read(&mut buf).await.unwrap();
-            req.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&req);
-            if let Some(h) = text.find("\r\n\r\n") {
-                let len = text[..h]
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse::<usize>().unwrap())
-                    })
-                    .unwrap_or(0);
-                if req.len() >= h + 4 + len || n == 0 {
-                    break;
-                }
+            let (mut s, _) = listener.accept().await.unwrap();
+            let req = read_request(&mut s).await;
+            if req.ends_with("SELECT version()") {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{version}\n",
+                    version.len() + 1
+                );
+                s.write_all(head.as_bytes()).await.unwrap();
+                continue;
+            }
+            answer_rows(&mut s, &rows).await;
+            return req;
+        }
+    });
+    (url, task)
+}
+
+/// A fake ClickHouse 18.16 (see `fake_clickhouse_of`).
+async fn fake_clickhouse(rows: String) -> (String, tokio::task::JoinHandle<String>) {
+    fake_clickhouse_of("18.16.1", rows).await
+}
+
+async fn read_request(s: &mut tokio::net::TcpStream) -> String {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).await.unwrap();
+        req.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&req);
+        if let Some(h) = text.find("\r\n\r\n") {
+            let len = text[..h]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if req.len() >= h + 4 + len || n == 0 {
+                break;
             }
         }
-        let head = format!(
+    }
+    String::from_utf8_lossy(&req).into_owned()
+}
+
+async fn answer_rows(s: &mut tokio::net::TcpStream, rows: &str) {
+    let head = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             rows.len()
         );
-        s.write_all(head.as_bytes()).await.unwrap();
-        // In two pieces, cutting a row, as a stream would.
-        let (a, b) = rows.as_bytes().split_at(rows.len() / 2);
-        s.write_all(a).await.unwrap();
-        s.flush().await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        s.write_all(b).await.unwrap();
-        String::from_utf8_lossy(&req).into_owned()
-    });
-    (url, task)
+    s.write_all(head.as_bytes()).await.unwrap();
+    // In two pieces, cutting a row, as a stream would.
+    let (a, b) = rows.as_bytes().split_at(rows.len() / 2);
+    s.write_all(a).await.unwrap();
+    s.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    s.write_all(b).await.unwrap();
 }
 
 fn as_row(r: &Value) -> Value {
@@ -540,6 +615,33 @@ async fn clickhouse_source_gives_the_same_report() {
     );
     let page = std::fs::read_to_string(page).unwrap();
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+}
+
+/// A password without a user is the `default` user's, as for `ship` (18.16 refuses a key
+/// without a user: "Unknown user").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_without_a_user_is_the_default_users() {
+    let row = json!({"report_id": R1, "input": "https://a.example/",
+        "measurement_start_time": "2026-11-20 10:00:00", "status": "accessible"});
+    let (url, server) = fake_clickhouse(format!("{row}\n")).await;
+    let out = tokio::process::Command::new(binary())
+        .args(["report", "--clickhouse", &url])
+        .env("VANTAGE_CLICKHOUSE_PASSWORD", "pw-default-1")
+        .env("VANTAGE_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request = server.await.unwrap().to_ascii_lowercase();
+    assert!(request.contains("x-clickhouse-user: default"), "{request}");
+    assert!(
+        request.contains("x-clickhouse-key: pw-default-1"),
+        "{request}"
+    );
 }
 
 /// Credentials in the URL are refused (exit 2) and never echoed; an unreachable ClickHouse is
@@ -624,6 +726,20 @@ async fn clickhouse_rows_of_several_vantage_points_need_a_choice() {
         request.contains("FROM `2024`.`measurements` FINAL WHERE vantage_point = 'vp-a.1'"),
         "{request}"
     );
+    // A server with query parameters gets the name as one.
+    let (url, server) = fake_clickhouse_of("26.9.2.1", row("vp-a.1")).await;
+    let args: Vec<String> = ["report", "--clickhouse", &url, "--vantage-point", "vp-a.1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let got = vantage(&args, Path::new("/nonexistent")).await;
+    assert_eq!(got.code, 0, "{}", got.stderr);
+    let request = server.await.unwrap();
+    assert!(request.starts_with("POST /?param_vp=vp-a.1 "), "{request}");
+    assert!(
+        request.contains("FINAL WHERE vantage_point = {vp:String} FORMAT"),
+        "{request}"
+    );
     assert!(
         request.contains("toString(measurement_start_time, 'UTC')"),
         "{request}"
@@ -685,5 +801,280 @@ async fn reads_the_records_run_writes() {
     assert!(
         row.contains(&url) && row.contains("dns.bogon") && row.contains("<li>"),
         "{row}"
+    );
+}
+
+/// A control outage is not news: a run with a working control (lie.test blocked by a forged
+/// DNS answer, ok.test accessible), then one with a control nobody listens on (everything
+/// unknown). `report` lists no change, keeps lie.test blocked as what is known (saying the
+/// last run could not tell), marks the second run as the one whose control failed, and the
+/// HTML's "unblocked" card stays at 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_outage_is_not_reported_as_unblocking() {
+    let ca = Ca::new("Vantage Test CA");
+    let ok = Site::new("ok.test", Tls::Plain, page("OK", 100));
+    let lie = Site::new("lie.test", Tls::Plain, page("Lie", 100));
+    let ok_addr = serve(ok.clone(), &ca, &ca).await;
+    let lie_addr = serve(lie.clone(), &ca, &ca).await;
+    let lo = |s: &str| Answer::Addrs(vec![s.parse().unwrap()]);
+    // The probe's resolver lies about lie.test (nothing listens there); the control's does not.
+    let probe_dns = FakeDns::start(HashMap::from([
+        ("ok.test".to_string(), lo("127.0.0.1")),
+        ("lie.test".to_string(), lo("127.0.0.66")),
+    ]))
+    .await;
+    let control_dns = FakeDns::start(HashMap::from([
+        ("ok.test".to_string(), lo("127.0.0.1")),
+        ("lie.test".to_string(), lo("127.0.0.1")),
+    ]))
+    .await;
+    let work = Workdir::new();
+    let ca_file = work.write("ca.pem", &ca.pem);
+    let helper = crate::harness::Helper::start(&[
+        "--resolver",
+        &control_dns.addr.to_string(),
+        "--ca-file",
+        ca_file.to_str().unwrap(),
+        "--allow-private",
+    ])
+    .await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/", dead.local_addr().unwrap());
+    drop(dead);
+    let (ok_url, lie_url) = (ok.url(ok_addr), lie.url(lie_addr));
+    let list = work.write("list.txt", &format!("{ok_url}\n{lie_url}\n"));
+    for control in [helper.url(), dead_url] {
+        let extra = ["--control", &control, "--testbed-net", "127.0.0.0/24"];
+        let run = vantage(
+            &run_args(&work, &list, &probe_dns, &ca_file, &extra),
+            &work.out(),
+        )
+        .await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let records = crate::harness::read_records(&work.out());
+    let verdicts: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            let v = &r["test_keys"]["x_verdict"]["status"];
+            (
+                r["input"].as_str().unwrap().to_string(),
+                v.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        verdicts.contains(&(lie_url.clone(), "blocked".into()))
+            && verdicts.contains(&(ok_url.clone(), "accessible".into()))
+            && verdicts.iter().filter(|(_, v)| v == "unknown").count() == 2,
+        "the scenario: {verdicts:?}"
+    );
+    let out = work.out();
+    let html = work.path("outage.html");
+    let (code, stdout, stderr) = report(&[
+        "--results",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("unblocked:"), "{stdout}");
+    assert!(!stdout.contains("-> unknown"), "{stdout}");
+    let changes = stdout
+        .split("Changes since the previous run")
+        .nth(1)
+        .unwrap();
+    let changes = changes.split("Targets (").next().unwrap();
+    assert!(changes.contains("  none"), "{changes}");
+    assert!(
+        line_with(&stdout, "last run:").contains("control failed for 2/2 targets"),
+        "{stdout}"
+    );
+    let targets = stdout.split("Targets (").nth(1).unwrap();
+    let l = line_with(targets, &lie_url);
+    assert!(l.trim_start().starts_with("blocked"), "what we know: {l}");
+    assert!(l.contains("B ?") && l.contains("last run: unknown"), "{l}");
+    let page = std::fs::read_to_string(html).unwrap();
+    let unblocked = page
+        .split("unblocked in the last run")
+        .next()
+        .unwrap()
+        .rsplit("<b>")
+        .next()
+        .unwrap();
+    assert!(
+        unblocked.starts_with("0</b>"),
+        "the unblocked card: {unblocked:.40}"
+    );
+    assert!(
+        page.contains("control failed for 2/2 targets"),
+        "run marked in the page"
+    );
+    // The chart does not draw the outage as a run where nothing was blocked.
+    let chart = page
+        .split("aria-label=\"Blocked share per run\"")
+        .nth(1)
+        .unwrap();
+    let chart = chart.split("</svg>").next().unwrap();
+    assert!(chart.contains(">control failed</text>"), "{chart}");
+    // (a bar's share label, not the axis's 0%)
+    assert!(!chart.contains("fill=\"#1d2330\">0%</text>"), "{chart}");
+}
+
+/// The fleet store as users run it: the records shipped by `vantage ship` into a real
+/// ClickHouse (each server), then `report --clickhouse` gives the same report as the files,
+/// for the chosen vantage point, with the control's state read from the stored records.
+async fn report_from_a_real_clickhouse(server: crate::harness::clickhouse::Server) {
+    use crate::harness::clickhouse::{ClickHouse, PASSWORD, USER};
+    let Some(ch) = ClickHouse::start(server, "report_from_a_real_clickhouse").await else {
+        return;
+    };
+    let work = Workdir::new();
+    let (out, _, _) = results_dir(&work);
+    let env = |args: &[&str]| {
+        let out = Command::new(binary())
+            .args(args)
+            .env("VANTAGE_LOG", "warn")
+            .env("VANTAGE_CLICKHOUSE_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (
+            out.status.code().unwrap_or(-1),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
+    };
+    let url = ch.url();
+    let results = out.to_str().unwrap();
+    let (code, stdout, stderr) = env(&[
+        "ship",
+        "--results",
+        results,
+        "--clickhouse",
+        &url,
+        "--clickhouse-user",
+        USER,
+        "--vantage-point",
+        "vp-a.1",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("shipped 23 rows"), "{stdout}");
+    let page = work.path("ch.html");
+    let (code, stdout, stderr) = env(&[
+        "report",
+        "--clickhouse",
+        &url,
+        "--clickhouse-user",
+        USER,
+        "--vantage-point",
+        "vp-a.1",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    check_terminal(&stdout);
+    assert!(stdout.contains("vantage point vp-a.1"), "{stdout}");
+    assert!(
+        line_with(&stdout, "last run:").contains("no control for 7/7 targets"),
+        "the records name no control: {stdout}"
+    );
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let top = page.split("<h2").next().unwrap();
+    assert!(top.contains(">vp-a.1<") && top.contains(">AS0<"), "{top}");
+    // Another vantage point's rows: none.
+    let (code, _, stderr) = env(&[
+        "report",
+        "--clickhouse",
+        &url,
+        "--clickhouse-user",
+        USER,
+        "--vantage-point",
+        "vp-c",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("nothing to report"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_reads_what_ship_stored_in_clickhouse_18() {
+    report_from_a_real_clickhouse(crate::harness::clickhouse::Server::Debian).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_reads_what_ship_stored_in_clickhouse_26() {
+    report_from_a_real_clickhouse(crate::harness::clickhouse::Server::Chdb).await;
+}
+
+pub const CHROMIUM: &str = "/usr/bin/chromium-headless-shell";
+
+/// The page as a real browser reads it (headless Chromium, installed by `.ci/run`): the parsed
+/// document has no element a hostile string would need (the hostile input and reason are text
+/// in it), the blocked rows and the evidence anchors are there, and it draws (a screenshot is
+/// written next to the page for a human to look at). Without Chromium: a SKIPPED banner (a
+/// failure when `CI` is set).
+#[test]
+fn headless_chromium_parses_the_page_as_text_and_draws_it() {
+    if !Path::new(CHROMIUM).exists() {
+        let why = format!("{CHROMIUM} is not installed");
+        assert!(std::env::var_os("CI").is_none(), "CI is set: {why}");
+        let bar = "!".repeat(78);
+        eprintln!(
+            "\n{bar}\n!! SKIPPED: the headless-Chromium check of the HTML report: {why}.\n{bar}\n"
+        );
+        return;
+    }
+    let work = Workdir::new();
+    let (out, _, _) = results_dir(&work);
+    let page = work.path("report.html");
+    let (code, _, stderr) = report(&[
+        "--results",
+        out.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let chromium = |extra: &str| {
+        let out = Command::new(CHROMIUM)
+            .args([
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1280,2400",
+            ])
+            .arg(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = chromium("--dump-dom");
+    for element in ["<img", "<script", "<iframe", "<object", "<embed", "<link"] {
+        assert!(!dom.contains(element), "{element} in the parsed page");
+    }
+    assert!(
+        dom.contains("&lt;img src=http://evil.example/p.png&gt;"),
+        "the input is text"
+    );
+    assert!(
+        dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the reason is text"
+    );
+    assert_eq!(dom.matches("<tr class=\"blocked-row\">").count(), 3);
+    assert_eq!(dom.matches("<div class=\"ev\" id=\"m-").count(), 3);
+    let shot = work.path("report.png");
+    chromium(&format!("--screenshot={}", shot.display()));
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
     );
 }

@@ -1,7 +1,10 @@
-//! A real clickhouse-server (Debian's 18.16, installed by `.ci/run`) on 127.0.0.1 with free
-//! ports and its own data directory, for the shipping tests. Users: `default` (no password) and
-//! `USER` with `PASSWORD`. Without the server, `ClickHouse::start` prints a SKIPPED banner and
-//! returns None (and panics when `CI` is set). The server is SIGKILLed on drop.
+//! A real ClickHouse on 127.0.0.1 with free ports and its own data directory, for the
+//! fleet-store tests, of either kind ([`Server`]): Debian's clickhouse-server 18.16 (installed
+//! by `.ci/run`), or a current one, 26.9, from PyPI's chdb-core (installed by `.ci/run` into
+//! `target/ch-venv`; `tests/clickhouse/chdb_server.py` serves its HTTP interface). Users:
+//! `default` (no password) and `USER` with `PASSWORD`. Without the server, `ClickHouse::start`
+//! prints a SKIPPED banner and returns None (and panics when `CI` is set). The server is
+//! SIGKILLed on drop. Each start prints how long the server took to answer.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,12 +14,56 @@ use std::time::{Duration, Instant};
 use super::client;
 
 pub const SERVER: &str = "/usr/sbin/clickhouse-server";
+/// The chdb launcher, relative to the crate.
+pub const CHDB_SERVER: &str = "tests/clickhouse/chdb_server.py";
+
+/// Which ClickHouse a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// Debian 12's clickhouse-server 18.16.
+    Debian,
+    /// chdb-core 26.9's embedded clickhouse-local serving HTTP.
+    Chdb,
+}
+
+impl Server {
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Debian => "clickhouse-server 18.16 (Debian)",
+            Server::Chdb => "ClickHouse 26.9 (chdb-core)",
+        }
+    }
+
+    /// The python with chdb-core: `VANTAGE_CHDB_PYTHON`, else `target/ch-venv/bin/python`.
+    fn chdb_python() -> std::path::PathBuf {
+        std::env::var_os("VANTAGE_CHDB_PYTHON")
+            .map(Into::into)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ch-venv/bin/python")
+            })
+    }
+
+    /// Why it cannot run here, if it cannot.
+    fn missing(self) -> Option<String> {
+        match self {
+            Server::Debian if !Path::new(SERVER).exists() => {
+                Some(format!("{SERVER} is not installed"))
+            }
+            Server::Chdb if !Self::chdb_python().exists() => Some(format!(
+                "{} (a python with chdb-core 26.9.0) is not there",
+                Self::chdb_python().display()
+            )),
+            _ => None,
+        }
+    }
+}
 /// A user with a password, besides `default` (no password).
 pub const USER: &str = "shipper";
 pub const PASSWORD: &str = "pw-Zq81-never-printed";
 
 /// A clickhouse-server on 127.0.0.1, killed (SIGKILL) on drop.
 pub struct ClickHouse {
+    pub server: Server,
     dir: tempfile::TempDir,
     http: u16,
     child: Option<std::process::Child>,
@@ -28,22 +75,36 @@ pub fn free_port() -> std::net::TcpListener {
 }
 
 impl ClickHouse {
-    /// Starts a server, or returns None (after a loud banner) when none is installed here.
-    pub async fn start(test: &str) -> Option<ClickHouse> {
-        if !Path::new(SERVER).exists() {
-            let why = format!("{SERVER} is not installed");
+    /// Starts a server, or returns None (after a loud banner) when it is not installed here.
+    pub async fn start(server: Server, test: &str) -> Option<ClickHouse> {
+        if let Some(why) = server.missing() {
             if std::env::var_os("CI").is_some() {
-                panic!("CI is set, so the ClickHouse test {test} must run, but it cannot: {why}");
+                panic!(
+                    "CI is set, so the ClickHouse test {test} on {} must run, but it cannot: {why}",
+                    server.name()
+                );
             }
             let bar = "!".repeat(78);
             let _ = writeln!(
                 std::io::stderr(),
-                "\n{bar}\n!! SKIPPED: the ClickHouse shipping test {test}: {why}.\n\
-                 !! Run `bash .ci/run` as root to install clickhouse-server.\n{bar}\n"
+                "\n{bar}\n!! SKIPPED: the ClickHouse test {test} on {}: {why}.\n\
+                 !! Run `bash .ci/run` as root to install it.\n{bar}\n",
+                server.name()
             );
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
+        if server == Server::Chdb {
+            let http = free_port().local_addr().unwrap().port();
+            let mut ch = ClickHouse {
+                server,
+                dir,
+                http,
+                child: None,
+            };
+            ch.spawn().await;
+            return Some(ch);
+        }
         let (a, b, c) = (free_port(), free_port(), free_port());
         let ports = [a, b, c].map(|l| l.local_addr().unwrap().port());
         let d = dir.path().display().to_string();
@@ -80,6 +141,7 @@ impl ClickHouse {
         )
         .unwrap();
         let mut ch = ClickHouse {
+            server,
             dir,
             http: ports[0],
             child: None,
@@ -91,31 +153,54 @@ impl ClickHouse {
     /// Starts the server on this data directory and waits until it answers.
     pub async fn spawn(&mut self) {
         let out = std::fs::File::create(self.dir.path().join("console.log")).unwrap();
-        let child = std::process::Command::new(SERVER)
-            .arg(format!(
-                "--config-file={}",
-                self.dir.path().join("config.xml").display()
-            ))
+        let mut cmd = match self.server {
+            Server::Debian => {
+                let mut c = std::process::Command::new(SERVER);
+                c.arg(format!(
+                    "--config-file={}",
+                    self.dir.path().join("config.xml").display()
+                ))
+                .stdin(Stdio::null());
+                c
+            }
+            Server::Chdb => {
+                let mut c = std::process::Command::new(Server::chdb_python());
+                c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(CHDB_SERVER))
+                    .arg(self.dir.path())
+                    .arg(self.http.to_string())
+                    .args([USER, PASSWORD])
+                    // Held open: the launcher stops when it ends (this process gone).
+                    .stdin(Stdio::piped());
+                c
+            }
+        };
+        let started = Instant::now();
+        let child = cmd
             .current_dir(self.dir.path())
-            .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
-            .expect("clickhouse-server starts");
+            .expect("the ClickHouse server starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(v) = self.try_query("SELECT 1").await {
-                if v.trim() == "1" {
-                    return;
-                }
+            if let Ok(v) = self.try_query("SELECT version()").await {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{} ({}) answered {:.2} s after its start",
+                    self.server.name(),
+                    v.trim(),
+                    started.elapsed().as_secs_f64()
+                );
+                return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("clickhouse-server exited ({status}):\n{}", self.logs());
+                panic!("{} exited ({status}):\n{}", self.server.name(), self.logs());
             }
             assert!(
                 Instant::now() < deadline,
-                "clickhouse-server not ready in 30 s:\n{}",
+                "{} not ready in 30 s:\n{}",
+                self.server.name(),
                 self.logs()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
