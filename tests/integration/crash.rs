@@ -50,15 +50,7 @@ async fn kill_9_loses_only_what_was_in_flight() {
     let mut lines = 0;
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        lines = jsonl_files(&work.out())
-            .iter()
-            .map(|f| {
-                std::fs::read_to_string(f)
-                    .unwrap_or_default()
-                    .lines()
-                    .count()
-            })
-            .sum();
+        lines = crate::harness::daemon::lines_on_disk(&work.out());
         if lines >= 30 {
             break;
         }

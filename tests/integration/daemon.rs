@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::harness::daemon::{lines_on_disk, sigterm, start_daemon, wait_for};
 use crate::harness::web::{page, serve};
 use crate::harness::{
     binary, jsonl_files, read_records, Answer, Ca, FakeDns, Reply, Site, Tls, Workdir,
@@ -77,59 +78,12 @@ fn write_config(work: &Workdir, net: &Net, run_extra: &str, schedules: &str) -> 
 }
 
 fn start(config: &Path, log: &Path) -> tokio::process::Child {
-    start_with(config, log, &[])
-}
-
-fn start_with(config: &Path, log: &Path, extra: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new(binary())
-        .args(["daemon", "--config"])
-        .arg(config)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .env("VANTAGE_LOG", "info")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the daemon starts")
-}
-
-fn lines_on_disk(out: &Path) -> usize {
-    jsonl_files(out)
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap_or_default()
-                .lines()
-                .count()
-        })
-        .sum()
-}
-
-/// Waits until `cond` holds, for at most `limit`.
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cond()
+    start_daemon(config, log, &[])
 }
 
 fn state(work: &Workdir, name: &str) -> Value {
     let p = work.out().join(".state").join(format!("{name}.json"));
     serde_json::from_slice(&std::fs::read(&p).unwrap_or_default()).unwrap_or(Value::Null)
-}
-
-fn sigterm(child: &tokio::process::Child) {
-    let pid = child.id().unwrap().to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 fn pairs(records: &[Value]) -> Vec<(String, String)> {
@@ -259,7 +213,7 @@ async fn sigterm_flushes_and_exits_0() {
         "[[schedule]]\nname = \"main\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nspacing = \"0s\"\n",
     );
     let log = work.path("daemon.log");
-    let mut child = start_with(&config, &log, &["--log-format", "json"]);
+    let mut child = start_daemon(&config, &log, &["--log-format", "json"]);
     assert!(wait_for(Duration::from_secs(10), || lines_on_disk(&work.out()) >= 5).await);
     let t = Instant::now();
     sigterm(&child);

@@ -5,6 +5,7 @@
 pub mod ca;
 pub mod censor;
 pub mod clickhouse;
+pub mod daemon;
 pub mod dns;
 pub mod echo;
 pub mod fake_control;

@@ -3,12 +3,12 @@
 //! written; a cycle waiting on its spacing says so.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::harness::daemon::{lines_on_disk, sigterm, start_daemon, status, wait_for};
 use crate::harness::web::{page, serve};
-use crate::harness::{binary, jsonl_files, Ca, FakeDns, Site, Tls, Workdir};
 use crate::harness::{dead_port, loopback_zone};
+use crate::harness::{Ca, FakeDns, Site, Tls, Workdir};
 
 /// `daemon.toml` in `work`: results and state there, loopback resolver, a dead control.
 fn write_config(work: &Workdir, dns: &FakeDns, control: &str, schedules: &str) -> PathBuf {
@@ -24,64 +24,12 @@ fn write_config(work: &Workdir, dns: &FakeDns, control: &str, schedules: &str) -
 }
 
 fn start(config: &Path, log: &Path) -> tokio::process::Child {
-    tokio::process::Command::new(binary())
-        .args(["daemon", "--config"])
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .env("VANTAGE_LOG", "info")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the daemon starts")
+    start_daemon(config, log, &[])
 }
 
 async fn stop(mut child: tokio::process::Child) {
-    let pid = child.id().unwrap().to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    sigterm(&child);
     child.wait().await.unwrap();
-}
-
-async fn status(config: &Path) -> String {
-    let out = tokio::process::Command::new(binary())
-        .args(["status", "--config"])
-        .arg(config)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cond()
-}
-
-fn lines_on_disk(out: &Path) -> usize {
-    jsonl_files(out)
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap_or_default()
-                .lines()
-                .count()
-        })
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
