@@ -436,6 +436,19 @@ mod tests {
         assert!(!m.contains("s3cret") && !m.contains("hunter2"), "{m}");
     }
 
+    /// The query finds `control_failure` and `test_helpers` by name anywhere in the record
+    /// (18.16 has no path-exact JSON functions). Network-chosen names that become JSON keys are
+    /// header names, which records write canonically (`Control_failure`), so a site's header can
+    /// never be mistaken for either key.
+    #[test]
+    fn a_sites_header_cannot_pose_as_the_keys_the_query_reads() {
+        for key in ["control_failure", "test_helpers"] {
+            let as_written = crate::observation::canonical(key);
+            assert_ne!(as_written, key);
+            assert!(query("d", "t", Filter::All).contains(&format!("'{key}'")));
+        }
+    }
+
     #[test]
     fn rows_remember_their_vantage_point() {
         let mut c = Collector::default();
