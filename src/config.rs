@@ -51,7 +51,9 @@ pub struct RunArgs {
     /// [default: the first nameserver of /etc/resolv.conf]
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Option<String>,
-    /// Base URL of a `vantage helper` to compare with (the control).
+    /// Base URL of a `vantage helper` to compare with (the control). Its bearer token, when
+    /// the helper wants one, comes from VANTAGE_CONTROL_TOKEN or the config file's
+    /// `control_token` (never a flag: flags show in `ps`).
     #[arg(long, value_name = "URL")]
     pub control: Option<String>,
     /// Extra trust anchors (PEM), added to the web PKI roots for TLS validation.
@@ -308,18 +310,23 @@ impl RunArgs {
             .probe_cc
             .or(file.probe_cc)
             .unwrap_or_else(|| "ZZ".into());
-        if probe_cc.len() != 2 || !probe_cc.chars().all(|c| c.is_ascii_uppercase()) {
+        // Two ASCII letters, written upper case as OONI does (`cn` is CN).
+        if probe_cc.len() != 2 || !probe_cc.chars().all(|c| c.is_ascii_alphabetic()) {
             return Err(invalid(
                 "--probe-cc",
                 &probe_cc,
-                "want two capital letters, e.g. CN",
+                "want two letters, e.g. CN",
             ));
         }
+        let probe_cc = probe_cc.to_ascii_uppercase();
         let probe_asn = self
             .probe_asn
             .or(file.probe_asn)
             .unwrap_or_else(|| "AS0".into());
-        let asn_digits = probe_asn.strip_prefix("AS").unwrap_or(&probe_asn);
+        let asn_digits = match probe_asn.get(..2) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("AS") => &probe_asn[2..],
+            _ => &probe_asn,
+        };
         if asn_digits.is_empty() || !asn_digits.chars().all(|c| c.is_ascii_digit()) {
             return Err(invalid(
                 "--probe-asn",

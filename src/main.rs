@@ -142,8 +142,9 @@ fn run(cmd: RunCmd) -> Result<(), Exit> {
     let summary = runtime()?
         .block_on(runner::run(config))
         .map_err(|e| Exit(e.exit_code(), e.to_string()))?;
-    // Records on stdout, or a run cut short: the summary goes to stderr.
-    if to_stdout || summary.interrupted {
+    // The summary goes to stdout, finished or interrupted, unless the records are there
+    // (`--out -`): then to stderr, so stdout stays JSON lines for `jq`.
+    if to_stdout {
         for line in summary.lines() {
             eprintln!("{line}");
         }
@@ -193,14 +194,46 @@ fn man_page(subcommand: Option<&str>) -> Result<(), Exit> {
             .ok_or_else(|| usage(format!("no subcommand {name:?}")))?
             .clone()
             // clap names are 'static; the process prints one page and exits.
-            .name(&*format!("vantage-{name}").leak()),
+            .name(&*format!("vantage-{name}").leak())
+            .version(VERSION.as_str()),
     };
     let mut page = Vec::new();
     clap_mangen::Man::new(command)
         .render(&mut page)
         .map_err(fatal)?;
+    page.extend_from_slice(MAN_SECTIONS.as_bytes());
     print_bytes(&page)
 }
+
+/// The sections every man page ends with (roff), beyond what clap_mangen renders from the
+/// flags: the environment variables read, and the exit statuses.
+const MAN_SECTIONS: &str = r#".SH ENVIRONMENT
+.TP
+\fBVANTAGE_CONTROL_TOKEN\fR
+Bearer token \fBrun\fR and \fBdaemon\fR send to the control (\fB\-\-control\fR); the config file's \fBcontrol_token\fR otherwise.
+.TP
+\fBVANTAGE_HELPER_TOKEN\fR
+Token \fBhelper\fR requires of probes (as \fB\-\-token\fR).
+.TP
+\fBVANTAGE_CLICKHOUSE_PASSWORD\fR
+Password for the ClickHouse fleet store (\fBship\fR, \fBreport \-\-clickhouse\fR, \fBdaemon\fR).
+.TP
+\fBVANTAGE_LOG\fR
+Log filter for stderr (tracing's EnvFilter syntax, e.g. \fBwarn\fR, \fBvantage=debug\fR).
+.SH "EXIT STATUS"
+.TP
+\fB0\fR
+Done (a run that finished, whatever it found).
+.TP
+\fB1\fR
+The command itself failed: cannot write results or read records, no targets at all, nothing to report.
+.TP
+\fB2\fR
+Bad usage or configuration: a bad flag or value, an unreadable target list, CA or config file.
+.TP
+\fB130\fR
+Interrupted by Ctrl\-C (\fBrun\fR prints the partial summary).
+"#;
 
 fn print_bytes(bytes: &[u8]) -> Result<(), Exit> {
     let text = String::from_utf8_lossy(bytes);

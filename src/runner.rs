@@ -54,7 +54,7 @@ pub enum RunError {
     Tls(#[from] TlsSetupError),
     #[error(transparent)]
     Sink(#[from] SinkError),
-    #[error("no targets to measure ({0} bad lines)")]
+    #[error("no targets to measure ({})", bad_lines(*.0))]
     NoTargets(u64),
 }
 
@@ -65,6 +65,14 @@ impl RunError {
             RunError::List(_) | RunError::Tls(_) => 2,
             RunError::Sink(_) | RunError::NoTargets(_) => 1,
         }
+    }
+}
+
+/// "1 bad line", "N bad lines".
+pub fn bad_lines(n: u64) -> String {
+    match n {
+        1 => "1 bad line".into(),
+        n => format!("{n} bad lines"),
     }
 }
 
@@ -108,12 +116,16 @@ impl Summary {
     /// The closing lines: where the records are, then one line per verdict.
     pub fn lines(&self) -> Vec<String> {
         let to = match self.path.to_str() {
-            Some("-") => "stdout".into(),
-            _ => self.path.display().to_string(),
+            Some("-") => "-> stdout".into(),
+            // A run that measured nothing leaves no file behind.
+            _ if self.measured == 0 => "(nothing written)".into(),
+            _ => format!("-> {}", self.path.display()),
         };
         let mut out = vec![format!(
-            "vantage: {} measured in {:.1} s ({} bad lines skipped) -> {to}",
-            self.measured, self.seconds, self.bad_lines,
+            "vantage: {} measured in {:.1} s ({} skipped) {to}",
+            self.measured,
+            self.seconds,
+            bad_lines(self.bad_lines),
         )];
         if let Some(failed) = self.control_health.failed_line() {
             out.push(format!("vantage: control {failed}"));
@@ -127,7 +139,10 @@ impl Summary {
                 self.measured
             ));
         }
-        if self.with_network == 0 && (!self.control_asked || self.with_control == 0) {
+        // Only a finished pass can tell: an interrupted one abandoned work in flight whose DNS
+        // answers and connections no record carries.
+        let finished = !self.interrupted && !self.output_closed;
+        if finished && self.with_network == 0 && (!self.control_asked || self.with_control == 0) {
             out.push(
                 "vantage: the probe seems to have no working network: no DNS answer arrived and no \
                  connection succeeded for any target; verdicts are unknown, not blocked"
@@ -160,16 +175,25 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
     // Open the lists before creating the file, so a bad list leaves no empty file behind.
     targets::open_sources(&config.lists)?;
     let tls = TlsContext::new(config.ca_file.as_deref())?;
-    let checked = announce(&config, &tls).await?;
-    let (stop_tx, stop) = watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::warn!(
-                "interrupted: measuring no more targets; those in flight get {INTERRUPT_GRACE:?}"
-            );
-            let _ = stop_tx.send(true);
+    // Armed before anything is said or asked: Ctrl-C during the control's check (up to its
+    // timeout) ends the run with its (empty) summary too.
+    let began = Instant::now();
+    let stop = on_ctrl_c();
+    attribution(&config);
+    let mut watching = stop.clone();
+    let checked = tokio::select! {
+        biased;
+        _ = until_stopped(&mut watching) => {
+            return Ok(Summary {
+                path: config.out.clone(),
+                control_asked: config.control.is_some(),
+                seconds: began.elapsed().as_secs_f64(),
+                interrupted: true,
+                ..Summary::default()
+            });
         }
-    });
+        checked = check_control(&config, &tls) => checked?,
+    };
     let pass = Pass {
         run_id: run_id.clone(),
         started: now,
@@ -203,12 +227,48 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
     Ok(summary)
 }
 
-/// What `run` says on stderr before the first target: that records will say ZZ/AS0, and what
-/// is wrong with the control (one bounded check, handed to the pass so `/info` is asked once).
-async fn announce(config: &RunConfig, tls: &TlsContext) -> Result<Option<Preflight>, RunError> {
+/// Arms Ctrl-C handling now and returns the signal it turns true. Registered before it
+/// returns (not at a task's first poll), so a Ctrl-C right after is never the default kill.
+fn on_ctrl_c() -> watch::Receiver<bool> {
+    let (stop_tx, stop) = watch::channel(false);
+    #[cfg(unix)]
+    let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let got = match sigint {
+            Ok(mut s) => s.recv().await.is_some(),
+            Err(e) => {
+                tracing::warn!("cannot catch Ctrl-C: {e}");
+                false
+            }
+        };
+        #[cfg(not(unix))]
+        let got = tokio::signal::ctrl_c().await.is_ok();
+        if got {
+            tracing::warn!(
+                "interrupted: measuring no more targets; those in flight get {INTERRUPT_GRACE:?}"
+            );
+            let _ = stop_tx.send(true);
+        } else {
+            std::future::pending::<()>().await; // keep the sender: the stop never fires
+        }
+    });
+    stop
+}
+
+/// What `run` says on stderr before the first target: that records will say ZZ/AS0.
+fn attribution(config: &RunConfig) {
     if let Some(note) = preflight::attribution_note(&config.probe_cc, &config.probe_asn) {
         eprintln!("vantage: {note}");
     }
+}
+
+/// The control's one bounded check before the first target, and what is wrong with it on
+/// stderr (handed to the pass so `/info` is asked once).
+async fn check_control(
+    config: &RunConfig,
+    tls: &TlsContext,
+) -> Result<Option<Preflight>, RunError> {
     let Some(url) = &config.control else {
         return Ok(None);
     };

@@ -4,9 +4,10 @@
 //! memory (plus 16 bytes per distinct URL for dropping duplicates). A bad line is reported as
 //! `FILE:LINE: reason` and skipped; it never stops the run.
 //!
-//! A list is a file, or text already in memory (`ListSource::Text`): a list read from stdin
-//! (read once, so every round of a pass sees it), the URLs given on the command line (one per
-//! "line", numbered by argument), or the default list built into the binary.
+//! A list is a file, text already in memory (`ListSource::Text`: a list read from stdin, read
+//! once so every round of a pass sees it, or the default list built into the binary), or the
+//! URLs given on the command line (`ListSource::Args`: each argument one entry, numbered by its
+//! position, taken as written: an empty one is a bad line, `#` is no comment, no CSV sniffing).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -122,6 +123,8 @@ pub enum ListSource {
     File(PathBuf),
     /// A list in memory, named `name` in bad-line reports.
     Text { name: PathBuf, text: Arc<[u8]> },
+    /// Entries given one by one (command-line arguments), reported as `command line:N`.
+    Args(Arc<[String]>),
 }
 
 /// What bad lines of the command line's URLs are reported as (`command line:2: ...`, the
@@ -141,6 +144,7 @@ impl ListSource {
         match self {
             ListSource::File(p) => p,
             ListSource::Text { name, .. } => name,
+            ListSource::Args(_) => Path::new(COMMAND_LINE),
         }
     }
 
@@ -151,9 +155,7 @@ impl ListSource {
 
     /// URLs or domains given one by one (command-line arguments): line N is the N-th.
     pub fn entries(entries: &[String]) -> ListSource {
-        let mut text = entries.join("\n");
-        text.push('\n');
-        ListSource::text(COMMAND_LINE, text.as_bytes())
+        ListSource::Args(Arc::from(entries))
     }
 
     /// A list read to its end from `reader` now (stdin, which can be read only once).
@@ -182,9 +184,10 @@ pub fn open(paths: &[PathBuf]) -> Result<TargetStream, ListError> {
 pub fn open_sources(sources: &[ListSource]) -> Result<TargetStream, ListError> {
     let mut lists = Vec::with_capacity(sources.len());
     for source in sources {
-        let input: Input = match source {
-            ListSource::File(path) => Box::new(open_file(path)?),
-            ListSource::Text { text, .. } => Box::new(Cursor::new(text.clone())),
+        let input = match source {
+            ListSource::File(path) => Opened::Bytes(Box::new(open_file(path)?)),
+            ListSource::Text { text, .. } => Opened::Bytes(Box::new(Cursor::new(text.clone()))),
+            ListSource::Args(args) => Opened::Args(args.clone()),
         };
         lists.push((source.name().to_path_buf(), input));
     }
@@ -221,9 +224,15 @@ fn open_file(path: &Path) -> Result<File, ListError> {
 /// A list's bytes, from a file or from memory.
 type Input = Box<dyn Read + Send>;
 
+/// An opened list: bytes to parse, or entries given one by one.
+enum Opened {
+    Bytes(Input),
+    Args(Arc<[String]>),
+}
+
 /// Iterator over the entries of several lists, in order.
 pub struct TargetStream {
-    pending: Vec<(PathBuf, Input)>,
+    pending: Vec<(PathBuf, Opened)>,
     current: Option<ListReader>,
     seen: HashSet<[u8; 16]>,
 }
@@ -273,7 +282,15 @@ impl Iterator for TargetStream {
 
 enum Format {
     Csv(Box<csv::Reader<BufReader<Input>>>),
-    Plain { reader: BufReader<Input>, line: u64 },
+    Plain {
+        reader: BufReader<Input>,
+        line: u64,
+    },
+    /// Command-line arguments; `next` is the index of the next one.
+    Args {
+        args: Arc<[String]>,
+        next: usize,
+    },
     Done,
 }
 
@@ -285,7 +302,14 @@ struct ListReader {
 type RawEntry = (u64, String, Option<String>);
 
 impl ListReader {
-    fn new(path: PathBuf, file: Input) -> ListReader {
+    fn new(path: PathBuf, opened: Opened) -> ListReader {
+        let file = match opened {
+            Opened::Bytes(file) => file,
+            Opened::Args(args) => {
+                let format = Format::Args { args, next: 0 };
+                return ListReader { path, format };
+            }
+        };
         let mut reader = BufReader::new(file);
         let format = match looks_like_csv(&mut reader) {
             Ok(true) => Format::Csv(Box::new(
@@ -312,6 +336,15 @@ impl ListReader {
         loop {
             match &mut self.format {
                 Format::Done => return None,
+                Format::Args { args, next } => {
+                    let arg = args.get(*next)?.trim().to_string();
+                    *next += 1;
+                    let n = *next as u64;
+                    if arg.is_empty() {
+                        return Some(Err(self.bad(n, "empty (no URL or domain)")));
+                    }
+                    return Some(Ok((n, arg, None)));
+                }
                 Format::Csv(csv) => {
                     let mut record = csv::StringRecord::new();
                     match csv.read_record(&mut record) {

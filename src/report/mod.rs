@@ -24,7 +24,8 @@ pub struct ReportArgs {
     /// Results directory to read (as written by `run` and `daemon`).
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub results: PathBuf,
-    /// Also write a self-contained HTML page here.
+    /// Also write a self-contained HTML page here; `-` writes the page alone to stdout (the
+    /// terminal report then goes to stderr).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// Read the fleet store instead of a results directory: ClickHouse's HTTP interface, e.g.
@@ -94,17 +95,26 @@ pub fn report_main(args: ReportArgs) -> Result<(), Exit> {
         return Err(fatal(format!("nothing to report: no records in {source}")));
     }
     let summary = collector.finish();
-    print_out(&terminal::render(&summary, &source));
-    if let Some(path) = &args.html {
-        let results = match &args.clickhouse {
-            Some(_) => "RESULTS".to_string(),
-            None => args.results.display().to_string(),
-        };
-        let page = html::render(&summary, &source, &results);
-        std::fs::write(path, page)
-            .map_err(|e| fatal(format!("cannot write {}: {e}", path.display())))?;
-        print_out(&format!("\nHTML report written to {}\n", path.display()));
+    let text = terminal::render(&summary, &source);
+    let Some(path) = &args.html else {
+        print_out(&text);
+        return Ok(());
+    };
+    let results = match &args.clickhouse {
+        Some(_) => "RESULTS".to_string(),
+        None => args.results.display().to_string(),
+    };
+    let page = html::render(&summary, &source, &results);
+    if path.as_os_str() == "-" {
+        // stdout is the page alone (`> page.html`, a pipe); the person still reads the report.
+        eprint!("{text}");
+        print_out(&page);
+        return Ok(());
     }
+    print_out(&text);
+    std::fs::write(path, page)
+        .map_err(|e| fatal(format!("cannot write {}: {e}", path.display())))?;
+    print_out(&format!("\nHTML report written to {}\n", path.display()));
     Ok(())
 }
 

@@ -356,15 +356,22 @@ async fn ctrl_c_prints_the_partial_summary_and_exits_130() {
         .expect("the run ends after Ctrl-C")
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(
         sent.elapsed() < Duration::from_secs(8),
         "{:?}",
         sent.elapsed()
     );
-    assert!(stderr.contains("1 measured in"), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    assert!(stderr.contains("unknown: 1"), "{stderr}");
+    // The summary goes where a finished run's goes (stdout, records being in a file); the
+    // exit message on stderr.
+    assert!(stdout.contains("1 measured in"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("interrupted before every target"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("unknown: 1"), "{stdout}");
+    assert!(stderr.contains("vantage: interrupted"), "{stderr}");
     // Every line of the file is whole JSON (read_records panics otherwise).
     let records = read_records(&work.out());
     assert_eq!(inputs(&records), [urls[0].clone()]);
@@ -560,4 +567,230 @@ async fn progress_on_a_terminal_shows_done_of_total_in_flight_blocked_and_eta() 
         assert!(drawn.contains(want), "{want:?} not in {drawn:?}");
     }
     assert_eq!(read_records(&work.out()).len(), 4);
+}
+
+/// Spawns `vantage ARGS` in `work` (stdin closed, stdout and stderr piped).
+fn spawn_in(work: &Workdir, args: &[String]) -> tokio::process::Child {
+    tokio::process::Command::new(binary())
+        .args(args)
+        .current_dir(work.dir.path())
+        .env("VANTAGE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends SIGINT (Ctrl-C) to `child`; waits at most 10 s for it to end: (status, stdout, stderr).
+async fn interrupt(child: tokio::process::Child) -> (Option<i32>, String, String) {
+    let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the run ends soon after Ctrl-C")
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_the_control_check_prints_the_summary_and_exits_130() {
+    // A control that never answers /info: the check waits up to 5 s before the first target.
+    let control = crate::harness::fake_control::mute_info(Vec::new()).await;
+    let work = Workdir::new();
+    let args = strings(&[
+        "run",
+        "--resolver",
+        "127.0.0.1:9",
+        "--control",
+        &format!("http://{control}/"),
+        "--out",
+        &work.out().display().to_string(),
+        "https://a.test/",
+    ]);
+    let mut child = spawn_in(&work, &args);
+    // The ZZ/AS0 note comes just before the check.
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).await.unwrap();
+    assert!(first.contains("records will say ZZ/AS0"), "{first}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = Instant::now();
+    let (code, stdout, _) = interrupt(child).await;
+    let mut rest = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut rest)
+        .await
+        .unwrap();
+    assert_eq!(code, Some(130), "{stdout}\n{rest}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        sent.elapsed()
+    );
+    // The partial summary, on stdout as a finished run's is.
+    assert!(
+        stdout.contains("vantage: 0 measured in"),
+        "{stdout}\n{rest}"
+    );
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    assert!(!stdout.contains("no working network"), "{stdout}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    assert!(read_records(&work.out()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_does_not_claim_there_is_no_network() {
+    // DNS answers and the site accepts, then stalls: Ctrl-C abandons the measurement.
+    let ca = Ca::new("Vantage Test CA");
+    let sites = vec![Site::new("stall.test", Tls::Plain, Reply::Stall)];
+    let (dns, urls) = world(&ca, sites).await;
+    let work = Workdir::new();
+    let mut args = run_flags(&work, &dns, &ca);
+    args.retain(|a| a != "2s");
+    args.extend(strings(&[
+        "30s",
+        "--probe-cc",
+        "DE",
+        "--probe-asn",
+        "AS3320",
+        "--out",
+        &work.out().display().to_string(),
+    ]));
+    args.push(urls[0].clone());
+    let child = spawn_in(&work, &args);
+    // Long enough for the DNS answer and the connection, far short of the 30 s timeout.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (code, stdout, stderr) = interrupt(child).await;
+    assert_eq!(code, Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("vantage: 0 measured in"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    assert!(!stdout.contains("no working network"), "{stdout}");
+    assert!(!stderr.contains("no working network"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_argument_is_a_bad_line_and_counts_are_singular_or_plural() {
+    let work = Workdir::new();
+    let none = work.out();
+    let run = |urls: &[&str]| {
+        let mut args = strings(&["run", "--resolver", "127.0.0.1:9", "--out"]);
+        args.push(none.display().to_string());
+        args.extend(strings(urls));
+        vantage_in(work.dir.path(), args, b"", &none)
+    };
+    let empty = run(&[""]).await;
+    assert_eq!(empty.code, 1, "{}", empty.stderr);
+    assert!(
+        empty.stderr.contains("command line:1: empty"),
+        "{}",
+        empty.stderr
+    );
+    assert!(
+        empty.stderr.contains("no targets to measure (1 bad line)"),
+        "{}",
+        empty.stderr
+    );
+    let two = run(&["ftp://a.test/", "", "gopher://b.test/"]).await;
+    assert_eq!(two.code, 1, "{}", two.stderr);
+    assert!(
+        two.stderr.contains("command line:2: empty"),
+        "{}",
+        two.stderr
+    );
+    assert!(
+        two.stderr.contains("no targets to measure (3 bad lines)"),
+        "{}",
+        two.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lower_case_country_is_upper_cased_in_flags_and_config() {
+    let ca = Ca::new("Vantage Test CA");
+    let (dns, urls) = world(&ca, vec![Site::new("ok.test", Tls::Plain, page("OK", 100))]).await;
+    let work = Workdir::new();
+    let mut args = run_flags(&work, &dns, &ca);
+    args.extend(strings(&["--out", "-", "--probe-asn", "as4134"]));
+    args.push(urls[0].clone());
+    let cc_of = |out: &Outcome| -> Value {
+        let r: Value = serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
+        assert_eq!(r["probe_asn"], "AS4134");
+        r["probe_cc"].clone()
+    };
+    let mut flag = args.clone();
+    flag.extend(strings(&["--probe-cc", "cn"]));
+    let none = work.path("none");
+    let out = vantage_in(work.dir.path(), flag, b"", &none).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(cc_of(&out), "CN");
+    let config = work.write("v.toml", "[run]\nprobe_cc = \"de\"\n");
+    let mut file = args.clone();
+    file.extend(strings(&["--config", &config.display().to_string()]));
+    let out = vantage_in(work.dir.path(), file, b"", &none).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(cc_of(&out), "DE");
+    // Still two ASCII letters.
+    for bad in ["c", "cnn", "c1", "çn"] {
+        let mut wrong = args.clone();
+        wrong.extend(strings(&["--probe-cc", bad]));
+        let out = vantage_in(work.dir.path(), wrong, b"", &none).await;
+        assert_eq!(out.code, 2, "{bad}: {}", out.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn man_pages_carry_the_version_environment_and_exit_status() {
+    let here = tempfile::tempdir().unwrap();
+    let none = here.path().join("none");
+    let run = |args: &[&str]| vantage_in(here.path(), strings(args), b"", &none);
+    let version = env!("CARGO_PKG_VERSION");
+    for (args, th) in [
+        (vec!["man"], format!(".TH vantage 1  \"vantage {version}")),
+        (
+            vec!["man", "run"],
+            format!(".TH vantage-run 1  \"vantage-run {version}"),
+        ),
+        (
+            vec!["man", "report"],
+            format!(".TH vantage-report 1  \"vantage-report {version}"),
+        ),
+    ] {
+        let page = run(&args).await;
+        assert_eq!(page.code, 0, "{}", page.stderr);
+        assert!(
+            page.stdout.contains(&th),
+            "{th:?} not in {:.400}",
+            page.stdout
+        );
+        for want in [
+            ".SH ENVIRONMENT",
+            "VANTAGE_CONTROL_TOKEN",
+            "VANTAGE_HELPER_TOKEN",
+            "VANTAGE_CLICKHOUSE_PASSWORD",
+            "VANTAGE_LOG",
+            ".SH \"EXIT STATUS\"",
+            "130",
+        ] {
+            assert!(page.stdout.contains(want), "{args:?}: no {want:?}");
+        }
+    }
+    let help = run(&["run", "--help"]).await;
+    let control = help
+        .stdout
+        .split("--control <URL>")
+        .nth(1)
+        .unwrap()
+        .split("\n      --")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(control.contains("VANTAGE_CONTROL_TOKEN"), "{control}");
+    assert!(control.contains("control_token"), "{control}");
 }

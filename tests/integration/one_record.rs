@@ -357,7 +357,8 @@ async fn check(world: &World, case: Case) -> Result<(), TestCaseError> {
     }
     let summary = format!("{} measured", want.len());
     prop_assert!(out.stdout.contains(&summary), "{}", out.stdout);
-    let skipped = format!("({bad} bad lines skipped)");
+    let noun = if bad == 1 { "line" } else { "lines" };
+    let skipped = format!("({bad} bad {noun} skipped)");
     prop_assert!(out.stdout.contains(&skipped), "{}", out.stdout);
     Ok(())
 }

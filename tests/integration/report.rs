@@ -1078,3 +1078,27 @@ fn headless_chromium_parses_the_page_as_text_and_draws_it() {
         png.len()
     );
 }
+
+#[test]
+fn html_to_a_dash_is_the_page_on_stdout_and_no_file() {
+    let work = Workdir::new();
+    let (out, _, _) = results_dir(&work);
+    let run = Command::new(binary())
+        .args(["report", "--results", out.to_str().unwrap(), "--html", "-"])
+        .current_dir(work.dir.path())
+        .env("VANTAGE_LOG", "warn")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(!work.path("-").exists(), "a file named - was written");
+    // stdout is the page alone (pipe it to a file or a browser); the terminal report, on
+    // stderr, is still there for the person running it.
+    assert!(stdout.starts_with("<!DOCTYPE html>"), "{:.200}", stdout);
+    assert!(stdout.trim_end().ends_with("</html>"), "{:.200}", stdout);
+    check_terminal(&stderr);
+    assert!(!stderr.contains("HTML report written"), "{stderr}");
+}
