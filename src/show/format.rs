@@ -8,6 +8,7 @@ use base64::Engine;
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
+use super::clean::{cell, escape};
 use crate::observation::CertInfo;
 
 /// A record's listing row: `[uid, status, input]`.
@@ -206,14 +207,17 @@ fn tls(keys: &Value) -> Vec<String> {
             _ => {}
         }
         if let Some(leaf) = leaf(h) {
-            out.push(format!("    subject  {}", leaf.subject));
-            out.push(format!("    names    {}", or_dash(&leaf.san.join(", "))));
+            out.push(format!("    subject  {}", escape(&leaf.subject)));
+            out.push(format!(
+                "    names    {}",
+                or_dash(&escape(&leaf.san.join(", ")))
+            ));
             out.push(format!(
                 "    valid    {} to {}",
-                or_dash(&leaf.not_before),
-                or_dash(&leaf.not_after)
+                or_dash(&escape(&leaf.not_before)),
+                or_dash(&escape(&leaf.not_after))
             ));
-            out.push(format!("    issuer   {}", or_dash(&leaf.issuer)));
+            out.push(format!("    issuer   {}", or_dash(&escape(&leaf.issuer))));
         }
     }
     out
@@ -286,9 +290,17 @@ fn verdict(v: &Value) -> Vec<String> {
     out.extend(
         array(&v["reasons"])
             .iter()
-            .map(|r| format!("  - {}", text(r))),
+            .map(|r| format!("  - {}", reason(r))),
     );
     out
+}
+
+/// A reason whole (the analysis already bounds what it quotes), escaped.
+fn reason(r: &Value) -> String {
+    match r {
+        Value::String(s) => escape(s),
+        other => text(other),
+    }
 }
 
 fn tagged(v: &Value, tag: &str) -> bool {
@@ -299,12 +311,13 @@ fn array(v: &Value) -> &[Value] {
     v.as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
-/// A value as text: strings as they are, `-` for null or missing, other JSON compactly.
+/// A value as text: strings cut and escaped (`clean::cell`), `-` for null or missing, other
+/// JSON compactly (cut and escaped too).
 fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => cell(s),
+        other => cell(&other.to_string()),
     }
 }
 
@@ -321,17 +334,22 @@ fn seconds(v: &Value) -> String {
 }
 
 /// Rows as left-aligned columns two spaces apart (a header row first when given), trailing
-/// blanks trimmed.
+/// blanks trimmed. Every cell is cut and escaped (`clean::cell`) and padded by hand: no width
+/// is too large.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
-    let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let all: Vec<&Vec<String>> = (!head.is_empty())
-        .then_some(&head)
-        .into_iter()
-        .chain(rows)
-        .collect();
     if rows.is_empty() {
         return vec![];
     }
+    let head: Vec<String> = header.iter().map(|h| cell(h)).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|s| cell(s)).collect())
+        .collect();
+    let all: Vec<&Vec<String>> = (!head.is_empty())
+        .then_some(&head)
+        .into_iter()
+        .chain(&rows)
+        .collect();
     let columns = all.iter().map(|r| r.len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -347,9 +365,19 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
             let cells: Vec<String> = r
                 .iter()
                 .enumerate()
-                .map(|(c, s)| format!("{s:<w$}", w = widths[c]))
+                .map(|(c, s)| pad(s, widths[c]))
                 .collect();
             cells.join("  ").trim_end().to_string()
         })
         .collect()
+}
+
+/// `s` followed by blanks up to `width` characters.
+fn pad(s: &str, width: usize) -> String {
+    let mut out = s.to_string();
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(s.chars().count()),
+    ));
+    out
 }

@@ -5,6 +5,7 @@
 //! record is named as `FILE:LINE` on stderr and skipped. Output goes through `stdout`
 //! (`vantage show ... | head` ends quietly).
 
+mod clean;
 pub mod format;
 #[cfg(test)]
 mod tests;

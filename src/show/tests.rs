@@ -275,3 +275,102 @@ fn a_results_directory_is_searched_and_bad_lines_skipped() {
         .to_string()
         .contains("no .jsonl file"));
 }
+
+#[test]
+fn a_huge_cell_is_cut_with_its_length_never_a_panic() {
+    let mut r = record(json!([]), json!([]));
+    let location = format!("http://127.0.0.1/{}", "a".repeat(70_000));
+    r["test_keys"]["requests"][1]["response"]["headers"]["Location"] = json!(location);
+    r["input"] = json!("x".repeat(65_545));
+    let shown = measurement(&r);
+    let hop = lines_with(&shown, "-> http://127.0.0.1/aaa");
+    assert_eq!(hop.len(), 1, "{shown:?}");
+    assert!(hop[0].ends_with("… (70020 bytes)"), "{}", hop[0]);
+    assert!(shown.iter().all(|l| l.len() < 1000), "every line bounded");
+    let input = lines_with(&shown, "input ");
+    assert!(input[0].ends_with("… (65545 bytes)"), "{input:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.jsonl");
+    std::fs::write(&file, format!("{r}\n")).unwrap();
+    let listed = list(&file).unwrap();
+    assert!(listed[1].ends_with("… (65545 bytes)"), "{listed:?}");
+}
+
+#[test]
+fn control_characters_and_bidi_overrides_are_escaped_everywhere() {
+    let mut r = record(json!([]), json!([]));
+    let evil = "Blocked\u{1b}[31m red\u{1b}]0;owned\u{7}\u{202e}txt.exe\u{9b}\u{7f}\u{2066}";
+    r["test_keys"]["x_verdict"]["reasons"] = json!([format!("The title is {evil}.")]);
+    r["test_keys"]["requests"][0]["response"]["x_title"] = json!(evil);
+    r["test_keys"]["requests"][0]["response"]["headers"]["Location"] = json!(evil);
+    r["probe_cc"] = json!(evil);
+    r["input"] = json!(evil);
+    let shown = measurement(&r);
+    let text = shown.join("\n");
+    let bad = |c: char| {
+        c.is_control()
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    assert!(!text.chars().any(|c| c != '\n' && bad(c)), "{text:?}");
+    let escaped = r"Blocked\u{1b}[31m red\u{1b}]0;owned\u{7}\u{202e}txt.exe\u{9b}\u{7f}\u{2066}";
+    assert!(
+        text.contains(&format!("  - The title is {escaped}.")),
+        "{text}"
+    );
+    assert!(lines_with(&shown, escaped).len() >= 4, "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.jsonl");
+    std::fs::write(&file, format!("{r}\n")).unwrap();
+    let listed = list(&file).unwrap().join("\n");
+    assert!(!listed.chars().any(|c| c != '\n' && bad(c)), "{listed:?}");
+    assert!(listed.contains(escaped), "{listed}");
+}
+
+/// Any JSON: strings with control characters, bidi overrides and, now and then, 70,000 chars.
+fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let text = prop_oneof![
+        "[a-z\u{1b}\u{7}\u{9b}\u{202e}\u{2067}\n\t -]{0,12}",
+        (0usize..3).prop_map(|n| "é".repeat(35_000 * n)),
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        text.prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 40, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            proptest::collection::vec((r"[a-z_]{1,8}", inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+    /// Any value anywhere a record has one: shown, bounded and escaped, never a panic.
+    #[test]
+    fn any_record_is_shown_without_panic(value in any_json(), at in 0usize..12) {
+        let paths: [&[&str]; 12] = [
+            &[], &["input"], &["test_keys"], &["test_keys", "queries"],
+            &["test_keys", "tcp_connect"], &["test_keys", "tls_handshakes"],
+            &["test_keys", "requests"], &["test_keys", "control"],
+            &["test_keys", "x_verdict"], &["test_keys", "x_verdict", "reasons"],
+            &["measurement_start_time"], &["test_keys", "blocking"],
+        ];
+        let mut r = record(json!([]), json!([]));
+        let mut slot = &mut r;
+        for key in paths[at] {
+            slot = &mut slot[*key];
+        }
+        *slot = value;
+        for l in measurement(&r).iter().chain(&row(&r).to_vec()) {
+            proptest::prop_assert!(l.len() < 20_000, "{} bytes", l.len());
+            proptest::prop_assert!(!l.chars().any(|c| c.is_control() || c == '\u{202e}'), "{l:?}");
+        }
+    }
+}
