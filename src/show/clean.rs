@@ -25,6 +25,22 @@ pub fn cell(s: &str) -> String {
     escape(&crate::failure::quote(s))
 }
 
+/// A free line's value (a verdict's reason, a certificate's names): escaped, cut past
+/// `LINE_MAX` bytes (on a char boundary, its size named), so a long one is whole.
+pub fn line(s: &str) -> String {
+    if s.len() <= LINE_MAX {
+        return escape(s);
+    }
+    let mut end = LINE_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", escape(&s[..end]), s.len())
+}
+
+/// The most of one free value `line` prints.
+pub const LINE_MAX: usize = 4096;
+
 fn acts_on_terminal(c: char) -> bool {
     c.is_control()
         || ('\u{202a}'..='\u{202e}').contains(&c)

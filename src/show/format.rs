@@ -8,12 +8,13 @@ use base64::Engine;
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
-use super::clean::{cell, escape};
+use super::clean::{cell, line};
 use crate::observation::CertInfo;
 
-/// A record's listing row: `[uid, status, input]`.
-pub fn row(record: &Value) -> [String; 3] {
+/// A record's listing row: `[start time, uid, status, input]`.
+pub fn row(record: &Value) -> [String; 4] {
     [
+        text(&record["measurement_start_time"]),
         text(&record["measurement_uid"]),
         text(&record["test_keys"]["x_verdict"]["status"]),
         text(&record["input"]),
@@ -207,17 +208,17 @@ fn tls(keys: &Value) -> Vec<String> {
             _ => {}
         }
         if let Some(leaf) = leaf(h) {
-            out.push(format!("    subject  {}", escape(&leaf.subject)));
+            out.push(format!("    subject  {}", line(&leaf.subject)));
             out.push(format!(
                 "    names    {}",
-                or_dash(&escape(&leaf.san.join(", ")))
+                or_dash(&line(&leaf.san.join(", ")))
             ));
             out.push(format!(
                 "    valid    {} to {}",
-                or_dash(&escape(&leaf.not_before)),
-                or_dash(&escape(&leaf.not_after))
+                or_dash(&line(&leaf.not_before)),
+                or_dash(&line(&leaf.not_after))
             ));
-            out.push(format!("    issuer   {}", or_dash(&escape(&leaf.issuer))));
+            out.push(format!("    issuer   {}", or_dash(&line(&leaf.issuer))));
         }
     }
     out
@@ -295,10 +296,10 @@ fn verdict(v: &Value) -> Vec<String> {
     out
 }
 
-/// A reason whole (the analysis already bounds what it quotes), escaped.
+/// A reason, escaped, whole unless past `clean::LINE_MAX`.
 fn reason(r: &Value) -> String {
     match r {
-        Value::String(s) => escape(s),
+        Value::String(s) => line(s),
         other => text(other),
     }
 }

@@ -161,6 +161,7 @@ fn a_record_reads_step_by_step() {
     assert_eq!(
         row(&record(json!([]), json!([]))),
         [
+            "2026-12-01 16:42:11",
             "20261201_ZZ_webconnectivity_abc",
             "blocked",
             "https://Secure.test/"
@@ -214,7 +215,7 @@ fn malformed_records_are_shown_with_dashes_never_a_panic() {
             shown.iter().any(|l| l.starts_with("verdict: -")),
             "{case}: {shown:?}"
         );
-        assert_eq!(row(&case)[0], "-");
+        assert_eq!(row(&case)[1], "-");
     }
 }
 
@@ -247,9 +248,9 @@ fn a_results_directory_is_searched_and_bad_lines_skipped() {
     assert_eq!(
         list(dir.path()).unwrap(),
         [
-            "measurement_uid                  status      input",
-            "older                            accessible  https://Secure.test/",
-            "20261201_ZZ_webconnectivity_abc  blocked     https://Secure.test/",
+            "started              measurement_uid                  status      input",
+            "2026-12-01 16:42:11  older                            accessible  https://Secure.test/",
+            "2026-12-01 16:42:11  20261201_ZZ_webconnectivity_abc  blocked     https://Secure.test/",
         ]
     );
     assert_eq!(list(&file).unwrap().len(), 3, "a file works too");
@@ -260,8 +261,14 @@ fn a_results_directory_is_searched_and_bad_lines_skipped() {
             shown[0].ends_with("20261201_ZZ_webconnectivity_abc"),
             "{shown:?}"
         );
-        let last = shown.last().unwrap();
-        assert!(last.contains("1 earlier measurement(s)") && last.ends_with("older"));
+        let tail = &shown[shown.len() - 2..];
+        assert_eq!(
+            tail,
+            [
+                "1 earlier measurement(s) of it (show one by its uid):",
+                "  2026-12-01 16:42:11  older  accessible"
+            ]
+        );
     }
     let shown = one(dir.path(), "older").unwrap();
     assert!(shown
@@ -274,6 +281,72 @@ fn a_results_directory_is_searched_and_bad_lines_skipped() {
         .unwrap_err()
         .to_string()
         .contains("no .jsonl file"));
+    let junk = empty.path().join("passwd.jsonl");
+    std::fs::write(&junk, "root:x:0:0:root:/root:/bin/bash\n{}\n").unwrap();
+    assert_eq!(
+        list(&junk).unwrap_err().to_string(),
+        format!("{}: no measurement records", junk.display())
+    );
+}
+
+/// A record of `input` started at `time`, its uid `uid`.
+fn at(uid: &str, time: &str) -> Value {
+    let mut r = record(json!([]), json!([]));
+    r["measurement_uid"] = json!(uid);
+    r["measurement_start_time"] = json!(time);
+    r
+}
+
+#[test]
+fn the_listing_is_in_start_order_and_earlier_measurements_one_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.jsonl");
+    let records = [
+        at("b", "2026-12-01 10:00:05"),
+        at("a", "2026-12-01 10:00:01"),
+        at("c", "2026-12-01 10:00:05"),
+    ];
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let uids: Vec<String> = list(&file).unwrap()[1..]
+        .iter()
+        .map(|l| l.split("  ").nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(uids, ["a", "b", "c"], "start time, then file order");
+    // The latest by start time, not by file order; of two at once, the later in the file.
+    let shown = one(&file, "secure.test").unwrap();
+    assert_eq!(shown[0], "measurement  c");
+    assert_eq!(
+        shown[shown.len() - 3..],
+        [
+            "2 earlier measurement(s) of it (show one by its uid):",
+            "  2026-12-01 10:00:05  b  blocked",
+            "  2026-12-01 10:00:01  a  blocked",
+        ]
+    );
+    // At most ten named, the latest first.
+    let many: String = (0..13)
+        .map(|i| {
+            format!(
+                "{}\n",
+                at(&format!("m{i:02}"), &format!("2026-12-01 10:00:{i:02}"))
+            )
+        })
+        .collect();
+    std::fs::write(&file, many).unwrap();
+    let shown = one(&file, "secure.test").unwrap();
+    assert_eq!(shown[0], "measurement  m12");
+    let from = shown
+        .iter()
+        .position(|l| l.starts_with("12 earlier"))
+        .unwrap();
+    let tail = &shown[from + 1..];
+    assert_eq!(tail.len(), 11, "{tail:?}");
+    assert!(
+        tail[0].ends_with("m11  blocked") && tail[9].contains("m02"),
+        "{tail:?}"
+    );
+    assert_eq!(tail[10], "  … and 2 more");
 }
 
 #[test]
