@@ -5,6 +5,7 @@
 //! through `stdout` (`vantage show ... | head` ends quietly).
 
 mod clean;
+mod control;
 pub mod format;
 mod read;
 #[cfg(test)]

@@ -25,9 +25,15 @@ fn record(peer_certificates: Value, x_chain: Value) -> Value {
             "answers": [{"answer_type": "A", "ipv4": ip, "ttl": 60}],
         })
     };
-    let mut late = query("udp", json!([]), 0.0309, "127.0.0.1:53", "127.0.0.9");
+    let depth0 = json!(["depth=0"]);
+    let mut late = query("udp", depth0.clone(), 0.0309, "127.0.0.1:53", "127.0.0.9");
     late["x_response_index"] = json!(1);
-    let mut stray = query("udp", json!([]), 0.0401, "127.0.0.1:53", "127.0.0.77");
+    let mut stray = query("udp", depth0.clone(), 0.0401, "127.0.0.1:53", "127.0.0.77");
+    let mut first = query("udp", depth0, 0.0021, "127.0.0.1:53", "127.0.0.66");
+    first["answers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"answer_type": "A", "ipv4": "127.0.0.67", "ttl": 60}));
     stray["x_id_match"] = json!(false);
     json!({
         "measurement_uid": "20261201_ZZ_webconnectivity_abc",
@@ -40,7 +46,7 @@ fn record(peer_certificates: Value, x_chain: Value) -> Value {
         "test_keys": {
             "queries": [
                 query("getaddrinfo", json!(["classic"]), 0.003, "127.0.0.1:53", "127.0.0.9"),
-                query("udp", json!([]), 0.0021, "127.0.0.1:53", "127.0.0.66"),
+                first,
                 {
                     "engine": "udp", "resolver_address": "127.0.0.1:53",
                     "hostname": "secure.test", "query_type": "AAAA",
@@ -54,13 +60,14 @@ fn record(peer_certificates: Value, x_chain: Value) -> Value {
             "x_dns_duplicate_responses": [late],
             "tcp_connect": [
                 {"ip": "127.0.0.66", "port": 443, "t": 0.0122,
-                 "status": {"success": false, "failure": "connection_refused"}},
-                {"ip": "::1", "port": 443, "t": 0.0131,
+                 "status": {"success": false, "failure": "connection_refused"}, "tags": ["depth=0"]},
+                {"ip": "::1", "port": 443, "t": 0.0131, "tags": ["depth=1"],
                  "status": {"success": true, "failure": null}},
             ],
             "tls_handshakes": [{
                 "address": "[::1]:443", "server_name": "secure.test", "t": 0.02,
-                "tls_version": "TLSv1.3", "negotiated_protocol": "h2", "failure": null,
+                "tls_version": "TLSv1.3", "negotiated_protocol": "", "failure": null,
+                "tags": ["depth=1"],
                 "x_certificate_valid": true,
                 "peer_certificates": peer_certificates, "x_chain": x_chain,
             }],
@@ -72,8 +79,19 @@ fn record(peer_certificates: Value, x_chain: Value) -> Value {
                  "response": {"code": 301, "x_title": null, "x_body_length": 0,
                               "headers": {"Location": "/home"}}},
             ],
-            "control": {"dns": {}},
+            "control": {
+                "dns": {"addrs": ["127.0.0.9", "::1"], "failure": null},
+                "tcp_connect": {
+                    "127.0.0.9:443": {"status": true, "failure": null},
+                    "[::1]:443": {"status": false, "failure": "connection_refused"},
+                },
+                "tls_handshake": {"127.0.0.9:443": {"server_name": "secure.test", "status": true,
+                                                     "failure": null, "x_certificate_valid": true}},
+                "http_request": {"status_code": 200, "title": "Home page", "body_length": 3000,
+                                 "failure": null, "headers": {}},
+            },
             "control_failure": null,
+            "blocking": "dns", "accessible": false, "dns_consistency": "inconsistent",
             "x_verdict": {"status": "blocked", "methods": ["dns.injection"],
                           "reasons": ["Two answers to one query.", "The late one is right."]},
         },
@@ -104,6 +122,7 @@ fn a_record_reads_step_by_step() {
         at("TCP connect"),
         at("TLS handshake"),
         at("HTTP"),
+        at("Control"),
         at("verdict: blocked (dns.injection)"),
     ];
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
@@ -118,27 +137,34 @@ fn a_record_reads_step_by_step() {
             "started      2026-12-01 16:42:11 UTC, ran 1.2500 s",
         ),
         ("control", "control      http://127.0.0.1:9/ answered"),
-        // Each DNS answer with its arrival time and source, in time order; the late one
-        // marked; the getaddrinfo summary left out.
+        ("probe", "probe        ZZ AS0, resolver 127.0.0.1:53"),
+        // Each DNS answer with its arrival time, source and redirect depth, in time order,
+        // one a line; the late one marked; the getaddrinfo summary left out.
         (
-            "0.0021",
-            "  0.0021  127.0.0.1:53  udp     A     secure.test  127.0.0.66",
+            "engine  type",
+            "  depth  t       from          engine  type  name         answer",
         ),
         (
+            "0.0021",
+            "  0      0.0021  127.0.0.1:53  udp     A     secure.test  127.0.0.66",
+        ),
+        ("127.0.0.67", "                                                          127.0.0.67"),
+        (
             "0.0025",
-            "  0.0025  127.0.0.1:53  udp     AAAA  secure.test  dns_no_answer",
+            "  -      0.0025  127.0.0.1:53  udp     AAAA  secure.test  dns_no_answer",
         ),
         (
             "0.0309",
-            "  0.0309  127.0.0.1:53  udp     A     secure.test  127.0.0.9      late",
+            "  0      0.0309  127.0.0.1:53  udp     A     secure.test  127.0.0.9      late",
         ),
         (
             "0.0401",
-            "  0.0401  127.0.0.1:53  udp     A     secure.test  127.0.0.77     another query's id",
+            "  0      0.0401  127.0.0.1:53  udp     A     secure.test  127.0.0.77     another query's id",
         ),
-        ("refused", "  0.0122  127.0.0.66:443  connection_refused"),
-        ("connected", "  0.0131  [::1]:443       connected"),
-        ("SNI", "  0.0200  [::1]:443  SNI secure.test  TLSv1.3 h2"),
+        ("0.0122", "  0      0.0122  127.0.0.66:443  connection_refused"),
+        ("0.0131", "  1      0.0131  [::1]:443       connected"),
+        ("SNI  ", "  depth  t       address    SNI          result"),
+        ("TLSv1.3", "  1      0.0200  [::1]:443  secure.test  TLSv1.3 no ALPN"),
         ("names", "      names    secure.test"),
         (
             "valid  ",
@@ -146,18 +172,37 @@ fn a_record_reads_step_by_step() {
         ),
         // Hops in the order they happened.
         (
-            "  1  ",
-            "  1    0.0300  https://secure.test/      301     -            0 bytes     -> /home",
+            "-> /home",
+            "  0      0.0300  https://secure.test/      301     -            0 bytes     -> /home",
         ),
         (
-            "  2  ",
-            "  2    0.0500  https://secure.test/home  200     \"Home page\"  3000 bytes",
+            "200     \"Home",
+            "  1      0.0500  https://secure.test/home  200     \"Home page\"  3000 bytes",
+        ),
+        // What the control saw, then OONI's keys, before the verdict.
+        ("DNS  ", "  DNS      127.0.0.9"),
+        ("connect  1", "  connect  127.0.0.9:443  connected"),
+        ("connect  [", "  connect  [::1]:443      connection_refused"),
+        (
+            "TLS  ",
+            "  TLS      127.0.0.9:443  SNI secure.test     ok, certificate valid for the name",
+        ),
+        (
+            "HTTP  ",
+            "  HTTP     200            \"Home page\"         3000 bytes",
+        ),
+        (
+            "OONI",
+            "OONI: blocking=dns, accessible=false, dns_consistency=inconsistent",
         ),
         ("Two answers", "  - Two answers to one query."),
     ] {
         assert_eq!(lines_with(&shown, needle), [want], "{needle:?} in\n{text}");
     }
-    assert!(lines_with(&shown, "127.0.0.9").len() == 1, "{text}");
+    assert!(
+        lines_with(&shown, "secure.test  127.0.0.9 ").len() == 1,
+        "{text}"
+    );
     assert_eq!(
         row(&record(json!([]), json!([]))),
         [
@@ -446,4 +491,42 @@ proptest::proptest! {
             proptest::prop_assert!(!l.chars().any(|c| c.is_control() || c == '\u{202e}'), "{l:?}");
         }
     }
+}
+
+#[test]
+fn the_control_section_says_why_the_control_did_not_answer() {
+    let section = |r: &Value| {
+        let shown = measurement(r);
+        let from = shown.iter().position(|l| l == "Control").unwrap();
+        let to = (shown[from..].iter().position(|l| l.is_empty())).unwrap();
+        (shown[from + 1..from + to].to_vec(), shown)
+    };
+    let mut r = record(json!([]), json!([]));
+    r["test_keys"]["control_failure"] = json!("http_request_failed: control answered 401");
+    r["test_keys"]["control"] = json!(null);
+    r["test_keys"]["blocking"] = json!(null);
+    let (lines, shown) = section(&r);
+    assert_eq!(
+        lines,
+        ["  failed: http_request_failed: control answered 401"]
+    );
+    assert!(shown
+        .contains(&"OONI: blocking=null, accessible=false, dns_consistency=inconsistent".into()));
+    r["test_keys"]["control_failure"] = json!(null);
+    assert_eq!(section(&r).0, ["  (none asked)"]);
+    // A refusal by the helper's policy; OONI's -1 for what it does not have.
+    r["test_keys"]["control"] = json!({
+        "dns": {"addrs": [], "failure": "dns_name_error"},
+        "http_request": {"status_code": -1, "body_length": -1, "title": "",
+                         "failure": "dns_lookup_error"},
+        "x_refused": "127.0.0.1 is a private address",
+    });
+    assert_eq!(
+        section(&r).0,
+        [
+            "  DNS      dns_name_error",
+            "  HTTP     dns_lookup_error                -  -",
+            "  refused  127.0.0.1 is a private address",
+        ]
+    );
 }

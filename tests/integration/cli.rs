@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::harness::web::{page, serve};
 use crate::harness::{
-    binary, read_records, Answer, Ca, FakeDns, Outcome, Reply, Site, Tls, Workdir,
+    binary, read_records, Answer, Ca, FakeDns, Helper, Outcome, Reply, Site, Tls, Workdir,
 };
 
 /// A fake internet of `sites` (each named in the DNS as 127.0.0.1); their URLs in order.
@@ -242,6 +242,17 @@ async fn show_prints_one_measurement_step_by_step() {
     let (dns, urls) = world(&ca, sites).await;
     let work = Workdir::new();
     let mut args = run_flags(&work, &dns, &ca);
+    let ca_file = work.path("ca.pem").display().to_string();
+    let resolver = dns.addr.to_string();
+    let helper = Helper::start(&[
+        "--resolver",
+        &resolver,
+        "--ca-file",
+        &ca_file,
+        "--allow-private",
+    ])
+    .await;
+    args.extend(strings(&["--control", &helper.url()]));
     args.extend(strings(&["--out", &work.out().display().to_string()]));
     args.extend(list_flag(&work, urls.clone()));
     let out = vantage_in(work.dir.path(), args.clone(), b"", &work.out()).await;
@@ -275,14 +286,25 @@ async fn show_prints_one_measurement_step_by_step() {
     for want in [
         dns_line.as_str(),
         &format!("127.0.0.1:{port}  connected"),
-        "SNI secure.test  TLSv1.3",
+        "secure.test  TLSv1.3",
         "names    secure.test",
         "certificate valid for the name",
         "200     \"Secure page\"",
+        // What the control saw, and OONI's keys.
+        "\nControl\n  DNS      127.0.0.1\n",
+        &format!("  connect  127.0.0.1:{port}  connected"),
+        "SNI secure.test     ok, certificate valid for the name",
+        "\nOONI: blocking=false, accessible=true, dns_consistency=consistent\nverdict: ",
         "verdict: ",
     ] {
         assert!(text.contains(want), "{want:?} not in\n{text}");
     }
+    let control_http = text.lines().find(|l| l.starts_with("  HTTP     200  "));
+    let control_http = control_http.unwrap_or_else(|| panic!("no control HTTP in\n{text}"));
+    assert!(
+        control_http.contains("\"Secure page\"") && control_http.ends_with("  3000 bytes"),
+        "{control_http}"
+    );
     let verdict = secure["test_keys"]["x_verdict"]["status"].as_str().unwrap();
     assert!(text.contains(&format!("verdict: {verdict}")), "{text}");
     // By uid, in the one file; a bad line is named by file and line, never a panic.
