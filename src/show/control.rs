@@ -2,18 +2,22 @@
 //! without it. The control's own resolution (addresses or failure), each connect it made
 //! (address → connected or its failure), each TLS handshake, its fetch of the URL
 //! (status, title, body length or failure), a refusal by its own policy; or why the control
-//! could not answer. Then OONI's own keys on one line (`OONI: blocking=…`). Pure: a record's
-//! `test_keys` in, lines out.
+//! could not answer. Then OONI's own keys on one line (`OONI: blocking=…`). Pure: a record in,
+//! lines out.
 
 use serde_json::Value;
 
 use super::format::{array, or_dash, table, text, title};
 
 /// The "Control" section's lines (the section adds the title and indent).
-pub fn control(keys: &Value) -> Vec<String> {
+pub fn control(record: &Value) -> Vec<String> {
+    let keys = &record["test_keys"];
     let c = &keys["control"];
     match (&keys["control_failure"], c) {
         (f, _) if !f.is_null() => return vec![format!("failed: {}", text(f))],
+        (_, Value::Null) if record["test_helpers"].is_object() => {
+            return vec!["(no answer recorded)".into()]
+        }
         (_, Value::Null) => return vec!["(none asked)".into()],
         _ => {}
     }

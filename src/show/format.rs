@@ -30,7 +30,7 @@ pub fn measurement(record: &Value) -> Vec<String> {
     section(&mut out, "TCP connect", tcp(keys));
     section(&mut out, "TLS handshake", tls(keys));
     section(&mut out, "HTTP", http(keys));
-    section(&mut out, "Control", super::control::control(keys));
+    section(&mut out, "Control", super::control::control(record));
     out.push(String::new());
     out.push(super::control::ooni(keys));
     out.extend(verdict(&keys["x_verdict"]));

@@ -1,4 +1,4 @@
-//! `vantage show RESULTS|FILE [URL|UID]`: what a researcher reads before trusting a verdict.
+//! `vantage show RESULTS|FILE|- [URL|UID]`: what a researcher reads before trusting a verdict.
 //! With a measurement's uid or URL, that measurement's steps as a table (`format`); without,
 //! one line per measurement in the order they started (start time, uid, status, input).
 //! RESULTS is a results directory, one JSONL file or `-` for stdin (`read`). Output goes
@@ -24,7 +24,7 @@ use crate::exit::{fatal, usage, Exit};
 pub struct ShowArgs {
     /// A results directory (every .jsonl under it is searched), one JSONL file, or - for
     /// stdin.
-    #[arg(value_name = "RESULTS|FILE")]
+    #[arg(value_name = "RESULTS|FILE|-")]
     pub results: PathBuf,
     /// The measurement to show: its measurement_uid, or the URL measured (its latest
     /// measurement). Without it, the measurements are listed.

@@ -513,7 +513,9 @@ fn the_control_section_says_why_the_control_did_not_answer() {
     assert!(shown
         .contains(&"OONI: blocking=null, accessible=false, dns_consistency=inconsistent".into()));
     r["test_keys"]["control_failure"] = json!(null);
-    assert_eq!(section(&r).0, ["  (none asked)"]);
+    assert_eq!(section(&r).0, ["  (no answer recorded)"]);
+    let no_helper = json!({"measurement_uid": "u", "test_keys": {}});
+    assert_eq!(section(&no_helper).0, ["  (none asked)"]);
     // A refusal by the helper's policy; OONI's -1 for what it does not have.
     r["test_keys"]["control"] = json!({
         "dns": {"addrs": [], "failure": "dns_name_error"},
