@@ -1,18 +1,21 @@
 //! One record as readable text: what was measured and where the verdict comes from, step by
 //! step (DNS answers with their arrival time and source, TCP connects, TLS handshakes with the
-//! certificate's names and validity, HTTP hops), then the verdict and its reasons. Pure: a
-//! JSON value in, lines out. A record missing fields or holding the wrong types is shown with
-//! `-` where a value is missing, never a panic.
+//! certificate's names and validity, HTTP hops; each with its redirect depth), what the
+//! control saw (`control`), OONI's keys, then the verdict and its reasons. Pure: a JSON value
+//! in, lines out. A record missing fields or holding the wrong types is shown with `-` where
+//! a value is missing, never a panic; every value is cut and escaped (`clean`).
 
 use base64::Engine;
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
+use super::clean::{cell, line};
 use crate::observation::CertInfo;
 
-/// A record's listing row: `[uid, status, input]`.
-pub fn row(record: &Value) -> [String; 3] {
+/// A record's listing row: `[start time, uid, status, input]`.
+pub fn row(record: &Value) -> [String; 4] {
     [
+        text(&record["measurement_start_time"]),
         text(&record["measurement_uid"]),
         text(&record["test_keys"]["x_verdict"]["status"]),
         text(&record["input"]),
@@ -27,7 +30,9 @@ pub fn measurement(record: &Value) -> Vec<String> {
     section(&mut out, "TCP connect", tcp(keys));
     section(&mut out, "TLS handshake", tls(keys));
     section(&mut out, "HTTP", http(keys));
+    section(&mut out, "Control", super::control::control(record));
     out.push(String::new());
+    out.push(super::control::ooni(keys));
     out.extend(verdict(&keys["x_verdict"]));
     out
 }
@@ -56,7 +61,7 @@ fn header(record: &Value) -> Vec<String> {
             "{} {}, resolver {}",
             text(&record["probe_cc"]),
             text(&record["probe_asn"]),
-            text(&record["resolver_ip"])
+            resolver(record)
         ),
     ]);
     let helper = &record["test_helpers"]["backend"]["address"];
@@ -68,6 +73,17 @@ fn header(record: &Value) -> Vec<String> {
     };
     rows.push(["control".into(), control]);
     table(&[], &rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>())
+}
+
+/// The resolver the probe asked, with its port: the first DNS query's that names one
+/// (`resolver_ip` has no port), else `resolver_ip`.
+fn resolver(record: &Value) -> String {
+    array(&record["test_keys"]["queries"])
+        .iter()
+        .filter(|q| q["engine"] != "getaddrinfo")
+        .find_map(|q| q["resolver_address"].as_str().filter(|a| !a.is_empty()))
+        .map(cell)
+        .unwrap_or_else(|| text(&record["resolver_ip"]))
 }
 
 fn section(out: &mut Vec<String>, title: &str, lines: Vec<String>) {
@@ -94,39 +110,51 @@ fn dns(keys: &Value) -> Vec<String> {
     } else {
         raw
     };
-    let mut rows: Vec<(f64, Vec<String>)> = Vec::new();
+    let mut rows: Vec<(f64, Vec<Vec<String>>)> = Vec::new();
     for q in queries {
         let when = dns_note(q);
         let source = match &q["x_source_address"] {
             Value::String(s) => s.clone(),
             _ => text(&q["resolver_address"]),
         };
-        let answers: Vec<String> = array(&q["answers"]).iter().map(answer).collect();
-        let result = match (&q["failure"], answers.is_empty()) {
+        let mut answers: Vec<String> = array(&q["answers"]).iter().map(answer).collect();
+        let first = match (&q["failure"], answers.is_empty()) {
             (f, true) if !f.is_null() => text(f),
             (_, true) => "no answer".into(),
-            (_, false) => answers.join(", "),
+            (_, false) => answers.remove(0),
         };
         let t = q["t"].as_f64().unwrap_or(f64::NAN);
-        rows.push((
-            t,
-            vec![
-                seconds(&q["t"]),
-                source,
-                text(&q["engine"]),
-                text(&q["query_type"]),
-                text(&q["hostname"]),
-                result,
-                when.to_string(),
-            ],
-        ));
+        let mut lines = vec![vec![
+            depth(q),
+            seconds(&q["t"]),
+            source,
+            text(&q["engine"]),
+            text(&q["query_type"]),
+            text(&q["hostname"]),
+            first,
+            when.to_string(),
+        ]];
+        // Each further answer of the datagram on a line of its own, under the first.
+        let blank = || vec![String::new(); 6];
+        lines.extend(answers.into_iter().map(|a| [blank(), vec![a]].concat()));
+        rows.push((t, lines));
     }
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let header = ["t", "from", "engine", "type", "name", "answer", ""];
+    let header = ["depth", "t", "from", "engine", "type", "name", "answer", ""];
     table(
         &header,
-        &rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+        &rows.into_iter().flat_map(|(_, r)| r).collect::<Vec<_>>(),
     )
+}
+
+/// The redirect depth of an entry (its `depth=N` tag), `-` without one.
+fn depth(entry: &Value) -> String {
+    array(&entry["tags"])
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|t| t.strip_prefix("depth="))
+        .map(cell)
+        .unwrap_or_else(|| "-".into())
 }
 
 /// What is notable about one datagram: late, another id or question, garbage.
@@ -164,10 +192,15 @@ fn tcp(keys: &Value) -> Vec<String> {
                 (_, f) if !f.is_null() => text(f),
                 _ => "-".into(),
             };
-            vec![seconds(&c["t"]), endpoint(&c["ip"], &c["port"]), result]
+            vec![
+                depth(c),
+                seconds(&c["t"]),
+                endpoint(&c["ip"], &c["port"]),
+                result,
+            ]
         })
         .collect();
-    table(&["t", "address", "result"], &rows)
+    table(&["depth", "t", "address", "result"], &rows)
 }
 
 fn endpoint(ip: &Value, port: &Value) -> String {
@@ -183,38 +216,62 @@ fn endpoint(ip: &Value, port: &Value) -> String {
 /// Each handshake, then its certificate's names and validity: parsed from the chain the
 /// record carries (`peer_certificates`), else from the record's own summary of it (`x_chain`).
 fn tls(keys: &Value) -> Vec<String> {
+    let handshakes = array(&keys["tls_handshakes"]);
+    let rows: Vec<Vec<String>> = handshakes
+        .iter()
+        .map(|h| {
+            let result = match &h["failure"] {
+                Value::Null => format!("{} {}", text(&h["tls_version"]), alpn(h)),
+                f => text(f),
+            };
+            vec![
+                depth(h),
+                seconds(&h["t"]),
+                text(&h["address"]),
+                text(&h["server_name"]),
+                result,
+            ]
+        })
+        .collect();
+    let lines = table(&["depth", "t", "address", "SNI", "result"], &rows);
+    let mut lines = lines.into_iter();
+    let mut out: Vec<String> = lines.next().into_iter().collect();
+    for (h, row) in handshakes.iter().zip(lines) {
+        out.push(row);
+        out.extend(certificate(h));
+    }
+    out
+}
+
+/// The protocol ALPN settled on, or that none was.
+fn alpn(handshake: &Value) -> String {
+    match &handshake["negotiated_protocol"] {
+        Value::String(p) if !p.is_empty() => cell(p),
+        Value::Null | Value::String(_) => "no ALPN".into(),
+        other => text(other),
+    }
+}
+
+/// What a handshake's certificate says: valid for the name or not, its names and validity.
+fn certificate(h: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    for h in array(&keys["tls_handshakes"]) {
-        let result = match &h["failure"] {
-            Value::Null => format!(
-                "{} {}",
-                text(&h["tls_version"]),
-                text(&h["negotiated_protocol"])
-            ),
-            f => text(f),
-        };
-        let rows = vec![vec![
-            seconds(&h["t"]),
-            text(&h["address"]),
-            format!("SNI {}", text(&h["server_name"])),
-            result,
-        ]];
-        out.extend(table(&[], &rows));
-        match &h["x_certificate_valid"] {
-            Value::Bool(true) => out.push("    certificate valid for the name".into()),
-            Value::Bool(false) => out.push("    certificate NOT valid for the name".into()),
-            _ => {}
-        }
-        if let Some(leaf) = leaf(h) {
-            out.push(format!("    subject  {}", leaf.subject));
-            out.push(format!("    names    {}", or_dash(&leaf.san.join(", "))));
-            out.push(format!(
-                "    valid    {} to {}",
-                or_dash(&leaf.not_before),
-                or_dash(&leaf.not_after)
-            ));
-            out.push(format!("    issuer   {}", or_dash(&leaf.issuer)));
-        }
+    match &h["x_certificate_valid"] {
+        Value::Bool(true) => out.push("    certificate valid for the name".into()),
+        Value::Bool(false) => out.push("    certificate NOT valid for the name".into()),
+        _ => {}
+    }
+    if let Some(leaf) = leaf(h) {
+        out.push(format!("    subject  {}", line(&leaf.subject)));
+        out.push(format!(
+            "    names    {}",
+            or_dash(&line(&leaf.san.join(", ")))
+        ));
+        out.push(format!(
+            "    valid    {} to {}",
+            or_dash(&line(&leaf.not_before)),
+            or_dash(&line(&leaf.not_after))
+        ));
+        out.push(format!("    issuer   {}", or_dash(&line(&leaf.issuer))));
     }
     out
 }
@@ -252,8 +309,12 @@ fn http(keys: &Value) -> Vec<String> {
             .as_str()
             .map(|l| format!("-> {l}"))
             .unwrap_or_default();
+        let depth = match depth(hop) {
+            d if d == "-" => i.to_string(),
+            d => d,
+        };
         rows.push(vec![
-            format!("{}", i + 1),
+            depth,
             seconds(&hop["t"]),
             text(&hop["request"]["url"]),
             status,
@@ -262,11 +323,11 @@ fn http(keys: &Value) -> Vec<String> {
             location,
         ]);
     }
-    let header = ["hop", "t", "url", "status", "title", "body", ""];
+    let header = ["depth", "t", "url", "status", "title", "body", ""];
     table(&header, &rows)
 }
 
-fn title(t: &Value) -> String {
+pub(super) fn title(t: &Value) -> String {
     match t.as_str() {
         Some(t) => {
             let cut: String = t.chars().take(60).collect();
@@ -286,29 +347,38 @@ fn verdict(v: &Value) -> Vec<String> {
     out.extend(
         array(&v["reasons"])
             .iter()
-            .map(|r| format!("  - {}", text(r))),
+            .map(|r| format!("  - {}", reason(r))),
     );
     out
+}
+
+/// A reason, escaped, whole unless past `clean::LINE_MAX`.
+fn reason(r: &Value) -> String {
+    match r {
+        Value::String(s) => line(s),
+        other => text(other),
+    }
 }
 
 fn tagged(v: &Value, tag: &str) -> bool {
     array(&v["tags"]).iter().any(|t| t == tag)
 }
 
-fn array(v: &Value) -> &[Value] {
+pub(super) fn array(v: &Value) -> &[Value] {
     v.as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
-/// A value as text: strings as they are, `-` for null or missing, other JSON compactly.
-fn text(v: &Value) -> String {
+/// A value as text: strings cut and escaped (`clean::cell`), `-` for null or missing, other
+/// JSON compactly (cut and escaped too).
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => cell(s),
+        other => cell(&other.to_string()),
     }
 }
 
-fn or_dash(s: &str) -> String {
+pub(super) fn or_dash(s: &str) -> String {
     if s.is_empty() { "-" } else { s }.to_string()
 }
 
@@ -321,17 +391,22 @@ fn seconds(v: &Value) -> String {
 }
 
 /// Rows as left-aligned columns two spaces apart (a header row first when given), trailing
-/// blanks trimmed.
+/// blanks trimmed. Every cell is cut and escaped (`clean::cell`) and padded by hand: no width
+/// is too large.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
-    let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let all: Vec<&Vec<String>> = (!head.is_empty())
-        .then_some(&head)
-        .into_iter()
-        .chain(rows)
-        .collect();
     if rows.is_empty() {
         return vec![];
     }
+    let head: Vec<String> = header.iter().map(|h| cell(h)).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|s| cell(s)).collect())
+        .collect();
+    let all: Vec<&Vec<String>> = (!head.is_empty())
+        .then_some(&head)
+        .into_iter()
+        .chain(&rows)
+        .collect();
     let columns = all.iter().map(|r| r.len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -347,9 +422,19 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
             let cells: Vec<String> = r
                 .iter()
                 .enumerate()
-                .map(|(c, s)| format!("{s:<w$}", w = widths[c]))
+                .map(|(c, s)| pad(s, widths[c]))
                 .collect();
             cells.join("  ").trim_end().to_string()
         })
         .collect()
+}
+
+/// `s` followed by blanks up to `width` characters.
+fn pad(s: &str, width: usize) -> String {
+    let mut out = s.to_string();
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(s.chars().count()),
+    ));
+    out
 }

@@ -1,16 +1,17 @@
-//! `vantage show RESULTS|FILE [URL|UID]`: what a researcher reads before trusting a verdict.
+//! `vantage show RESULTS|FILE|- [URL|UID]`: what a researcher reads before trusting a verdict.
 //! With a measurement's uid or URL, that measurement's steps as a table (`format`); without,
-//! one line per measurement (uid, status, input). RESULTS is a results directory (every
-//! `.jsonl` under it is searched, in name order) or one JSONL file. A line that is not a
-//! record is named as `FILE:LINE` on stderr and skipped. Output goes through `stdout`
-//! (`vantage show ... | head` ends quietly).
+//! one line per measurement in the order they started (start time, uid, status, input).
+//! RESULTS is a results directory, one JSONL file or `-` for stdin (`read`). Output goes
+//! through `stdout` (`vantage show ... | head` ends quietly).
 
+mod clean;
+mod control;
 pub mod format;
+mod read;
 #[cfg(test)]
 mod tests;
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -21,8 +22,9 @@ use crate::exit::{fatal, usage, Exit};
 /// Flags of `vantage show`.
 #[derive(Args, Debug, Clone)]
 pub struct ShowArgs {
-    /// A results directory (every .jsonl under it is searched) or one JSONL file.
-    #[arg(value_name = "RESULTS|FILE")]
+    /// A results directory (every .jsonl under it is searched), one JSONL file, or - for
+    /// stdin.
+    #[arg(value_name = "RESULTS|FILE|-")]
     pub results: PathBuf,
     /// The measurement to show: its measurement_uid, or the URL measured (its latest
     /// measurement). Without it, the measurements are listed.
@@ -41,6 +43,8 @@ pub enum ShowError {
     },
     #[error("no .jsonl file under {0}")]
     NoFiles(PathBuf),
+    #[error("{0}: no measurement records")]
+    NoRecords(PathBuf),
     #[error("no measurement of {which} in {path}")]
     NotFound { which: String, path: PathBuf },
 }
@@ -52,125 +56,93 @@ pub fn show_main(args: ShowArgs) -> Result<(), Exit> {
         Some(which) => one(&args.results, which),
     }
     .map_err(|e| match e {
-        ShowError::NotFound { .. } => fatal(e),
+        ShowError::NotFound { .. } | ShowError::NoRecords(_) => fatal(e),
         _ => usage(e),
     })?;
     crate::stdout::print_lines(lines).map_err(|e| fatal(format!("cannot write to stdout: {e}")))
 }
 
-/// One line per measurement: uid, status, input.
+/// How many earlier measurements of the one shown are named, the latest first.
+pub const EARLIER_NAMED: usize = 10;
+
+/// One line per measurement, in the order they started (then file order): start time, uid,
+/// status, input.
 pub fn list(results: &Path) -> Result<Vec<String>, ShowError> {
     let mut rows = Vec::new();
-    for_each_record(results, |record| {
-        rows.push(format::row(&record).to_vec());
-    })?;
+    read::for_each_record(results, |record| rows.push(format::row(&record).to_vec()))?;
+    rows.sort_by(|a, b| a[0].cmp(&b[0]));
     Ok(format::table(
-        &["measurement_uid", "status", "input"],
+        &["started", "measurement_uid", "status", "input"],
         &rows,
     ))
 }
 
-/// The steps of the measurement `which` names (a uid, or a URL: its latest measurement).
+/// The steps of the measurement `which` names (a uid, or a URL: the latest measurement of it,
+/// by start time then file order), then the earlier ones, one line each.
 pub fn one(results: &Path, which: &str) -> Result<Vec<String>, ShowError> {
     let normalized = crate::targets::parse_entry(which).ok();
-    let mut found: Option<Value> = None;
-    let mut earlier: Vec<String> = Vec::new();
-    for_each_record(results, |record| {
+    let mut found: Option<(String, usize, Value)> = None;
+    let mut earlier: Vec<(String, usize, [String; 4])> = Vec::new();
+    let mut index = 0;
+    read::for_each_record(results, |record| {
+        index += 1;
         let by_uid = record["measurement_uid"] == which;
         let by_url = record["input"] == which
             || normalized
                 .as_ref()
                 .is_some_and(|u| record["x_input_normalized"] == u.as_str());
-        if by_uid || by_url {
-            if let Some(before) = found.replace(record) {
-                earlier.push(format::row(&before)[0].clone());
+        if !(by_uid || by_url) {
+            return;
+        }
+        let row = format::row(&record);
+        let started = row[0].clone();
+        match &found {
+            Some((latest, _, _)) if *latest > started => earlier.push((started, index, row)),
+            _ => {
+                if let Some((t, i, before)) = found.replace((started, index, record)) {
+                    earlier.push((t, i, format::row(&before)));
+                }
             }
         }
     })?;
-    let Some(record) = found else {
+    let Some((_, _, record)) = found else {
         return Err(ShowError::NotFound {
             which: which.to_string(),
             path: results.to_path_buf(),
         });
     };
     let mut out = format::measurement(&record);
-    if !earlier.is_empty() {
-        out.push(String::new());
-        out.push(format!(
-            "{} earlier measurement(s) of it (show one by its uid): {}",
-            earlier.len(),
-            earlier.join(" ")
-        ));
-    }
+    out.extend(earlier_lines(earlier));
     Ok(out)
 }
 
-/// Calls `f` with every record of every file, in order; names bad lines on stderr.
-fn for_each_record(results: &Path, mut f: impl FnMut(Value)) -> Result<(), ShowError> {
-    let read = |source| ShowError::Read {
-        path: results.to_path_buf(),
-        source,
-    };
-    let files = if std::fs::metadata(results).map_err(read)?.is_dir() {
-        let files = jsonl_under(results);
-        if files.is_empty() {
-            return Err(ShowError::NoFiles(results.to_path_buf()));
-        }
-        files
-    } else {
-        vec![results.to_path_buf()]
-    };
-    for path in files {
-        let file = File::open(&path).map_err(|source| ShowError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
-            let at = format!("{}:{}", path.display(), i + 1);
-            match line.map_err(|e| e.to_string()).and_then(|l| parse(&l)) {
-                Ok(Some(record)) => f(record),
-                Ok(None) => {}
-                Err(why) => eprintln!("{at}: skipped: {why}"),
-            }
-        }
+/// "N earlier measurement(s)", then one line per uid, the latest first, at most
+/// `EARLIER_NAMED`.
+fn earlier_lines(mut earlier: Vec<(String, usize, [String; 4])>) -> Vec<String> {
+    if earlier.is_empty() {
+        return vec![];
     }
-    Ok(())
-}
-
-/// A line as a record; `None` for a blank line.
-fn parse(line: &[u8]) -> Result<Option<Value>, String> {
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+    // Of two that started at once, the later in the files first.
+    earlier.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
+    let mut out = vec![
+        String::new(),
+        format!(
+            "{} earlier measurement(s) of it (show one by its uid):",
+            earlier.len()
+        ),
+    ];
+    let named: Vec<Vec<String>> = earlier
+        .iter()
+        .take(EARLIER_NAMED)
+        .map(|(_, _, r)| r[..3].to_vec())
+        .collect();
+    out.extend(
+        format::table(&[], &named)
+            .into_iter()
+            .map(|l| format!("  {l}")),
+    );
+    if earlier.len() > EARLIER_NAMED {
+        out.push(format!("  … and {} more", earlier.len() - EARLIER_NAMED));
     }
-    let value: Value = serde_json::from_slice(line).map_err(|e| format!("not JSON ({e})"))?;
-    if !value["measurement_uid"].is_string() {
-        return Err("not a measurement record (no measurement_uid)".into());
-    }
-    Ok(Some(value))
-}
-
-/// Every `.jsonl` file under `dir` (any depth; names starting with a dot skipped), sorted.
-fn jsonl_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.file_name().as_encoded_bytes().starts_with(b".") {
-                continue;
-            }
-            let path = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => dirs.push(path),
-                Ok(t) if t.is_file() && path.extension().is_some_and(|x| x == "jsonl") => {
-                    files.push(path)
-                }
-                _ => {}
-            }
-        }
-    }
-    files.sort();
-    files
+    out
 }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::harness::web::{page, serve};
 use crate::harness::{
-    binary, read_records, Answer, Ca, FakeDns, Outcome, Reply, Site, Tls, Workdir,
+    binary, read_records, Answer, Ca, FakeDns, Helper, Outcome, Reply, Site, Tls, Workdir,
 };
 
 /// A fake internet of `sites` (each named in the DNS as 127.0.0.1); their URLs in order.
@@ -242,6 +242,17 @@ async fn show_prints_one_measurement_step_by_step() {
     let (dns, urls) = world(&ca, sites).await;
     let work = Workdir::new();
     let mut args = run_flags(&work, &dns, &ca);
+    let ca_file = work.path("ca.pem").display().to_string();
+    let resolver = dns.addr.to_string();
+    let helper = Helper::start(&[
+        "--resolver",
+        &resolver,
+        "--ca-file",
+        &ca_file,
+        "--allow-private",
+    ])
+    .await;
+    args.extend(strings(&["--control", &helper.url()]));
     args.extend(strings(&["--out", &work.out().display().to_string()]));
     args.extend(list_flag(&work, urls.clone()));
     let out = vantage_in(work.dir.path(), args.clone(), b"", &work.out()).await;
@@ -253,12 +264,13 @@ async fn show_prints_one_measurement_step_by_step() {
         let none = work.path("none");
         async move { vantage_in(Path::new("/"), a, b"", &none).await }
     };
-    // The listing: uid, status, input of each.
+    // The listing: start time, uid, status, input of each.
     let listing = show(&[]).await;
     assert_eq!(listing.code, 0, "{}", listing.stderr);
     for r in &out.records {
         let uid = r["measurement_uid"].as_str().unwrap();
-        let line = listing.stdout.lines().find(|l| l.starts_with(uid));
+        let started = r["measurement_start_time"].as_str().unwrap();
+        let line = (listing.stdout.lines()).find(|l| l.starts_with(&format!("{started}  {uid}")));
         let line = line.unwrap_or_else(|| panic!("{uid} not in\n{}", listing.stdout));
         assert!(line.ends_with(r["input"].as_str().unwrap()), "{line}");
     }
@@ -274,14 +286,25 @@ async fn show_prints_one_measurement_step_by_step() {
     for want in [
         dns_line.as_str(),
         &format!("127.0.0.1:{port}  connected"),
-        "SNI secure.test  TLSv1.3",
+        "secure.test  TLSv1.3",
         "names    secure.test",
         "certificate valid for the name",
         "200     \"Secure page\"",
+        // What the control saw, and OONI's keys.
+        "\nControl\n  DNS      127.0.0.1\n",
+        &format!("  connect  127.0.0.1:{port}  connected"),
+        "SNI secure.test     ok, certificate valid for the name",
+        "\nOONI: blocking=false, accessible=true, dns_consistency=consistent\nverdict: ",
         "verdict: ",
     ] {
         assert!(text.contains(want), "{want:?} not in\n{text}");
     }
+    let control_http = text.lines().find(|l| l.starts_with("  HTTP     200  "));
+    let control_http = control_http.unwrap_or_else(|| panic!("no control HTTP in\n{text}"));
+    assert!(
+        control_http.contains("\"Secure page\"") && control_http.ends_with("  3000 bytes"),
+        "{control_http}"
+    );
     let verdict = secure["test_keys"]["x_verdict"]["status"].as_str().unwrap();
     assert!(text.contains(&format!("verdict: {verdict}")), "{text}");
     // By uid, in the one file; a bad line is named by file and line, never a panic.
@@ -309,6 +332,76 @@ async fn show_prints_one_measurement_step_by_step() {
     assert!(missing
         .stderr
         .contains("no measurement of https://nowhere.test/"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_of_a_file_of_no_records_says_so_and_reads_stdin() {
+    let work = Workdir::new();
+    // A file like /etc/passwd: twelve lines, none a record.
+    let passwd: String = (0..12)
+        .map(|i| format!("user{i}:x:{i}:{i}::/home/user{i}:/bin/sh\n"))
+        .collect();
+    let file = work.write("passwd", &passwd);
+    let name = file.display().to_string();
+    let none = work.path("none");
+    let out = vantage_in(Path::new("/"), strings(&["show", &name]), b"", &none).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    let stderr: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(stderr.len(), 7, "{}", out.stderr);
+    for (i, line) in stderr[..5].iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("{name}:{}: skipped", i + 1)),
+            "{line}"
+        );
+    }
+    assert_eq!(stderr[5], "… 7 more lines skipped");
+    assert_eq!(
+        stderr[6],
+        format!("vantage: {name}: no measurement records")
+    );
+    // `-` is stdin: listed, and shown by uid.
+    let record = serde_json::json!({
+        "measurement_uid": "20261201_stdin", "input": "http://127.0.0.1:9/",
+        "measurement_start_time": "2026-12-01 10:00:00",
+        "test_keys": {"x_verdict": {"status": "accessible", "reasons": []}},
+    });
+    let stdin = format!("{record}\n");
+    let listed = vantage_in(
+        Path::new("/"),
+        strings(&["show", "-"]),
+        stdin.as_bytes(),
+        &none,
+    )
+    .await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed
+            .stdout
+            .contains("2026-12-01 10:00:00  20261201_stdin   accessible  http://127.0.0.1:9/"),
+        "{}",
+        listed.stdout
+    );
+    let args = strings(&["show", "-", "20261201_stdin"]);
+    let shown = vantage_in(Path::new("/"), args, stdin.as_bytes(), &none).await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown.stdout.starts_with("measurement  20261201_stdin\n"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("verdict: accessible"),
+        "{}",
+        shown.stdout
+    );
+    let empty = vantage_in(Path::new("/"), strings(&["show", "-"]), b"", &none).await;
+    assert_eq!(empty.code, 1);
+    assert!(
+        empty.stderr.contains("-: no measurement records"),
+        "{}",
+        empty.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
