@@ -66,6 +66,7 @@ pub struct ControlHttp {
     pub body_length: i64,
     pub failure: Option<String>,
     pub title: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub headers: BTreeMap<String, String>,
     pub status_code: i64,
     #[serde(default)]
@@ -106,6 +107,7 @@ impl Default for ControlHttp {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ControlDns {
     pub failure: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub addrs: Vec<String>,
 }
 
@@ -122,20 +124,21 @@ pub const IP_FLAG_HELPER: u32 = 2;
 pub const IP_FLAG_BOGON: u32 = 4;
 pub const IP_FLAG_VALID_FOR_DOMAIN: u32 = 8;
 
-/// The helper's answer.
+/// The helper's answer. `tcp_connect`, `http_request` and `dns` must be there (OONI's
+/// `THResponse` always writes them; Go writes an empty map as `{}` or `null`): an answer
+/// without one is not a helper's and reads as `json_parse_error: missing field ...`, the
+/// control failing, never a control that found nothing.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ControlAnswer {
-    #[serde(default)]
+    #[serde(deserialize_with = "null_as_default")]
     pub tcp_connect: BTreeMap<String, ControlTcp>,
     #[serde(default)]
     pub tls_handshake: BTreeMap<String, ControlTls>,
     #[serde(default)]
     pub quic_handshake: BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
     pub http_request: ControlHttp,
     #[serde(default)]
     pub http3_request: Option<serde_json::Value>,
-    #[serde(default)]
     pub dns: ControlDns,
     #[serde(default)]
     pub ip_info: BTreeMap<String, ControlIpInfo>,
@@ -299,6 +302,27 @@ fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oonis_answer_reads_with_go_nulls_and_a_partial_one_does_not() {
+        let ooni = r#"{"tcp_connect":null,"tls_handshake":{},"quic_handshake":{},
+            "http_request":{"body_length":-1,"discovered_h3_endpoint":"","failure":
+            "connection_refused","title":"","headers":null,"status_code":-1},
+            "http3_request":null,"dns":{"failure":"dns_name_error","addrs":null},
+            "ip_info":{}}"#;
+        let a: ControlAnswer = serde_json::from_str(ooni).unwrap();
+        assert!(a.tcp_connect.is_empty() && a.dns.addrs.is_empty());
+        assert_eq!(a.dns.failure.as_deref(), Some("dns_name_error"));
+        for partial in [
+            r#"{"garbage":true}"#,
+            r#"{"tcp_connect":{},"dns":{"failure":null,"addrs":[]}}"#,
+            r#"{"tcp_connect":{},"http_request":{"body_length":-1,"title":"","headers":{},"status_code":-1}}"#,
+            r#"{"dns":{"failure":null,"addrs":[]},"http_request":{"body_length":-1,"title":"","headers":{},"status_code":-1}}"#,
+        ] {
+            let e = serde_json::from_str::<ControlAnswer>(partial).unwrap_err();
+            assert!(e.to_string().starts_with("missing field"), "{partial}: {e}");
+        }
+    }
 
     #[test]
     fn the_limit_a_control_states_is_kept_within_bounds() {

@@ -8,3 +8,4 @@
 mod daemon;
 mod preflight;
 mod refusal;
+mod shapes;
