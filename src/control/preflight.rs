@@ -59,7 +59,7 @@ impl Preflight {
     /// What the researcher must hear before the first target, when anything is wrong or
     /// unchecked (without the `vantage: ` prefix).
     pub fn problem(&self) -> Option<String> {
-        let url = &self.url;
+        let url = super::shown_url(&self.url);
         const ANYWAY: &str = "measuring anyway; every verdict will be unknown";
         let said = match &self.finding {
             Finding::Ready(_) => return None,

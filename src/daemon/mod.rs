@@ -212,7 +212,7 @@ async fn start_checks(config: &DaemonConfig) {
         };
         match crate::control::preflight::check(&client).await.problem() {
             Some(problem) => tracing::warn!("{problem}"),
-            None => tracing::info!("control {url} ready"),
+            None => tracing::info!("control {} ready", crate::control::shown_url(url)),
         }
     }
 }

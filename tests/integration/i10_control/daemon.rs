@@ -11,7 +11,12 @@ use crate::harness::{dead_port, loopback_zone};
 use crate::harness::{Ca, FakeDns, Site, Tls, Workdir};
 
 /// `daemon.toml` in `work`: results and state there, loopback resolver, a dead control.
-fn write_config(work: &Workdir, dns: &FakeDns, control: &str, schedules: &str) -> PathBuf {
+pub(super) fn write_config(
+    work: &Workdir,
+    dns: &FakeDns,
+    control: &str,
+    schedules: &str,
+) -> PathBuf {
     work.write(
         "daemon.toml",
         &format!(
@@ -23,11 +28,11 @@ fn write_config(work: &Workdir, dns: &FakeDns, control: &str, schedules: &str) -
     )
 }
 
-fn start(config: &Path, log: &Path) -> tokio::process::Child {
+pub(super) fn start(config: &Path, log: &Path) -> tokio::process::Child {
     start_daemon(config, log, &[])
 }
 
-async fn stop(mut child: tokio::process::Child) {
+pub(super) async fn stop(mut child: tokio::process::Child) {
     sigterm(&child);
     child.wait().await.unwrap();
 }

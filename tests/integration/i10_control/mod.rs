@@ -8,4 +8,5 @@
 mod daemon;
 mod preflight;
 mod refusal;
+mod secrets;
 mod shapes;
