@@ -168,7 +168,7 @@ pub struct HelperInfo {
 /// The control protocol version `GET /info` states.
 pub const PROTOCOL: u32 = 1;
 
-pub use bounded::{MAX_ANSWER_BYTES, MAX_ENTRIES, MAX_STRING};
+pub use bounded::{cut_texts, was_cut, MAX_ANSWER_BYTES, MAX_ENTRIES, MAX_STRING};
 pub use retry::{FIRST_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF, MAX_RETRY_AFTER};
 
 /// Requests a probe keeps in flight to a control that does not say its limit (`GET /info`):
@@ -252,7 +252,8 @@ impl ControlClient {
             bounded::fetch_json(self.authorized(self.client.post(self.url.clone()).json(request)))
         })
         .await?;
-        bounded::check(&answer)?;
+        let mut answer = answer;
+        bounded::check(&mut answer)?;
         if let Some(why) = &answer.x_refused {
             return Err(format!("{}{why}", bounded::REFUSED));
         }

@@ -6,6 +6,7 @@
 //! them, a cron schedule as written and a cycle waiting on its spacing.
 
 mod daemon;
+mod long_strings;
 mod preflight;
 mod refusal;
 mod secrets;
