@@ -10,6 +10,7 @@
 //! failure `helper_refused: ...` (never as the site failing from the control too).
 
 mod bounded;
+mod breaker;
 pub mod health;
 pub mod preflight;
 mod retry;
@@ -169,6 +170,7 @@ pub struct HelperInfo {
 pub const PROTOCOL: u32 = 1;
 
 pub use bounded::{cut_texts, was_cut, MAX_ANSWER_BYTES, MAX_ENTRIES, MAX_STRING};
+pub use breaker::{FIRST_COOL_DOWN, MAX_COOL_DOWN, TRIP_AFTER};
 pub use retry::{FIRST_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF, MAX_RETRY_AFTER};
 
 /// Requests a probe keeps in flight to a control that does not say its limit (`GET /info`):
@@ -185,6 +187,7 @@ pub struct ControlClient {
     url: url::Url,
     token: Option<String>,
     inflight: std::sync::Arc<tokio::sync::Semaphore>,
+    breaker: std::sync::Arc<breaker::Breaker>,
 }
 
 /// How long the probe waits for the control's answer (OONI: 30 s).
@@ -211,6 +214,7 @@ impl ControlClient {
             url,
             token,
             inflight: std::sync::Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_INFLIGHT)),
+            breaker: Default::default(),
         })
     }
 
@@ -220,6 +224,14 @@ impl ControlClient {
     pub fn limit_inflight(&mut self, n: usize) {
         let n = n.clamp(1, crate::limits::MAX_INFLIGHT);
         self.inflight = std::sync::Arc::new(tokio::sync::Semaphore::new(n));
+    }
+
+    /// Takes what the preflight found: a control that was silent is not asked for a
+    /// cool-down (`breaker`), so a run does not wait its timeout for every batch of targets.
+    pub fn heed(&self, checked: &preflight::Preflight) {
+        if checked.found_silent() {
+            self.breaker.trip("generic_timeout_error");
+        }
     }
 
     /// The request for `input` with the probe's headers and endpoints.
@@ -247,11 +259,17 @@ impl ControlClient {
     /// `control_answer_too_large: ...`. A helper's refusal (`x_refused`, or a 403 saying
     /// `refused: ...`) is `helper_refused: ...`.
     pub async fn ask(&self, request: &ControlRequest) -> Result<ControlAnswer, String> {
+        self.breaker.check()?;
         let _permit = self.inflight.acquire().await.expect("never closed");
-        let answer: ControlAnswer = retry::retrying(|| {
+        // Checked again: the breaker may have opened while this request waited its turn.
+        self.breaker.check()?;
+        let answer = retry::retrying(|| {
             bounded::fetch_json(self.authorized(self.client.post(self.url.clone()).json(request)))
         })
-        .await?;
+        .await;
+        self.breaker
+            .record(answer.as_ref().map(|_| ()).map_err(String::as_str));
+        let answer: ControlAnswer = answer?;
         let mut answer = answer;
         bounded::check(&mut answer)?;
         if let Some(why) = &answer.x_refused {

@@ -513,6 +513,7 @@ pub async fn run_pass(
                     checked
                 }
             };
+            client.heed(&checked);
             let limit = checked.apply(&probe_addrs);
             let limit = limit.unwrap_or(crate::control::DEFAULT_MAX_INFLIGHT);
             tracing::info!("at most {limit} control requests in flight");

@@ -56,6 +56,15 @@ pub async fn check(client: &ControlClient) -> Preflight {
 }
 
 impl Preflight {
+    /// The control did not answer in time: each request would wait its whole timeout.
+    pub fn found_silent(&self) -> bool {
+        match &self.finding {
+            Finding::Silent => true,
+            Finding::Failed(f) => f.starts_with("generic_timeout_error"),
+            _ => false,
+        }
+    }
+
     /// What the researcher must hear before the first target, when anything is wrong or
     /// unchecked (without the `vantage: ` prefix).
     pub fn problem(&self) -> Option<String> {

@@ -180,3 +180,17 @@ pub async fn mute_info(response: Vec<u8>) -> SocketAddr {
     });
     addr
 }
+
+/// A control that accepts every connection and never answers anything (`/info` included):
+/// a control whose path drops all the probe sends.
+pub async fn silent() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    addr
+}
