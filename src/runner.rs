@@ -503,8 +503,9 @@ pub async fn run_pass(
         Some(url) => {
             let mut client =
                 ControlClient::new(url.clone(), config.control_token.clone(), &tls_for_control)?;
-            let checked = match &pass.preflight {
-                Some(checked) => checked.clone(),
+            let kept = || preflight::take_kept(url, &config.control_token);
+            let checked = match pass.preflight.clone().or_else(kept) {
+                Some(checked) => checked,
                 None => {
                     let checked = preflight::check(&client).await;
                     if let Some(problem) = checked.problem() {

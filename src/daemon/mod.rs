@@ -210,10 +210,13 @@ async fn start_checks(config: &DaemonConfig) {
         else {
             continue;
         };
-        match crate::control::preflight::check(&client).await.problem() {
+        let checked = crate::control::preflight::check(&client).await;
+        match checked.problem() {
             Some(problem) => tracing::warn!("{problem}"),
             None => tracing::info!("control {} ready", crate::control::shown_url(url)),
         }
+        // The first cycle takes this check rather than saying it again.
+        crate::control::preflight::keep(checked, s.run.control_token.clone());
     }
 }
 

@@ -124,3 +124,48 @@ async fn a_cycle_waiting_on_its_spacing_says_so() {
         "{line}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_logged_once_per_cycle_and_info_is_not_said_missing() {
+    let ca = Ca::new("Vantage Test CA");
+    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
+    let url = site.url(serve(site.clone(), &ca, &ca).await);
+    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
+    let resolver = dns.addr.to_string();
+    let helper = crate::harness::Helper::start(&[
+        "--resolver",
+        &resolver,
+        "--token",
+        "s3cret",
+        "--allow-private",
+    ])
+    .await;
+    let work = Workdir::new();
+    work.write("list.txt", &format!("{url}a\n"));
+    let config = write_config(
+        &work,
+        &dns,
+        &helper.url(),
+        "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nspacing = \"0s\"\n",
+    );
+    let log = work.path("daemon.log");
+    let child = start(&config, &log);
+    let state = work.out().join(".state").join("s.json");
+    let done = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"cycles\": 1"))
+    })
+    .await;
+    stop(child).await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(done, "{log}");
+    let said = log
+        .lines()
+        .filter(|l| l.contains("answered 401: token refused"))
+        .count();
+    assert_eq!(said, 1, "one cycle, one warning:\n{log}");
+    assert!(!log.contains("no /info from the control"), "{log}");
+    assert!(
+        log.contains("the control's /info failed (HTTP 401: token refused)"),
+        "{log}"
+    );
+}

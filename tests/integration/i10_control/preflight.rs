@@ -109,7 +109,7 @@ async fn a_dead_control_is_named_before_the_first_target_and_counted_at_the_end(
         &out,
         &format!(
             "vantage: control {control} unreachable (connection_refused): measuring anyway; \
-             every verdict will be unknown"
+             verdicts that need the control will be unknown"
         ),
     );
     assert_eq!(statuses(&out), ["unknown", "unknown"]);
@@ -159,8 +159,8 @@ async fn a_refused_token_is_named_and_a_set_country_is_not_nagged() {
         &out,
         &format!(
             "vantage: control {control} answered 401: token refused (set \
-             VANTAGE_CONTROL_TOKEN or the config's control_token?): measuring anyway; every \
-             verdict will be unknown"
+             VANTAGE_CONTROL_TOKEN or the config's control_token?): measuring anyway; \
+             verdicts that need the control will be unknown"
         ),
     );
     assert_eq!(statuses(&out), ["unknown", "unknown"]);
