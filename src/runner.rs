@@ -541,6 +541,8 @@ pub async fn run_pass(
         config.parallel * LISTENERS_PER_SLOT * QUEUED_PER_LISTENER,
     ));
     let mut tasks = JoinSet::new();
+    // Measurements past their waits (spacing, slots): what a stop's grace period waits for.
+    let measuring = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut stop = pass.stop.clone();
     let mut interrupted = false;
     loop {
@@ -602,6 +604,7 @@ pub async fn run_pass(
         let mut task_stop = pass.stop.clone();
         let in_flight = pass.in_flight.clone();
         let progress = progress.clone();
+        let measuring = measuring.clone();
         tasks.spawn(async move {
             // Spacing: hold this host:port's lock for the whole measurement.
             let mut spaced = None;
@@ -635,11 +638,13 @@ pub async fn run_pass(
                 let _ = tokio::task::spawn_blocking(mark).await;
             }
             progress.started();
+            measuring.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let (line, tally, serialising) =
                 record_for(&shared, &target, repeat, permit, spaced).await;
             // A closed channel means the writer failed; its error is reported below. The line
             // keeps its serialising permit until the channel holds it.
             let _ = record_tx.send((line, tally)).await;
+            measuring.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             progress.ended();
             drop(serialising);
             drop(listening);
@@ -661,7 +666,8 @@ pub async fn run_pass(
         }
     }
     if interrupted {
-        let n = tasks.len();
+        // Those still waiting on spacing or a slot return at the stop, measuring nothing.
+        let n = measuring.load(std::sync::atomic::Ordering::SeqCst);
         let finished = tokio::time::timeout(pass.grace, drain(&mut tasks)).await;
         if finished.is_err() {
             tracing::warn!(

@@ -169,3 +169,49 @@ async fn a_refused_token_is_logged_once_per_cycle_and_info_is_not_said_missing()
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_cycle_waiting_on_the_last_cycles_spacing_says_so() {
+    let ca = Ca::new("Vantage Test CA");
+    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
+    let url = site.url(serve(site.clone(), &ca, &ca).await);
+    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
+    let work = Workdir::new();
+    work.write("list.txt", &format!("{url}\n"));
+    let control = format!("http://{}/", dead_port());
+    // Every 3 s, the default spacing (3 min), one target: the second cycle waits on the
+    // first cycle's measurement.
+    let config = write_config(
+        &work,
+        &dns,
+        &control,
+        "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"3s\"\njitter = \"0s\"\n",
+    );
+    let log = work.path("daemon.log");
+    let child = start(&config, &log);
+    let state = work.out().join(".state").join("s.json");
+    let second = wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&state)
+            .is_ok_and(|s| s.contains("\"cycles\": 1") && s.contains("\"current\": {"))
+    })
+    .await;
+    let shown = status(&config).await;
+    stop(child).await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(second, "{log}");
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    assert!(
+        shown.lines().any(|l| l.starts_with(&format!(
+            "  waiting on spacing (3m): the next measurement of {host} may start at "
+        ))),
+        "{shown}"
+    );
+    // Stopped while waiting on spacing: nothing was in flight.
+    assert!(
+        !log.contains("in-flight measurement(s) finished within the grace period"),
+        "{log}"
+    );
+}
