@@ -48,7 +48,7 @@ impl From<String> for NoAnswer {
 pub(super) async fn fetch_json<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
 ) -> Result<T, NoAnswer> {
-    let mut response = request.send().await.map_err(|e| super::describe(e))?;
+    let mut response = request.send().await.map_err(super::describe)?;
     let status = response.status();
     if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
         return Err(NoAnswer::Busy {
@@ -78,7 +78,7 @@ pub(super) async fn fetch_json<T: DeserializeOwned>(
         return Err(too_large().into());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| super::describe(e))? {
+    while let Some(chunk) = response.chunk().await.map_err(super::describe)? {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(too_large().into());
         }
