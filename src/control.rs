@@ -10,6 +10,7 @@
 //! failure `helper_refused: ...` (never as the site failing from the control too).
 
 mod bounded;
+mod breaker;
 pub mod health;
 pub mod preflight;
 mod retry;
@@ -66,6 +67,7 @@ pub struct ControlHttp {
     pub body_length: i64,
     pub failure: Option<String>,
     pub title: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub headers: BTreeMap<String, String>,
     pub status_code: i64,
     #[serde(default)]
@@ -106,6 +108,7 @@ impl Default for ControlHttp {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ControlDns {
     pub failure: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub addrs: Vec<String>,
 }
 
@@ -122,20 +125,21 @@ pub const IP_FLAG_HELPER: u32 = 2;
 pub const IP_FLAG_BOGON: u32 = 4;
 pub const IP_FLAG_VALID_FOR_DOMAIN: u32 = 8;
 
-/// The helper's answer.
+/// The helper's answer. `tcp_connect`, `http_request` and `dns` must be there (OONI's
+/// `THResponse` always writes them; Go writes an empty map as `{}` or `null`): an answer
+/// without one is not a helper's and reads as `json_parse_error: missing field ...`, the
+/// control failing, never a control that found nothing.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ControlAnswer {
-    #[serde(default)]
+    #[serde(deserialize_with = "null_as_default")]
     pub tcp_connect: BTreeMap<String, ControlTcp>,
     #[serde(default)]
     pub tls_handshake: BTreeMap<String, ControlTls>,
     #[serde(default)]
     pub quic_handshake: BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
     pub http_request: ControlHttp,
     #[serde(default)]
     pub http3_request: Option<serde_json::Value>,
-    #[serde(default)]
     pub dns: ControlDns,
     #[serde(default)]
     pub ip_info: BTreeMap<String, ControlIpInfo>,
@@ -165,7 +169,8 @@ pub struct HelperInfo {
 /// The control protocol version `GET /info` states.
 pub const PROTOCOL: u32 = 1;
 
-pub use bounded::{MAX_ANSWER_BYTES, MAX_ENTRIES, MAX_STRING};
+pub use bounded::{cut_texts, was_cut, MAX_ANSWER_BYTES, MAX_ENTRIES, MAX_STRING};
+pub use breaker::{FIRST_COOL_DOWN, MAX_COOL_DOWN, TRIP_AFTER};
 pub use retry::{FIRST_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF, MAX_RETRY_AFTER};
 
 /// Requests a probe keeps in flight to a control that does not say its limit (`GET /info`):
@@ -182,6 +187,7 @@ pub struct ControlClient {
     url: url::Url,
     token: Option<String>,
     inflight: std::sync::Arc<tokio::sync::Semaphore>,
+    breaker: std::sync::Arc<breaker::Breaker>,
 }
 
 /// How long the probe waits for the control's answer (OONI: 30 s).
@@ -208,6 +214,7 @@ impl ControlClient {
             url,
             token,
             inflight: std::sync::Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_INFLIGHT)),
+            breaker: Default::default(),
         })
     }
 
@@ -217,6 +224,14 @@ impl ControlClient {
     pub fn limit_inflight(&mut self, n: usize) {
         let n = n.clamp(1, crate::limits::MAX_INFLIGHT);
         self.inflight = std::sync::Arc::new(tokio::sync::Semaphore::new(n));
+    }
+
+    /// Takes what the preflight found: a control that was silent is not asked for a
+    /// cool-down (`breaker`), so a run does not wait its timeout for every batch of targets.
+    pub fn heed(&self, checked: &preflight::Preflight) {
+        if checked.found_silent() {
+            self.breaker.trip("generic_timeout_error");
+        }
     }
 
     /// The request for `input` with the probe's headers and endpoints.
@@ -244,12 +259,19 @@ impl ControlClient {
     /// `control_answer_too_large: ...`. A helper's refusal (`x_refused`, or a 403 saying
     /// `refused: ...`) is `helper_refused: ...`.
     pub async fn ask(&self, request: &ControlRequest) -> Result<ControlAnswer, String> {
+        self.breaker.check()?;
         let _permit = self.inflight.acquire().await.expect("never closed");
-        let answer: ControlAnswer = retry::retrying(|| {
+        // Checked again: the breaker may have opened while this request waited its turn.
+        self.breaker.check()?;
+        let answer = retry::retrying(|| {
             bounded::fetch_json(self.authorized(self.client.post(self.url.clone()).json(request)))
         })
-        .await?;
-        bounded::check(&answer)?;
+        .await;
+        self.breaker
+            .record(answer.as_ref().map(|_| ()).map_err(String::as_str));
+        let answer: ControlAnswer = answer?;
+        let mut answer = answer;
+        bounded::check(&mut answer)?;
         if let Some(why) = &answer.x_refused {
             return Err(format!("{}{why}", bounded::REFUSED));
         }
@@ -286,11 +308,24 @@ impl ControlClient {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
+/// `url` as it may be printed or logged: scheme, host, port and path, never its userinfo,
+/// query or fragment (a password, an API key), as `record::test_helpers` writes it.
+pub fn shown_url(url: &url::Url) -> url::Url {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown
+}
+
+/// The `control_failure` for `e`. Its URL (with the control's credentials) is left out.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
     if e.is_timeout() {
         return "generic_timeout_error".into();
     }
-    match crate::failure::Failure::classify(e) {
+    match crate::failure::Failure::classify(&e) {
         crate::failure::Failure::Unknown(_) => format!("unknown_failure: {e}"),
         f => f.to_string(),
     }
@@ -299,6 +334,27 @@ fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oonis_answer_reads_with_go_nulls_and_a_partial_one_does_not() {
+        let ooni = r#"{"tcp_connect":null,"tls_handshake":{},"quic_handshake":{},
+            "http_request":{"body_length":-1,"discovered_h3_endpoint":"","failure":
+            "connection_refused","title":"","headers":null,"status_code":-1},
+            "http3_request":null,"dns":{"failure":"dns_name_error","addrs":null},
+            "ip_info":{}}"#;
+        let a: ControlAnswer = serde_json::from_str(ooni).unwrap();
+        assert!(a.tcp_connect.is_empty() && a.dns.addrs.is_empty());
+        assert_eq!(a.dns.failure.as_deref(), Some("dns_name_error"));
+        for partial in [
+            r#"{"garbage":true}"#,
+            r#"{"tcp_connect":{},"dns":{"failure":null,"addrs":[]}}"#,
+            r#"{"tcp_connect":{},"http_request":{"body_length":-1,"title":"","headers":{},"status_code":-1}}"#,
+            r#"{"dns":{"failure":null,"addrs":[]},"http_request":{"body_length":-1,"title":"","headers":{},"status_code":-1}}"#,
+        ] {
+            let e = serde_json::from_str::<ControlAnswer>(partial).unwrap_err();
+            assert!(e.to_string().starts_with("missing field"), "{partial}: {e}");
+        }
+    }
 
     #[test]
     fn the_limit_a_control_states_is_kept_within_bounds() {

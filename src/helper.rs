@@ -199,7 +199,7 @@ async fn answer(
         if let Some(why) = helper_refusal(ip).filter(|_| !shared.allow_private) {
             return Err(Refusal::new(
                 StatusCode::FORBIDDEN,
-                format!("refused: {ip} is {why}"),
+                format!("refused: {ip} is {why}{ALLOW_PRIVATE_NOTE}"),
             ));
         }
     }
@@ -310,6 +310,8 @@ async fn control_measurement(
         }
     }
     ip_info(&mut answer, probe_endpoints);
+    // A site's long header or URL would make the probe refuse the whole answer otherwise.
+    crate::control::cut_texts(&mut answer);
     Ok(answer)
 }
 
@@ -335,13 +337,12 @@ fn refusal(obs: &Observations) -> Option<String> {
             _ => return None,
         }
     }
-    (!why.is_empty()).then(|| {
-        format!(
-            "{} (this helper measures such destinations only with --allow-private)",
-            why.join("; ")
-        )
-    })
+    (!why.is_empty()).then(|| format!("{}{ALLOW_PRIVATE_NOTE}", why.join("; ")))
 }
+
+/// What every refusal of a destination by this helper's policy ends with.
+const ALLOW_PRIVATE_NOTE: &str =
+    " (this helper measures such destinations only with --allow-private)";
 
 fn tls_entry(hs: &crate::observation::TlsHandshake) -> ControlTls {
     ControlTls {

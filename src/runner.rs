@@ -563,8 +563,9 @@ pub async fn run_pass(
         Some(url) => {
             let mut client =
                 ControlClient::new(url.clone(), config.control_token.clone(), &tls_for_control)?;
-            let checked = match &pass.preflight {
-                Some(checked) => checked.clone(),
+            let kept = || preflight::take_kept(url, &config.control_token);
+            let checked = match pass.preflight.clone().or_else(kept) {
+                Some(checked) => checked,
                 None => {
                     let checked = preflight::check(&client).await;
                     if let Some(problem) = checked.problem() {
@@ -573,6 +574,7 @@ pub async fn run_pass(
                     checked
                 }
             };
+            client.heed(&checked);
             let limit = checked.apply(&probe_addrs);
             let limit = limit.unwrap_or(crate::control::DEFAULT_MAX_INFLIGHT);
             tracing::info!("at most {limit} control requests in flight");
@@ -599,6 +601,8 @@ pub async fn run_pass(
         config.parallel * LISTENERS_PER_SLOT * QUEUED_PER_LISTENER,
     ));
     let mut tasks = JoinSet::new();
+    // Measurements past their waits (spacing, slots): what a stop's grace period waits for.
+    let measuring = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut stop = pass.stop.clone();
     let mut interrupted = false;
     loop {
@@ -660,6 +664,7 @@ pub async fn run_pass(
         let mut task_stop = pass.stop.clone();
         let in_flight = pass.in_flight.clone();
         let progress = progress.clone();
+        let measuring = measuring.clone();
         tasks.spawn(async move {
             // Spacing: hold this host:port's lock for the whole measurement.
             let mut spaced = None;
@@ -693,11 +698,13 @@ pub async fn run_pass(
                 let _ = tokio::task::spawn_blocking(mark).await;
             }
             progress.started();
+            measuring.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let (line, tally, serialising) =
                 record_for(&shared, &target, repeat, permit, spaced).await;
             // A closed channel means the writer failed; its error is reported below. The line
             // keeps its serialising permit until the channel holds it.
             let _ = record_tx.send((line, tally)).await;
+            measuring.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             progress.ended();
             drop(serialising);
             drop(listening);
@@ -719,7 +726,8 @@ pub async fn run_pass(
         }
     }
     if interrupted {
-        let n = tasks.len();
+        // Those still waiting on spacing or a slot return at the stop, measuring nothing.
+        let n = measuring.load(std::sync::atomic::Ordering::SeqCst);
         let finished = tokio::time::timeout(pass.grace, drain(&mut tasks)).await;
         if finished.is_err() {
             tracing::warn!(

@@ -1,8 +1,10 @@
 //! The control's answer, read within a budget: a control (or a censor on its path) decides how
 //! many bytes it sends, so the probe reads at most `MAX_ANSWER_BYTES` of it, streamed (never
-//! buffered first and checked after), and refuses an answer with more entries or longer
-//! strings than any real helper writes. What is refused becomes the record's
-//! `control_failure`; none of it is embedded.
+//! buffered first and checked after), and refuses an answer with more entries, or longer names
+//! and addresses, than any real helper writes. What is refused becomes the record's
+//! `control_failure`; none of it is embedded. A text the site or network chose (a 10 KB
+//! Content-Security-Policy is real) is cut to `MAX_STRING`, marked `… (cut from N bytes)`
+//! (`cut`): vantage's helper cuts what it sends, the probe what it reads.
 
 use serde::de::DeserializeOwned;
 
@@ -46,7 +48,7 @@ impl From<String> for NoAnswer {
 pub(super) async fn fetch_json<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
 ) -> Result<T, NoAnswer> {
-    let mut response = request.send().await.map_err(|e| super::describe(&e))?;
+    let mut response = request.send().await.map_err(super::describe)?;
     let status = response.status();
     if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
         return Err(NoAnswer::Busy {
@@ -76,7 +78,7 @@ pub(super) async fn fetch_json<T: DeserializeOwned>(
         return Err(too_large().into());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| super::describe(&e))? {
+    while let Some(chunk) = response.chunk().await.map_err(super::describe)? {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(too_large().into());
         }
@@ -108,8 +110,65 @@ async fn refusal(mut response: reqwest::Response) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `Err` naming the first bound `answer` exceeds.
-pub(super) fn check(answer: &ControlAnswer) -> Result<(), String> {
+/// The marker a cut text ends with: `… (cut from N bytes)`, N its whole length.
+const CUT_MARK: &str = "… (cut from ";
+
+/// Cuts `s` to at most `MAX_STRING` bytes: its first bytes (on a char boundary), then
+/// `… (cut from N bytes)`. A text within the bound is left whole.
+pub fn cut(s: &mut String) {
+    if s.len() <= MAX_STRING {
+        return;
+    }
+    let mark = format!("{CUT_MARK}{} bytes)", s.len());
+    let mut end = MAX_STRING - mark.len();
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push_str(&mark);
+}
+
+/// `s` was cut by `cut`: what it says is not all the control saw.
+pub fn was_cut(s: &str) -> bool {
+    s.len() <= MAX_STRING
+        && s.rfind(CUT_MARK).is_some_and(|i| {
+            let n = &s[i + CUT_MARK.len()..];
+            n.strip_suffix(" bytes)")
+                .is_some_and(|n| n.parse::<usize>().is_ok_and(|n| n > MAX_STRING))
+        })
+}
+
+/// Cuts every text of `answer` a site or a network chose (a title, a header value, a URL, a
+/// failure that echoes one) to `MAX_STRING` (`cut`). The helper does it to what it sends,
+/// the probe to what it reads. Names and addresses are not cut (`check` refuses long ones).
+pub fn cut_texts(answer: &mut ControlAnswer) {
+    let http = &mut answer.http_request;
+    let texts = [&mut http.title, &mut http.discovered_h3_endpoint]
+        .into_iter()
+        .chain(http.headers.values_mut())
+        .chain(
+            [
+                &mut http.failure,
+                &mut http.x_final_url,
+                &mut answer.dns.failure,
+                &mut answer.x_refused,
+            ]
+            .into_iter()
+            .flatten(),
+        )
+        .chain(answer.tcp_connect.values_mut().flat_map(|t| &mut t.failure))
+        .chain(
+            answer
+                .tls_handshake
+                .values_mut()
+                .flat_map(|t| std::iter::once(&mut t.server_name).chain(&mut t.failure)),
+        );
+    texts.for_each(cut);
+}
+
+/// Cuts `answer`'s long texts (`cut_texts`), or `Err` naming the first hard bound it
+/// exceeds: more entries than `MAX_ENTRIES`, or a name or address over `MAX_STRING`.
+pub(super) fn check(answer: &mut ControlAnswer) -> Result<(), String> {
     let http = &answer.http_request;
     let counts = [
         ("tcp_connect", answer.tcp_connect.len()),
@@ -127,36 +186,19 @@ pub(super) fn check(answer: &ControlAnswer) -> Result<(), String> {
         }
     }
     let opt = |s: &Option<String>| s.as_deref().unwrap_or_default().len();
-    let mut longest = [
-        http.title.len(),
-        opt(&http.failure),
-        opt(&http.x_final_url),
-        opt(&http.x_body_sha256),
-        http.discovered_h3_endpoint.len(),
-        opt(&answer.dns.failure),
-        opt(&answer.x_refused),
-    ]
-    .into_iter()
-    .chain(http.headers.iter().map(|(k, v)| k.len().max(v.len())))
-    .chain(answer.dns.addrs.iter().map(String::len))
-    .chain(answer.ip_info.keys().map(String::len))
-    .chain(
-        answer
-            .tcp_connect
-            .iter()
-            .map(|(k, t)| k.len().max(opt(&t.failure))),
-    )
-    .chain(
-        answer
-            .tls_handshake
-            .iter()
-            .map(|(k, t)| k.len().max(opt(&t.failure)).max(t.server_name.len())),
-    );
+    let mut longest = [opt(&http.x_body_sha256)]
+        .into_iter()
+        .chain(http.headers.keys().map(String::len))
+        .chain(answer.dns.addrs.iter().map(String::len))
+        .chain(answer.ip_info.keys().map(String::len))
+        .chain(answer.tcp_connect.keys().map(String::len))
+        .chain(answer.tls_handshake.keys().map(String::len));
     if let Some(n) = longest.find(|n| *n > MAX_STRING) {
         return Err(format!(
-            "control_answer_too_large: a {n}-byte string (at most {MAX_STRING})"
+            "control_answer_too_large: a {n}-byte name (at most {MAX_STRING})"
         ));
     }
+    cut_texts(answer);
     Ok(())
 }
 
@@ -173,7 +215,9 @@ mod tests {
                 .insert(format!("10.0.0.{i}:443"), ControlTcp::default());
         }
         a.http_request.title = "t".repeat(MAX_STRING);
-        assert_eq!(check(&a), Ok(()));
+        let before = a.clone();
+        assert_eq!(check(&mut a), Ok(()));
+        assert_eq!(a, before);
     }
 
     #[test]
@@ -197,22 +241,17 @@ mod tests {
             ("http_request.headers", |a, i| {
                 a.http_request.headers.insert(i.to_string(), String::new());
             }),
-            ("string", |a, i| {
+            ("name", |a, i| {
                 if i == 0 {
                     a.http_request
                         .headers
-                        .insert("Set-Cookie".into(), "x".repeat(MAX_STRING + 1));
+                        .insert("x".repeat(MAX_STRING + 1), String::new());
                 }
             }),
-            ("string", |a, i| {
+            ("name", |a, i| {
                 if i == 0 {
-                    a.tls_handshake.insert(
-                        "1.2.3.4:443".into(),
-                        ControlTls {
-                            server_name: "x".repeat(MAX_STRING + 1),
-                            ..ControlTls::default()
-                        },
-                    );
+                    a.tls_handshake
+                        .insert("x".repeat(MAX_STRING + 1), ControlTls::default());
                 }
             }),
         ];
@@ -221,9 +260,41 @@ mod tests {
             for i in 0..=MAX_ENTRIES {
                 grow(&mut a, i);
             }
-            let err = check(&a).expect_err(what);
+            let err = check(&mut a).expect_err(what);
             assert!(err.starts_with("control_answer_too_large: "), "{err}");
             assert!(err.contains(what), "{what}: {err}");
         }
+    }
+
+    #[test]
+    fn long_texts_are_cut_and_marked_within_the_bound() {
+        let mut a = ControlAnswer::default();
+        let csp = "c".repeat(10_708);
+        a.http_request
+            .headers
+            .insert("Content-Security-Policy".into(), csp.clone());
+        a.http_request.title = "é".repeat(MAX_STRING); // 2 bytes each: cut on a char boundary
+        a.tls_handshake.insert(
+            "127.0.0.1:443".into(),
+            ControlTls {
+                server_name: "s".repeat(MAX_STRING + 1),
+                failure: Some("f".repeat(70_000)),
+                ..ControlTls::default()
+            },
+        );
+        assert_eq!(check(&mut a), Ok(()));
+        let cut_csp = &a.http_request.headers["Content-Security-Policy"];
+        assert!(cut_csp.len() <= MAX_STRING && csp.starts_with(&cut_csp[..8000]));
+        assert!(cut_csp.ends_with("… (cut from 10708 bytes)"), "{cut_csp}");
+        let tls = &a.tls_handshake["127.0.0.1:443"];
+        for s in [cut_csp, &a.http_request.title, &tls.server_name] {
+            assert!(s.len() <= MAX_STRING && was_cut(s), "{} bytes", s.len());
+        }
+        assert!(was_cut(tls.failure.as_deref().unwrap()));
+        // Cutting again changes nothing; a short text that looks cut is not.
+        let again = a.clone();
+        cut_texts(&mut a);
+        assert_eq!(a, again);
+        assert!(!was_cut("title… (cut from 12 bytes)"));
     }
 }

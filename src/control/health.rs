@@ -83,11 +83,14 @@ pub fn cause(failure: &str) -> String {
 }
 
 /// What a cause usually means, when it is not plain from its name.
-fn hint(cause: &str) -> Option<&'static str> {
+pub(super) fn hint(cause: &str) -> Option<&'static str> {
     match cause {
         "HTTP 401" => Some("token refused"),
         "HTTP 503" => Some("busy"),
-        "helper_refused" => Some("the helper's policy refuses these destinations"),
+        "helper_refused" => Some(
+            "the helper's policy refuses these destinations: private or reserved addresses \
+             are refused unless the helper runs with --allow-private",
+        ),
         _ => None,
     }
 }

@@ -55,12 +55,38 @@ pub async fn check(client: &ControlClient) -> Preflight {
     }
 }
 
+/// The daemon's checks at start, each kept for the first pass that asks the same control
+/// with the same token: that pass takes it (`take_kept`) instead of checking and warning
+/// again, so one cycle says a control's problem once.
+static KEPT: std::sync::Mutex<Vec<(Option<String>, Preflight)>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `checked` (asked with `token`) for the first pass that asks its control.
+pub fn keep(checked: Preflight, token: Option<String>) {
+    KEPT.lock().expect("never poisoned").push((token, checked));
+}
+
+/// The check kept for `url` asked with `token`, once.
+pub fn take_kept(url: &url::Url, token: &Option<String>) -> Option<Preflight> {
+    let mut kept = KEPT.lock().expect("never poisoned");
+    let i = kept.iter().position(|(t, p)| t == token && p.url == *url)?;
+    Some(kept.swap_remove(i).1)
+}
+
 impl Preflight {
+    /// The control did not answer in time: each request would wait its whole timeout.
+    pub fn found_silent(&self) -> bool {
+        match &self.finding {
+            Finding::Silent => true,
+            Finding::Failed(f) => f.starts_with("generic_timeout_error"),
+            _ => false,
+        }
+    }
+
     /// What the researcher must hear before the first target, when anything is wrong or
     /// unchecked (without the `vantage: ` prefix).
     pub fn problem(&self) -> Option<String> {
-        let url = &self.url;
-        const ANYWAY: &str = "measuring anyway; every verdict will be unknown";
+        let url = super::shown_url(&self.url);
+        const ANYWAY: &str = "measuring anyway; verdicts that need the control will be unknown";
         let said = match &self.finding {
             Finding::Ready(_) => return None,
             Finding::Protocol(info) => format!(
@@ -107,10 +133,21 @@ impl Preflight {
     pub fn apply(&self, probe_addrs: &ProbeAddrs) -> Option<usize> {
         let info = match &self.finding {
             Finding::Ready(info) | Finding::Protocol(info) => info,
-            _ => {
+            other => {
+                let why = match other {
+                    Finding::Failed(f) => {
+                        let cause = super::health::cause(f);
+                        match super::health::hint(&cause) {
+                            Some(h) => format!("the control's /info failed ({cause}: {h})"),
+                            None => format!("the control's /info failed ({cause})"),
+                        }
+                    }
+                    Finding::Silent => "the control did not answer /info".to_string(),
+                    _ => "no /info from the control".to_string(),
+                };
                 tracing::info!(
-                    "no /info from the control: the probe's public address is scrubbed only if \
-                     it is an interface's or given with --probe-ip"
+                    "{why}: the probe's public address is scrubbed only if it is an interface's \
+                     or given with --probe-ip"
                 );
                 return None;
             }
@@ -184,17 +221,17 @@ mod tests {
             (
                 failed("connection_refused"),
                 false,
-                Some("unreachable (connection_refused): measuring anyway; every verdict will be unknown"),
+                Some("unreachable (connection_refused): measuring anyway; verdicts that need the control will be unknown"),
             ),
             (
                 failed("http_request_failed: control answered 401"),
                 false,
-                Some("answered 401: token refused (set VANTAGE_CONTROL_TOKEN or the config's control_token?): measuring anyway; every verdict will be unknown"),
+                Some("answered 401: token refused (set VANTAGE_CONTROL_TOKEN or the config's control_token?): measuring anyway; verdicts that need the control will be unknown"),
             ),
             (
                 failed("http_request_failed: control answered 401"),
                 true,
-                Some("answered 401: token refused (is VANTAGE_CONTROL_TOKEN (or the config's control_token) the helper's --token?): measuring anyway; every verdict will be unknown"),
+                Some("answered 401: token refused (is VANTAGE_CONTROL_TOKEN (or the config's control_token) the helper's --token?): measuring anyway; verdicts that need the control will be unknown"),
             ),
             (
                 Finding::Protocol(info(7)),
@@ -204,12 +241,12 @@ mod tests {
             (
                 failed("json_parse_error: expected value"),
                 false,
-                Some("answered /info with no helper's info (json_parse_error: expected value): measuring anyway; every verdict will be unknown"),
+                Some("answered /info with no helper's info (json_parse_error: expected value): measuring anyway; verdicts that need the control will be unknown"),
             ),
             (
                 failed("http_request_failed: control answered 500"),
                 false,
-                Some("answered 500 at /info: measuring anyway; every verdict will be unknown"),
+                Some("answered 500 at /info: measuring anyway; verdicts that need the control will be unknown"),
             ),
         ];
         for (finding, token, want) in cases {

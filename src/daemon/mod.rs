@@ -210,10 +210,13 @@ async fn start_checks(config: &DaemonConfig) {
         else {
             continue;
         };
-        match crate::control::preflight::check(&client).await.problem() {
+        let checked = crate::control::preflight::check(&client).await;
+        match checked.problem() {
             Some(problem) => tracing::warn!("{problem}"),
-            None => tracing::info!("control {url} ready"),
+            None => tracing::info!("control {} ready", crate::control::shown_url(url)),
         }
+        // The first cycle takes this check rather than saying it again.
+        crate::control::preflight::keep(checked, s.run.control_token.clone());
     }
 }
 
@@ -683,6 +686,7 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
         Some(pid) => format!("daemon: running (pid {pid})"),
         None => "daemon: not running".into(),
     });
+    let ends = recent_ends_of_all(config);
     for s in &config.schedules {
         let st = state::load(&config.state, &s.name).map_err(|e| e.to_string())?;
         let when = match &s.when {
@@ -735,7 +739,7 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
             }
             None => out.push("  in progress: nothing".into()),
         }
-        out.extend(spacing_status(s, &st, now));
+        out.extend(spacing_status(s, &st, now, &ends));
         out.push(match st.next_due {
             _ if st.current.is_some() => "  next due: when the cycle in progress ends".into(),
             Some(d) if d <= now => format!("  next due: now (was due {})", schedule::human(d)),
@@ -759,9 +763,31 @@ fn control_status(st: &ScheduleState) -> Option<String> {
     })
 }
 
+/// (host:port, end) of the measurements in every schedule's cycle in progress and last cycle:
+/// what the daemon's spacing waits on.
+fn recent_ends_of_all(config: &DaemonConfig) -> Vec<(String, chrono::NaiveDateTime)> {
+    let mut ends = Vec::new();
+    for s in &config.schedules {
+        let Ok(st) = state::load(&config.state, &s.name) else {
+            continue;
+        };
+        let files = (st.current.iter().map(|c| c.file.clone()))
+            .chain(st.history.last().map(|h| h.file.clone()));
+        for file in files {
+            ends.extend(recent_ends(&file));
+        }
+    }
+    ends
+}
+
 /// That the cycle in progress waits on its spacing, and until when.
-fn spacing_status(s: &Schedule, st: &ScheduleState, now: f64) -> Option<String> {
-    let w = spacing_wait::next(s, st.current.as_ref()?, now)?;
+fn spacing_status(
+    s: &Schedule,
+    st: &ScheduleState,
+    now: f64,
+    ends: &[(String, chrono::NaiveDateTime)],
+) -> Option<String> {
+    let w = spacing_wait::next(s, st.current.as_ref()?, now, ends)?;
     Some(format!(
         "  waiting on spacing ({}): the next measurement of {} may start at {} (in {})",
         humantime::format_duration(s.spacing),

@@ -19,7 +19,15 @@ pub(super) struct Wait {
 }
 
 /// The wait of `cur` (a cycle of `sched`) at `now`, when it is waiting on its spacing.
-pub(super) fn next(sched: &Schedule, cur: &Current, now: f64) -> Option<Wait> {
+/// `ends` are the recent measurements' (host:port, end) of every schedule (their cycles in
+/// progress and last cycles: one spacing is kept across them all), so a cycle that waits on
+/// the last cycle's measurement, having written nothing yet, says so too.
+pub(super) fn next(
+    sched: &Schedule,
+    cur: &Current,
+    now: f64,
+    ends: &[(String, chrono::NaiveDateTime)],
+) -> Option<Wait> {
     if sched.spacing.is_zero() {
         return None;
     }
@@ -34,10 +42,9 @@ pub(super) fn next(sched: &Schedule, cur: &Current, now: f64) -> Option<Wait> {
             }
         }
     }
-    let ends = super::recent_ends(&cur.file);
     let mut next: Option<Wait> = None;
     for key in pending {
-        // A host:port not measured yet in this cycle is being measured (or about to be).
+        // A host:port not measured recently is being measured (or about to be).
         let end = ends
             .iter()
             .filter(|(k, _)| *k == key)

@@ -123,6 +123,7 @@ async fn the_public_address_the_control_saw_is_scrubbed() {
     let answer = |client: &str| {
         let body = serde_json::json!({
             "software": "vantage", "protocol": 1, "client_address": client,
+            "tcp_connect": {},
             "http_request": {"status_code": 200, "title": format!("Hello {PUBLIC}"),
                              "headers": {"X-Seen-From": PUBLIC}, "body_length": 10},
             "dns": {"addrs": ["127.0.0.2"]}

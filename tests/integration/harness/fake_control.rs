@@ -27,6 +27,11 @@ pub async fn answering(response: Vec<u8>) -> SocketAddr {
     addr
 }
 
+/// The smallest answer in OONI's shape (all of `tcp_connect`, `http_request` and `dns`): a
+/// control that found nothing.
+pub const EMPTY_ANSWER: &[u8] = br#"{"tcp_connect":{},"http_request":{"body_length":-1,
+"failure":null,"title":"","headers":{},"status_code":-1},"dns":{"failure":null,"addrs":[]}}"#;
+
 /// A whole response: `status`, a JSON content type and `body`.
 pub fn json_response(status: u16, body: &[u8]) -> Vec<u8> {
     let mut r = format!(
@@ -171,6 +176,20 @@ pub async fn mute_info(response: Vec<u8>) -> SocketAddr {
                 }
                 answer(stream, &response).await
             });
+        }
+    });
+    addr
+}
+
+/// A control that accepts every connection and never answers anything (`/info` included):
+/// a control whose path drops all the probe sends.
+pub async fn silent() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
         }
     });
     addr

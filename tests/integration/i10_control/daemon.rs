@@ -11,7 +11,12 @@ use crate::harness::{dead_port, loopback_zone};
 use crate::harness::{Ca, FakeDns, Site, Tls, Workdir};
 
 /// `daemon.toml` in `work`: results and state there, loopback resolver, a dead control.
-fn write_config(work: &Workdir, dns: &FakeDns, control: &str, schedules: &str) -> PathBuf {
+pub(super) fn write_config(
+    work: &Workdir,
+    dns: &FakeDns,
+    control: &str,
+    schedules: &str,
+) -> PathBuf {
     work.write(
         "daemon.toml",
         &format!(
@@ -23,11 +28,11 @@ fn write_config(work: &Workdir, dns: &FakeDns, control: &str, schedules: &str) -
     )
 }
 
-fn start(config: &Path, log: &Path) -> tokio::process::Child {
+pub(super) fn start(config: &Path, log: &Path) -> tokio::process::Child {
     start_daemon(config, log, &[])
 }
 
-async fn stop(mut child: tokio::process::Child) {
+pub(super) async fn stop(mut child: tokio::process::Child) {
     sigterm(&child);
     child.wait().await.unwrap();
 }
@@ -117,5 +122,96 @@ async fn a_cycle_waiting_on_its_spacing_says_so() {
         line.starts_with("  waiting on spacing (1h): the next measurement of ")
             && line.contains(&host),
         "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_logged_once_per_cycle_and_info_is_not_said_missing() {
+    let ca = Ca::new("Vantage Test CA");
+    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
+    let url = site.url(serve(site.clone(), &ca, &ca).await);
+    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
+    let resolver = dns.addr.to_string();
+    let helper = crate::harness::Helper::start(&[
+        "--resolver",
+        &resolver,
+        "--token",
+        "s3cret",
+        "--allow-private",
+    ])
+    .await;
+    let work = Workdir::new();
+    work.write("list.txt", &format!("{url}a\n"));
+    let config = write_config(
+        &work,
+        &dns,
+        &helper.url(),
+        "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nspacing = \"0s\"\n",
+    );
+    let log = work.path("daemon.log");
+    let child = start(&config, &log);
+    let state = work.out().join(".state").join("s.json");
+    let done = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"cycles\": 1"))
+    })
+    .await;
+    stop(child).await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(done, "{log}");
+    let said = log
+        .lines()
+        .filter(|l| l.contains("answered 401: token refused"))
+        .count();
+    assert_eq!(said, 1, "one cycle, one warning:\n{log}");
+    assert!(!log.contains("no /info from the control"), "{log}");
+    assert!(
+        log.contains("the control's /info failed (HTTP 401: token refused)"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_cycle_waiting_on_the_last_cycles_spacing_says_so() {
+    let ca = Ca::new("Vantage Test CA");
+    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
+    let url = site.url(serve(site.clone(), &ca, &ca).await);
+    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
+    let work = Workdir::new();
+    work.write("list.txt", &format!("{url}\n"));
+    let control = format!("http://{}/", dead_port());
+    // Every 3 s, the default spacing (3 min), one target: the second cycle waits on the
+    // first cycle's measurement.
+    let config = write_config(
+        &work,
+        &dns,
+        &control,
+        "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"3s\"\njitter = \"0s\"\n",
+    );
+    let log = work.path("daemon.log");
+    let child = start(&config, &log);
+    let state = work.out().join(".state").join("s.json");
+    let second = wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&state)
+            .is_ok_and(|s| s.contains("\"cycles\": 1") && s.contains("\"current\": {"))
+    })
+    .await;
+    let shown = status(&config).await;
+    stop(child).await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(second, "{log}");
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    assert!(
+        shown.lines().any(|l| l.starts_with(&format!(
+            "  waiting on spacing (3m): the next measurement of {host} may start at "
+        ))),
+        "{shown}"
+    );
+    // Stopped while waiting on spacing: nothing was in flight.
+    assert!(
+        !log.contains("in-flight measurement(s) finished within the grace period"),
+        "{log}"
     );
 }

@@ -5,6 +5,10 @@
 //! (`unknown`), never "down"; the daemon logs the counts per cycle and `vantage status` shows
 //! them, a cron schedule as written and a cycle waiting on its spacing.
 
+mod breaker;
 mod daemon;
+mod long_strings;
 mod preflight;
 mod refusal;
+mod secrets;
+mod shapes;

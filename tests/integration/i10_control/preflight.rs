@@ -15,13 +15,13 @@ use crate::harness::{dead_port, loopback_zone};
 const ZZ_NOTE: &str = "records will say ZZ/AS0";
 
 /// One site on 127.0.0.1 and its resolver.
-struct World {
+pub(super) struct World {
     _ca: Ca,
     dns: FakeDns,
     url: String,
 }
 
-async fn world() -> World {
+pub(super) async fn world() -> World {
     let ca = Ca::new("Vantage Test CA");
     let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
     let addr = serve(site.clone(), &ca, &ca).await;
@@ -36,7 +36,7 @@ async fn world() -> World {
 impl World {
     /// Measures the site's `pages` with `extra`; the list starts with a bad line (reported
     /// when the list is read, so after anything said before the first target).
-    async fn run(&self, pages: &[&str], extra: &[&str]) -> Outcome {
+    pub(super) async fn run(&self, pages: &[&str], extra: &[&str]) -> Outcome {
         self.run_env(pages, extra, None).await
     }
 
@@ -84,7 +84,7 @@ fn said_before_the_first_target(out: &Outcome, line: &str) {
     assert_eq!(out.stderr.matches(line).count(), 1, "{}", out.stderr);
 }
 
-fn statuses(out: &Outcome) -> Vec<&str> {
+pub(super) fn statuses(out: &Outcome) -> Vec<&str> {
     out.records
         .iter()
         .map(|r| r["test_keys"]["x_verdict"]["status"].as_str().unwrap())
@@ -109,7 +109,7 @@ async fn a_dead_control_is_named_before_the_first_target_and_counted_at_the_end(
         &out,
         &format!(
             "vantage: control {control} unreachable (connection_refused): measuring anyway; \
-             every verdict will be unknown"
+             verdicts that need the control will be unknown"
         ),
     );
     assert_eq!(statuses(&out), ["unknown", "unknown"]);
@@ -159,8 +159,8 @@ async fn a_refused_token_is_named_and_a_set_country_is_not_nagged() {
         &out,
         &format!(
             "vantage: control {control} answered 401: token refused (set \
-             VANTAGE_CONTROL_TOKEN or the config's control_token?): measuring anyway; every \
-             verdict will be unknown"
+             VANTAGE_CONTROL_TOKEN or the config's control_token?): measuring anyway; \
+             verdicts that need the control will be unknown"
         ),
     );
     assert_eq!(statuses(&out), ["unknown", "unknown"]);

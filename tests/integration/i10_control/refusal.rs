@@ -35,16 +35,20 @@ async fn a_destination_the_helper_refuses_is_unknown_not_down() {
         let failure = keys["control_failure"].as_str().unwrap_or_default();
         assert!(
             failure.starts_with("helper_refused: ")
-                && failure.contains("127.0.0.1 is a private or reserved address"),
+                && failure.contains("127.0.0.1 is a private or reserved address")
+                && failure.ends_with(
+                    "(this helper measures such destinations only with --allow-private)"
+                ),
             "{input}: {failure:?}"
         );
         let reasons = keys["x_verdict"]["reasons"].to_string();
         assert!(reasons.contains("helper_refused"), "{input}: {reasons}");
     }
     assert!(
-        out.stdout
-            .lines()
-            .any(|l| l.starts_with("vantage: control failed for 2/2 targets (helper_refused")),
+        out.stdout.lines().any(|l| l
+            == "vantage: control failed for 2/2 targets (helper_refused: the \
+                           helper's policy refuses these destinations: private or reserved \
+                           addresses are refused unless the helper runs with --allow-private)"),
         "{}",
         out.stdout
     );

@@ -231,7 +231,11 @@ async fn a_control_without_info_gets_the_default_limit_at_once() {
     .await;
     let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
     // No /info (OONI's helper has none): the probe keeps to vantage helper's default.
-    let (control, load) = holding(json_response(200, b"{}"), Duration::from_millis(400)).await;
+    let (control, load) = holding(
+        json_response(200, crate::harness::fake_control::EMPTY_ANSWER),
+        Duration::from_millis(400),
+    )
+    .await;
     let urls: Vec<String> = (0..40)
         .map(|i| format!("http://ok.test:{}/p{i}", addr.port()))
         .collect();
