@@ -563,8 +563,7 @@ pub async fn run_pass(
         Some(url) => {
             let mut client =
                 ControlClient::new(url.clone(), config.control_token.clone(), &tls_for_control)?;
-            let kept = || preflight::take_kept(url, &config.control_token);
-            let checked = match pass.preflight.clone().or_else(kept) {
+            let checked = match pass.preflight.clone() {
                 Some(checked) => checked,
                 None => {
                     let checked = preflight::check(&client).await;

@@ -616,7 +616,14 @@ async fn run_cycle(
     };
     let pass = |skip, marks: &Option<Arc<poison::Marks>>| {
         let marks = marks.clone().map(|m| m as Arc<dyn runner::InFlight>);
-        pass_for(config, sched, cur, stop, Some(spacer.clone()), skip, marks)
+        let mut pass = pass_for(config, sched, cur, stop, Some(spacer.clone()), skip, marks);
+        // The check made at start serves the first pass that asks its control; later passes
+        // check again.
+        pass.preflight =
+            sched.run.control.as_ref().and_then(|url| {
+                crate::control::preflight::take_kept(url, &sched.run.control_token)
+            });
+        pass
     };
     let offenders: HashSet<_> = poison::offenders(cur).difference(&skip).cloned().collect();
     let mut before = 0;
