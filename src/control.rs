@@ -150,6 +150,21 @@ pub struct ControlAnswer {
     pub x_refused: Option<String>,
 }
 
+/// An answer in OONI's shape can still say nothing: a fetch with neither a status code nor a
+/// failure was never made (OONI's helper and vantage's always give one or the other), and its
+/// empty `dns` would read as "no such name" and make a page the probe loaded `down`.
+fn measured_something(answer: &ControlAnswer) -> Result<(), String> {
+    let http = &answer.http_request;
+    if http.failure.is_none() && http.status_code <= 0 {
+        return Err(format!(
+            "control_answer_incoherent: its fetch has neither a status code nor a failure \
+             (status_code {})",
+            http.status_code
+        ));
+    }
+    Ok(())
+}
+
 /// `GET /info`: the helper's software and protocol, and the probe's address as the helper saw
 /// it (the TCP peer: behind a NAT, the vantage point's public address).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -275,6 +290,7 @@ impl ControlClient {
         if let Some(why) = &answer.x_refused {
             return Err(format!("{}{why}", bounded::REFUSED));
         }
+        measured_something(&answer)?;
         Ok(answer)
     }
 

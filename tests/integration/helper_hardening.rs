@@ -121,7 +121,8 @@ fn answer_with(n: usize) -> Vec<u8> {
             i & 255
         ));
     }
-    s.push_str("},\"http_request\":{\"body_length\":-1,\"failure\":null,\"title\":\"\",");
+    s.push_str("},\"http_request\":{\"body_length\":-1,\"failure\":\"connection_refused\",");
+    s.push_str("\"title\":\"\",");
     s.push_str("\"headers\":{},\"status_code\":-1},");
     s.push_str("\"dns\":{\"failure\":null,\"addrs\":[\"127.0.0.1\"]}}");
     s.into_bytes()

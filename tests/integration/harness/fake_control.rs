@@ -28,9 +28,10 @@ pub async fn answering(response: Vec<u8>) -> SocketAddr {
 }
 
 /// The smallest answer in OONI's shape (all of `tcp_connect`, `http_request` and `dns`): a
-/// control that found nothing.
+/// control whose fetch failed (an answer with neither a status nor a failure is refused).
 pub const EMPTY_ANSWER: &[u8] = br#"{"tcp_connect":{},"http_request":{"body_length":-1,
-"failure":null,"title":"","headers":{},"status_code":-1},"dns":{"failure":null,"addrs":[]}}"#;
+"failure":"connection_refused","title":"","headers":{},"status_code":-1},
+"dns":{"failure":null,"addrs":[]}}"#;
 
 /// A whole response: `status`, a JSON content type and `body`.
 pub fn json_response(status: u16, body: &[u8]) -> Vec<u8> {

@@ -1,7 +1,8 @@
 //! An answer that lacks any of OONI's `dns`, `tcp_connect` and `http_request` (OONI's
 //! `THResponse` always has all three) is the control failing, never a control that found
 //! nothing: the verdict is `unknown`, not `down`. OONI's real shape (`tcp_connect` may be `{}`,
-//! `null` lists) still reads.
+//! `null` lists) still reads. So is an answer in OONI's shape that measured nothing (its fetch
+//! has neither a status nor a failure): read as "no such name", it made a loaded page `down`.
 
 use serde_json::Value;
 
@@ -24,6 +25,11 @@ async fn shape_control() -> String {
             "no-dns" => format!("{{{TCP},{HTTP}}}"),
             "no-tcp" => format!("{{{DNS},{HTTP}}}"),
             "empty-http" => format!(r#"{{{DNS},{TCP},"http_request":{{}}}}"#),
+            // OONI's shape, but it measured nothing: no address, no failure, no status.
+            "measured-nothing" => format!(
+                r#"{{"dns":{{"failure":null,"addrs":[]}},{TCP},"http_request":{{"body_length":-1,
+                   "failure":null,"title":"","headers":{{}},"status_code":-1}}}}"#
+            ),
             _ => format!("{{{DNS},{TCP},{HTTP}}}"),
         };
         json_response(200, answer.as_bytes())
@@ -41,6 +47,7 @@ async fn an_answer_missing_oonis_keys_is_a_control_failure_not_down() {
         "no-dns",
         "no-tcp",
         "empty-http",
+        "measured-nothing",
         "ooni",
     ];
     let out = world().await.run(&pages, &["--control", &control]).await;
@@ -58,6 +65,10 @@ async fn an_answer_missing_oonis_keys_is_a_control_failure_not_down() {
         assert_eq!(tk["x_verdict"]["status"], "unknown", "{page}: {tk}");
         assert_ne!(tk["blocking"], "dns", "{page}: {tk}");
         let failure = tk["control_failure"].as_str().unwrap_or_default();
-        assert!(failure.starts_with("json_parse_error: "), "{page}: {tk}");
+        let want = match page {
+            "measured-nothing" => "control_answer_incoherent: ",
+            _ => "json_parse_error: ",
+        };
+        assert!(failure.starts_with(want), "{page}: {tk}");
     }
 }
