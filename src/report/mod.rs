@@ -14,7 +14,7 @@ pub mod terminal;
 use clap::Args;
 use std::path::PathBuf;
 
-use crate::exit::{fatal, Exit};
+use crate::exit::{fatal, usage, Exit};
 use load::Warnings;
 use summary::Collector;
 
@@ -51,17 +51,17 @@ pub struct ReportArgs {
     /// ClickHouse user.
     #[arg(long = "clickhouse-user", value_name = "USER", requires = "clickhouse")]
     pub clickhouse_user: Option<String>,
-    /// With --clickhouse: report only this vantage point's rows ([A-Za-z0-9._-]+). Without it
-    /// the rows must all come from one vantage point: rows from several are refused (exit 2,
-    /// "rows from N vantage points: pass --vantage-point"), since streaks and changes compare
+    /// Report only this vantage point's records (the daemon's `vantage_point`;
+    /// [A-Za-z0-9._-]+). Without it the records must all come from one vantage point and
+    /// network: records from several are refused (exit 2), since streaks and changes compare
     /// runs of one target and must not mix what different networks saw.
-    #[arg(long = "vantage-point", value_name = "NAME", requires = "clickhouse")]
+    #[arg(long = "vantage-point", value_name = "NAME")]
     pub vantage_point: Option<String>,
 }
 
 /// Prints the report (and writes the page).
 pub fn report_main(args: ReportArgs) -> Result<(), Exit> {
-    let mut collector = Collector::default();
+    let mut collector = Collector::only(args.vantage_point.clone());
     let mut warnings = Warnings::stderr();
     let source = match &args.clickhouse {
         Some(url) => {
@@ -94,6 +94,7 @@ pub fn report_main(args: ReportArgs) -> Result<(), Exit> {
     if collector.is_empty() {
         return Err(fatal(format!("nothing to report: no records in {source}")));
     }
+    one_place(&collector, args.vantage_point.is_some())?;
     let summary = collector.finish();
     let text = terminal::render(&summary, &source);
     let Some(path) = &args.html else {
@@ -122,4 +123,33 @@ pub fn report_main(args: ReportArgs) -> Result<(), Exit> {
 fn print_out(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Refuses measurements of several vantage points or networks (unless one was picked): a
+/// blocked run from one network and an accessible run from another must never read as
+/// "unblocked".
+fn one_place(collector: &Collector, picked: bool) -> Result<(), Exit> {
+    let places = collector.places();
+    if picked || places.len() <= 1 {
+        return Ok(());
+    }
+    let names: Vec<String> = places
+        .iter()
+        .take(10)
+        .map(|p| {
+            let vp = if p.vantage_point.is_empty() {
+                "(no vantage point)"
+            } else {
+                &p.vantage_point
+            };
+            terminal::clean(&format!("{vp} {} {}", p.probe_cc, p.probe_asn))
+        })
+        .collect();
+    Err(usage(format!(
+        "records from {} vantage points or networks ({}): a report follows one vantage point's \
+         runs; pass --vantage-point NAME, or keep each network's runs in a results directory of \
+         its own",
+        places.len(),
+        names.join(", ")
+    )))
 }

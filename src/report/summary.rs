@@ -144,11 +144,33 @@ pub struct Collector {
     targets: Vec<TargetAcc>,
     cells: HashMap<(u32, u32), Cell>,
     places: std::collections::BTreeSet<Place>,
+    /// Only this vantage point's measurements are added (`--vantage-point`).
+    only: Option<String>,
     pub measurements: usize,
 }
 
 impl Collector {
+    /// A collector that keeps only `vantage_point`'s measurements (all, for `None`).
+    pub fn only(vantage_point: Option<String>) -> Collector {
+        Collector {
+            only: vantage_point,
+            ..Collector::default()
+        }
+    }
+
+    /// The vantage points, countries and networks of the measurements added so far.
+    pub fn places(&self) -> &std::collections::BTreeSet<Place> {
+        &self.places
+    }
+
     pub fn add(&mut self, e: Entry) {
+        if self
+            .only
+            .as_ref()
+            .is_some_and(|vp| *vp != e.place.vantage_point)
+        {
+            return;
+        }
         self.measurements += 1;
         let run = match self.run_ids.get(&e.run) {
             Some(&i) => {

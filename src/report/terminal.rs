@@ -13,20 +13,10 @@ pub const HISTORY_RUNS: usize = 12;
 /// How many changes of each kind other than newly blocked and unblocked are listed.
 const OTHER_CHANGES: usize = 10;
 
-/// Escapes control characters (terminal escape sequences, newlines) in a string from a record.
+/// A string from a record made safe for a terminal: control characters and bidi overrides
+/// escaped, as `vantage show` does (one rule for every command that prints record text).
 pub fn clean(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::show::clean::escape(s)
 }
 
 /// `B B . d` over the last `HISTORY_RUNS` runs, oldest first.
@@ -205,7 +195,9 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped() {
-        assert_eq!(clean("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
+        assert_eq!(clean("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\u{a}");
+        // A bidi override would reorder what follows it on screen (a name read backwards).
+        assert_eq!(clean("x\u{202e}moc.evil"), "x\\u{202e}moc.evil");
         assert_eq!(clean("plain"), "plain");
     }
 }

@@ -1102,3 +1102,43 @@ fn html_to_a_dash_is_the_page_on_stdout_and_no_file() {
     check_terminal(&stderr);
     assert!(!stderr.contains("HTML report written"), "{stderr}");
 }
+
+/// Streaks and changes compare runs of one vantage point: a results directory holding two
+/// vantage points' records (or two networks' run records) is refused, as the fleet store's rows
+/// are, naming them; `--vantage-point` picks one. Before, a blocked run from one network and an
+/// accessible run from another read as "unblocked".
+#[test]
+fn a_directory_mixing_vantage_points_is_refused_or_filtered() {
+    let work = Workdir::new();
+    let out = work.out();
+    let day = out.join("2026-11-20");
+    std::fs::create_dir_all(&day).unwrap();
+    let t1 = "2026-11-20 10:00:00";
+    let t2 = "2026-11-21 10:00:00";
+    let blocked = record("r1", "https://x.example/", t1, None, "blocked");
+    let mut elsewhere = record("r2", "https://x.example/", t2, None, "accessible");
+    elsewhere["annotations"]["vantage_point"] = json!("vp-other");
+    elsewhere["probe_cc"] = json!("IT");
+    std::fs::write(day.join("r1.jsonl"), lines(&[blocked])).unwrap();
+    std::fs::write(day.join("r2.jsonl"), lines(&[elsewhere])).unwrap();
+    let dir = out.to_str().unwrap();
+
+    let (code, stdout, stderr) = report(&["--results", dir]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(!stdout.contains("unblocked"), "{stdout}");
+    assert!(
+        stderr.contains("2 vantage points or networks")
+            && stderr.contains("vp-other IT AS0")
+            && stderr.contains("vp-report-1 ZZ AS0")
+            && stderr.contains("--vantage-point"),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = report(&["--results", dir, "--vantage-point", "vp-other"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("1 runs from") || stdout.contains("1 run from"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("unblocked:"), "{stdout}");
+}
