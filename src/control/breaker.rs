@@ -25,6 +25,8 @@ struct State {
     next_cool_down: Option<Duration>,
     /// The OONI name of the last failure (`generic_timeout_error`).
     cause: String,
+    /// What opened it (`5 consecutive failures`, `silent at the start check`).
+    why: String,
 }
 
 /// The breaker of one control, shared by every clone of its client.
@@ -53,9 +55,9 @@ impl Breaker {
         let s = self.0.lock().expect("never poisoned");
         match s.open_until {
             Some(until) if Instant::now() < until => Err(format!(
-                "{}: control skipped: {} consecutive failures, retrying at {}",
+                "{}: control skipped: {}, retrying at {}",
                 s.cause,
-                s.failures.max(TRIP_AFTER),
+                s.why,
                 wall_clock(until)
             )),
             _ => Ok(()),
@@ -71,6 +73,7 @@ impl Breaker {
                 s.cause = f.split(':').next().unwrap_or_default().to_string();
                 let open = s.open_until.is_some_and(|u| Instant::now() < u);
                 if s.failures >= TRIP_AFTER && !open {
+                    s.why = format!("{} consecutive failures", s.failures);
                     trip(&mut s);
                 }
             }
@@ -84,6 +87,7 @@ impl Breaker {
         let mut s = self.0.lock().expect("never poisoned");
         s.failures = s.failures.max(TRIP_AFTER);
         s.cause = cause.to_string();
+        s.why = "it did not answer the check before the first target".into();
         trip(&mut s);
     }
 }
@@ -93,9 +97,9 @@ fn trip(s: &mut State) {
     s.open_until = Some(Instant::now() + cool_down);
     s.next_cool_down = Some((cool_down * 2).min(MAX_COOL_DOWN));
     tracing::warn!(
-        "the control failed {} times in a row: not asked for {} s",
-        s.failures,
-        cool_down.as_secs()
+        "the control is not asked for {} s: {}",
+        cool_down.as_secs(),
+        s.why
     );
 }
 
@@ -160,5 +164,21 @@ mod tests {
             s.open_until = None; // the cool-down is over
         }
         assert_eq!(seen, [30, 60, 120, 240, 300, 300]);
+    }
+
+    /// A breaker opened by a silent check says so, not "5 consecutive failures" (only one
+    /// request failed).
+    #[test]
+    fn a_trip_by_the_check_says_it_was_the_check() {
+        let b = Breaker::default();
+        b.trip("generic_timeout_error");
+        let e = b.check().unwrap_err();
+        assert!(
+            e.starts_with(
+                "generic_timeout_error: control skipped: it did not answer the check before the \
+                 first target, retrying at 20"
+            ),
+            "{e}"
+        );
     }
 }

@@ -27,7 +27,8 @@ async fn a_silent_control_is_skipped_not_waited_for_per_batch() {
             .unwrap_or_default();
         assert!(
             failure.starts_with(
-                "generic_timeout_error: control skipped: 5 consecutive failures, retrying at "
+                "generic_timeout_error: control skipped: it did not answer the check before the \
+                 first target, retrying at "
             ),
             "{failure}"
         );
