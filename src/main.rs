@@ -164,18 +164,30 @@ fn list_targets(cmd: RunCmd) -> Result<(), Exit> {
     let unused = || Ok(SocketAddr::from(([127, 0, 0, 1], 53)));
     let config = cmd.args.resolve_with(&cmd.urls, unused).map_err(usage)?;
     let stream = targets::open_sources(&config.lists).map_err(usage)?;
+    let (mut listed, mut bad) = (0u64, 0u64);
     let lines = stream.filter_map(|entry| match entry {
-        Entry::Target(t) => Some(format!(
-            "{}\t{}",
-            t.input,
-            t.category_code.as_deref().unwrap_or("-")
-        )),
+        Entry::Target(t) => {
+            listed += 1;
+            Some(format!(
+                "{}\t{}",
+                t.input,
+                t.category_code.as_deref().unwrap_or("-")
+            ))
+        }
         Entry::Bad(b) => {
+            bad += 1;
             eprintln!("{b}");
             None
         }
     });
-    vantage::stdout::print_lines(lines).map_err(|e| fatal(format!("cannot write to stdout: {e}")))
+    vantage::stdout::print_lines(lines)
+        .map_err(|e| fatal(format!("cannot write to stdout: {e}")))?;
+    // As `run` would end: a list with nothing to measure is exit 1.
+    if listed == 0 {
+        let e = vantage::runner::RunError::NoTargets(bad);
+        return Err(Exit(e.exit_code(), e.to_string()));
+    }
+    Ok(())
 }
 
 fn completions(shell: clap_complete::Shell) -> Result<(), Exit> {

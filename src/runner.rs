@@ -133,10 +133,13 @@ impl Summary {
         if self.output_closed {
             out.push("vantage: stdout was closed by its reader: stopped measuring".into());
         } else if self.interrupted {
+            let written = match self.measured {
+                0 => "nothing was written".to_string(),
+                1 => "the 1 record written is whole".to_string(),
+                n => format!("the {n} records written are whole"),
+            };
             out.push(format!(
-                "vantage: interrupted before every target was measured; the {} record(s) \
-                 written are whole",
-                self.measured
+                "vantage: interrupted before every target was measured; {written}"
             ));
         }
         // Only a finished pass can tell: an interrupted one abandoned work in flight whose DNS
@@ -205,7 +208,8 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
     };
     if config.to_stdout() {
         // No results directory: nothing to repair, no file to remove.
-        let summary = run_pass(&config, StdoutSink::new(), pass).await?;
+        let mut summary = run_pass(&config, StdoutSink::new(), pass).await?;
+        summary.seconds = began.elapsed().as_secs_f64();
         if summary.measured == 0 && !summary.output_closed && !summary.interrupted {
             return Err(RunError::NoTargets(summary.bad_lines));
         }
@@ -217,7 +221,9 @@ pub async fn run(config: RunConfig) -> Result<Summary, RunError> {
         .expect("dates format");
     let jsonl = JsonlSink::create(&config.out, &date, &run_id)?;
     let path = jsonl.path().to_path_buf();
-    let summary = run_pass(&config, jsonl, pass).await?;
+    let mut summary = run_pass(&config, jsonl, pass).await?;
+    // The run's time, the control's check included.
+    summary.seconds = began.elapsed().as_secs_f64();
     if summary.measured == 0 {
         let _ = std::fs::remove_file(&path);
         if !summary.interrupted {

@@ -71,7 +71,7 @@ pub enum Entry {
 
 /// A list entry as a URL, spelled as the list spelled it: a bare domain `d` is `https://d/`.
 pub fn spelled(raw: &str) -> String {
-    let raw = raw.trim();
+    let raw = raw.trim().trim_start_matches('\u{feff}');
     if raw.contains("://") {
         raw.to_string()
     } else {
@@ -81,14 +81,16 @@ pub fn spelled(raw: &str) -> String {
 
 /// Parses one list entry (a URL or bare domain) into a normalized URL.
 pub fn parse_entry(raw: &str) -> Result<Url, String> {
-    let raw = raw.trim();
+    let raw = raw.trim().trim_start_matches('\u{feff}');
     if raw.is_empty() {
         return Err("empty URL".into());
     }
     if raw.chars().any(char::is_whitespace) {
         return Err(format!("URL contains white space: {raw:?}"));
     }
-    let url = Url::parse(&spelled(raw)).map_err(|e| format!("invalid URL {raw:?}: {e}"))?;
+    let mut url = Url::parse(&spelled(raw)).map_err(|e| format!("invalid URL {raw:?}: {e}"))?;
+    // A fragment is never sent: `…/#a` and `…/` are one target.
+    url.set_fragment(None);
     match url.scheme() {
         "http" | "https" => {}
         other => {
@@ -101,6 +103,19 @@ pub fn parse_entry(raw: &str) -> Result<Url, String> {
         None => return Err(format!("URL has no host: {raw:?}")),
         Some(url::Host::Domain(d)) if !d.contains('.') && d != "localhost" => {
             return Err(format!("host {d:?} is not a domain name"))
+        }
+        // DNS's limits (RFC 1035): such a name can never be asked.
+        Some(url::Host::Domain(d)) if d.split('.').any(|l| l.len() > 63) => {
+            return Err(format!(
+                "host {} has a label longer than 63 bytes: no DNS query can carry it",
+                crate::failure::quote(d)
+            ))
+        }
+        Some(url::Host::Domain(d)) if d.trim_end_matches('.').len() > 253 => {
+            return Err(format!(
+                "host {} is longer than 253 bytes: no DNS query can carry it",
+                crate::failure::quote(d)
+            ))
         }
         Some(_) => {}
     }
@@ -460,6 +475,8 @@ mod tests {
         // 30 000 bytes that percent-encode to 90 000; and a URL exactly at the limit.
         let long_encoded = format!("https://a.example/{}", "\"".repeat(30_000));
         let longest = format!("https://a.example/{}", "x".repeat(MAX_URL_LEN - 18));
+        let over_long_label = format!("http://{}.test/", "a".repeat(64));
+        let over_long_name = format!("http://{}test/", format!("{}.", "b".repeat(60)).repeat(5));
         let cases: &[(&str, Result<&str, &str>)] = &[
             ("example.org", Ok("https://example.org/")),
             ("http://Example.ORG", Ok("http://example.org/")),
@@ -483,6 +500,13 @@ mod tests {
             ),
             (&longest, Ok(&longest)),
             ("", Err("empty")),
+            // A UTF-8 byte-order mark (a list saved by an editor that writes one) is no part of
+            // the entry.
+            ("\u{feff}http://c.test/", Ok("http://c.test/")),
+            // A fragment is never sent: `#frag` is the same target.
+            ("http://x.lab/#frag", Ok("http://x.lab/")),
+            (&over_long_label, Err("a label longer than 63 bytes")),
+            (&over_long_name, Err("longer than 253 bytes")),
         ];
         for (input, want) in cases {
             let got = parse_entry(input);

@@ -887,3 +887,30 @@ async fn man_pages_carry_the_version_environment_and_exit_status() {
     assert!(control.contains("VANTAGE_CONTROL_TOKEN"), "{control}");
     assert!(control.contains("control_token"), "{control}");
 }
+
+/// `--list-targets` reads lists as `run` does: a BOM, a fragment and an over-long DNS label are
+/// handled as the measurement would (the label is a bad line: no query could carry it), and a
+/// list with nothing to measure ends as `run` would, exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_targets_reads_lists_as_a_run_would() {
+    let work = Workdir::new();
+    let long = format!("http://{}.test/", "a".repeat(300));
+    let text = format!("\u{feff}http://c.test/\nhttp://c.test/#again\n{long}\n");
+    let args = strings(&["run", "--list-targets", "--targets", "-"]);
+    let out = vantage_in(&work.path("."), args.clone(), text.as_bytes(), &work.out()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "http://c.test/\t-\n", "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stdin:3: host ") && out.stderr.contains("longer than 63 bytes"),
+        "{}",
+        out.stderr
+    );
+
+    let out = vantage_in(&work.path("."), args, b"intranet\n", &work.out()).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no targets to measure (1 bad line)"),
+        "{}",
+        out.stderr
+    );
+}

@@ -35,5 +35,17 @@ async fn a_silent_control_is_skipped_not_waited_for_per_batch() {
     }
     // The 5 s preflight, then nothing: not 5 s + two 30 s batches.
     assert!(took < 15.0, "took {took:.1} s");
+    // The summary's time is the run's, the check included (it said 0.8 s of a 5.8 s run).
+    let said: f64 = out
+        .stdout
+        .split(" measured in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no time in {}", out.stdout));
+    assert!(
+        said >= 4.5,
+        "the summary says {said} s of a {took:.1} s run"
+    );
     eprintln!("silent control, 30 targets: {took:.1} s");
 }
