@@ -13,6 +13,7 @@ use maud::{html, Markup, PreEscaped, Render, DOCTYPE};
 
 use super::chart;
 use super::summary::{status_index, Change, ChangeKind, Place, Summary, Target};
+use super::terminal::count;
 use crate::analysis::Status;
 
 /// How many runs the history strips in the tables, and the runs table, show.
@@ -406,9 +407,10 @@ pub fn render(s: &Summary, source: &str, results: &str) -> String {
                 h1 { "What is blocked, and since when" }
                 (where_and_when(s))
                 p.meta {
-                    (Text(source)) ": " (s.runs.len()) " run" @if s.runs.len() != 1 { "s" }
+                    (Text(source)) ": " (count(s.runs.len(), "run"))
                     " from " (Text(&first.start)) " to " (Text(&last.end)) " UTC, "
-                    (s.targets.len()) " targets, " (s.measurements) " measurements. Made by vantage "
+                    (count(s.targets.len(), "target")) ", " (count(s.measurements, "measurement"))
+                    ". Made by vantage "
                     (env!("CARGO_PKG_VERSION")) "."
                 }
                 (cards(s))

@@ -87,7 +87,11 @@ pub fn report_main(args: ReportArgs) -> Result<(), Exit> {
         }
         None => {
             let files = load::load_dir(&args.results, &mut collector, &mut warnings)?;
-            format!("{} ({files} files)", args.results.display())
+            format!(
+                "{} ({})",
+                args.results.display(),
+                terminal::count(files, "file")
+            )
         }
     };
     warnings.finish();

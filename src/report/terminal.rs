@@ -13,6 +13,14 @@ pub const HISTORY_RUNS: usize = 12;
 /// How many changes of each kind other than newly blocked and unblocked are listed.
 const OTHER_CHANGES: usize = 10;
 
+/// `n` and `word`, plural unless `n` is 1: "1 target", "2 targets".
+pub fn count(n: usize, word: &str) -> String {
+    match n {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    }
+}
+
 /// A string from a record made safe for a terminal: control characters and bidi overrides
 /// escaped, as `vantage show` does (one rule for every command that prints record text).
 pub fn clean(s: &str) -> String {
@@ -79,18 +87,17 @@ pub fn render(s: &Summary, source: &str) -> String {
     let last = s.runs.last().unwrap();
     let _ = writeln!(
         o,
-        "vantage report: {} ({} measurements)",
+        "vantage report: {}, {}",
         clean(source),
-        s.measurements
+        count(s.measurements, "measurement")
     );
     let _ = writeln!(
         o,
-        "{} run{} from {} to {} UTC, {} targets",
-        s.runs.len(),
-        if s.runs.len() == 1 { "" } else { "s" },
+        "{} from {} to {} UTC, {}",
+        count(s.runs.len(), "run"),
         first.start,
         last.end,
-        s.targets.len()
+        count(s.targets.len(), "target")
     );
     let now = s.now_tally();
     let _ = writeln!(
@@ -192,6 +199,13 @@ pub fn render(s: &Summary, source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_singular_or_plural() {
+        assert_eq!(count(1, "target"), "1 target");
+        assert_eq!(count(0, "run"), "0 runs");
+        assert_eq!(count(2, "measurement"), "2 measurements");
+    }
 
     #[test]
     fn control_characters_are_escaped() {

@@ -1137,7 +1137,7 @@ fn a_directory_mixing_vantage_points_is_refused_or_filtered() {
     let (code, stdout, stderr) = report(&["--results", dir, "--vantage-point", "vp-other"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("1 runs from") || stdout.contains("1 run from"),
+        stdout.contains("1 run from") && stdout.contains("1 target\n"),
         "{stdout}"
     );
     assert!(!stdout.contains("unblocked:"), "{stdout}");
