@@ -17,7 +17,7 @@ use crate::ship::ClickhouseConfig;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DaemonFile {
-    results: Option<PathBuf>,
+    results: Option<Spanned<PathBuf>>,
     state: Option<PathBuf>,
     vantage_point: Option<String>,
     grace: Option<Spanned<String>>,
@@ -108,7 +108,20 @@ pub fn load(
             base.join(p)
         }
     };
-    let results = rel(&file.results.unwrap_or_else(|| PathBuf::from("results")));
+    if let Some(r) = file
+        .results
+        .as_ref()
+        .filter(|r| r.get_ref().as_os_str() == "-")
+    {
+        return Err(at(
+            r.span(),
+            "`results` must be a directory: `-` (stdout) is for `vantage run --out -`".into(),
+        ));
+    }
+    let results = rel(&file
+        .results
+        .map(Spanned::into_inner)
+        .unwrap_or_else(|| PathBuf::from("results")));
     let state = file
         .state
         .map(|p| rel(&p))

@@ -360,6 +360,31 @@ async fn bad_configs_name_the_file_and_line() {
             assert!(err.contains(word), "{err}");
         }
     }
+    // `-` is stdout for `vantage run --out -`; a daemon's results are files (and its state
+    // lives beside them): before, it made a directory named `-`.
+    let config = work.write(
+        "daemon.toml",
+        &format!(
+            "{}targets = [\"list.txt\"]\nevery = \"1h\"\n",
+            head.replacen("\"results\"", "\"-\"", 1)
+        ),
+    );
+    let out = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::process::Command::new(binary())
+            .args(["daemon", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("refused at once, not run")
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("line 1") && err.contains("results"), "{err}");
+    assert!(!work.path("-").exists(), "a directory named -");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
