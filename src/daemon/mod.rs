@@ -749,6 +749,10 @@ fn status_lines(config: &DaemonConfig, now: f64) -> Result<Vec<String>, String> 
         out.extend(spacing_status(s, &st, now, &ends));
         out.push(match st.next_due {
             _ if st.current.is_some() => "  next due: when the cycle in progress ends".into(),
+            Some(d) if d <= now && running.is_none() => format!(
+                "  next due: overdue since {} (the daemon is not running: it runs when started)",
+                schedule::human(d)
+            ),
             Some(d) if d <= now => format!("  next due: now (was due {})", schedule::human(d)),
             Some(d) => format!(
                 "  next due: {} (in {})",

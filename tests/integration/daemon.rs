@@ -294,6 +294,9 @@ async fn two_schedules_never_overlap_and_an_overrun_is_reported() {
     assert!(state(&work, "b")["overruns"].as_u64().unwrap() >= 1);
     assert!(log.contains("overran its interval"), "{log}");
 
+    // Past schedule a's next due time (1 s) with the daemon stopped: status says it is
+    // overdue because nothing runs, not "now" as if a cycle were starting.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let status = tokio::process::Command::new(binary())
         .args(["status", "--config"])
         .arg(&config)
@@ -314,6 +317,10 @@ async fn two_schedules_never_overlap_and_an_overrun_is_reported() {
     }
     assert!(text.contains("overran its interval"), "{text}");
     assert!(text.contains("daemon: not running"), "{text}");
+    assert!(
+        text.contains("(the daemon is not running: it runs when started)"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
