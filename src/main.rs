@@ -80,9 +80,22 @@ enum Command {
     /// `vantage man run | man -l -`.
     Man {
         /// The subcommand (run, helper, daemon, status, report, ship, show, completions).
+        #[arg(value_parser = MAN_PAGES)]
         subcommand: Option<String>,
     },
 }
+
+/// The subcommands with a man page of their own (`vantage man NAME`; shells complete them).
+const MAN_PAGES: [&str; 8] = [
+    "run",
+    "helper",
+    "daemon",
+    "status",
+    "report",
+    "ship",
+    "show",
+    "completions",
+];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -582,7 +582,18 @@ async fn completions_man_page_and_version_come_from_the_flags() {
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(out.stdout.contains(marker), "{shell}: {:.300}", out.stdout);
         assert!(out.stdout.contains("list-targets"), "{shell}");
+        // `vantage man <TAB>` offers the pages there are.
+        assert!(
+            out.stdout.contains("daemon") && out.stdout.contains("completions"),
+            "{shell}"
+        );
     }
+    let bash = run(&["completions", "bash"]).await;
+    assert!(
+        bash.stdout
+            .contains("opts=\"-h --help run helper daemon status report ship show completions\""),
+        "the man page names are completed"
+    );
     let man = run(&["man"]).await;
     assert_eq!(man.code, 0, "{}", man.stderr);
     assert!(
