@@ -1,3 +1,6 @@
+//! Table tests of `vantage show`: a record read step by step, cut and escaped for a terminal,
+//! found by URL or uid in files and directories; random records never panic it.
+
 use serde_json::{json, Value};
 
 use super::format::{measurement, row, table};
