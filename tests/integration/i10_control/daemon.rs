@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::preflight::world;
 use crate::harness::daemon::{lines_on_disk, sigterm, start_daemon, status, wait_for};
-use crate::harness::web::{page, serve};
-use crate::harness::{dead_port, loopback_zone};
-use crate::harness::{Ca, FakeDns, Site, Tls, Workdir};
+use crate::harness::dead_port;
+use crate::harness::{FakeDns, Workdir};
 
 /// `daemon.toml` in `work`: results and state there, loopback resolver, a dead control.
 pub(super) fn write_config(
@@ -28,6 +28,15 @@ pub(super) fn write_config(
     )
 }
 
+/// Whether schedule `s` finished its first cycle within 20 s.
+pub(super) async fn first_cycle_done(work: &Workdir) -> bool {
+    let state = work.out().join(".state").join("s.json");
+    wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"cycles\": 1"))
+    })
+    .await
+}
+
 pub(super) fn start(config: &Path, log: &Path) -> tokio::process::Child {
     start_daemon(config, log, &[])
 }
@@ -39,27 +48,21 @@ pub(super) async fn stop(mut child: tokio::process::Child) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_whose_control_failed_is_logged_and_shown_in_status() {
-    let ca = Ca::new("Vantage Test CA");
-    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
-    let url = site.url(serve(site.clone(), &ca, &ca).await);
-    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
+    let w = world().await;
+    let (url, dns) = (&w.url, &w.dns);
     let work = Workdir::new();
     work.write("list.txt", &format!("{url}a\n{url}b\n"));
     let control = format!("http://{}/", dead_port());
     let config = write_config(
         &work,
-        &dns,
+        dns,
         &control,
         "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nspacing = \"0s\"\n\n\
          [[schedule]]\nname = \"c\"\ntargets = [\"list.txt\"]\ncron = \"0 0 1 1 *\"\n",
     );
     let log = work.path("daemon.log");
     let child = start(&config, &log);
-    let state = work.out().join(".state").join("s.json");
-    let done = wait_for(Duration::from_secs(20), || {
-        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"cycles\": 1"))
-    })
-    .await;
+    let done = first_cycle_done(&work).await;
     let shown = status(&config).await;
     stop(child).await;
     let log = std::fs::read_to_string(&log).unwrap();
@@ -84,16 +87,14 @@ async fn a_cycle_whose_control_failed_is_logged_and_shown_in_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_waiting_on_its_spacing_says_so() {
-    let ca = Ca::new("Vantage Test CA");
-    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
-    let url = site.url(serve(site.clone(), &ca, &ca).await);
-    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
+    let w = world().await;
+    let (url, dns) = (&w.url, &w.dns);
     let work = Workdir::new();
     work.write("list.txt", &format!("{url}\n"));
     let control = format!("http://{}/", dead_port());
     let config = write_config(
         &work,
-        &dns,
+        dns,
         &control,
         "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nrepeats = 2\n\
          spacing = \"1h\"\n\n[[schedule]]\nname = \"m\"\ntargets = [\"list.txt\"]\n\
@@ -127,10 +128,8 @@ async fn a_cycle_waiting_on_its_spacing_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_is_logged_once_per_cycle_and_info_is_not_said_missing() {
-    let ca = Ca::new("Vantage Test CA");
-    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
-    let url = site.url(serve(site.clone(), &ca, &ca).await);
-    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
+    let w = world().await;
+    let (url, dns) = (&w.url, &w.dns);
     let resolver = dns.addr.to_string();
     let helper = crate::harness::Helper::start(&[
         "--resolver",
@@ -144,17 +143,13 @@ async fn a_refused_token_is_logged_once_per_cycle_and_info_is_not_said_missing()
     work.write("list.txt", &format!("{url}a\n"));
     let config = write_config(
         &work,
-        &dns,
+        dns,
         &helper.url(),
         "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nspacing = \"0s\"\n",
     );
     let log = work.path("daemon.log");
     let child = start(&config, &log);
-    let state = work.out().join(".state").join("s.json");
-    let done = wait_for(Duration::from_secs(20), || {
-        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"cycles\": 1"))
-    })
-    .await;
+    let done = first_cycle_done(&work).await;
     stop(child).await;
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(done, "{log}");
@@ -172,10 +167,8 @@ async fn a_refused_token_is_logged_once_per_cycle_and_info_is_not_said_missing()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_next_cycle_waiting_on_the_last_cycles_spacing_says_so() {
-    let ca = Ca::new("Vantage Test CA");
-    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
-    let url = site.url(serve(site.clone(), &ca, &ca).await);
-    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
+    let w = world().await;
+    let (url, dns) = (&w.url, &w.dns);
     let work = Workdir::new();
     work.write("list.txt", &format!("{url}\n"));
     let control = format!("http://{}/", dead_port());
@@ -183,7 +176,7 @@ async fn a_next_cycle_waiting_on_the_last_cycles_spacing_says_so() {
     // first cycle's measurement.
     let config = write_config(
         &work,
-        &dns,
+        dns,
         &control,
         "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"3s\"\njitter = \"0s\"\n",
     );

@@ -17,8 +17,9 @@ const ZZ_NOTE: &str = "records will say ZZ/AS0";
 /// One site on 127.0.0.1 and its resolver.
 pub(super) struct World {
     _ca: Ca,
-    dns: FakeDns,
-    url: String,
+    pub(super) dns: FakeDns,
+    /// `http://ok.test:PORT/`.
+    pub(super) url: String,
 }
 
 pub(super) async fn world() -> World {

@@ -2,15 +2,11 @@
 //! logged: the preflight line, the daemon's log and the records name the control as
 //! `test_helpers` does, scheme, host, port and path only.
 
-use std::time::Duration;
-
-use super::daemon::{start, stop, write_config};
+use super::daemon::{first_cycle_done, start, stop, write_config};
 use super::preflight::world;
-use crate::harness::daemon::wait_for;
 use crate::harness::dead_port;
 use crate::harness::fake_control::answering;
-use crate::harness::web::{page, serve};
-use crate::harness::{loopback_zone, Ca, FakeDns, Site, Tls, Workdir};
+use crate::harness::Workdir;
 
 const SECRETS: [&str; 4] = ["alice", "hunter2", "key=abc", "frag"];
 
@@ -51,26 +47,20 @@ async fn a_runs_output_never_shows_the_control_urls_credentials() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemons_log_never_shows_the_control_urls_credentials() {
-    let ca = Ca::new("Vantage Test CA");
-    let site = Site::new("ok.test", Tls::Plain, page("OK", 500));
-    let url = site.url(serve(site.clone(), &ca, &ca).await);
-    let dns = FakeDns::start(loopback_zone(&["ok.test"])).await;
+    let w = world().await;
+    let (url, dns) = (&w.url, &w.dns);
     let work = Workdir::new();
     work.write("list.txt", &format!("{url}a\n"));
     let (control, shown) = with_secrets(dead_port());
     let config = write_config(
         &work,
-        &dns,
+        dns,
         &control,
         "[[schedule]]\nname = \"s\"\ntargets = [\"list.txt\"]\nevery = \"1h\"\nspacing = \"0s\"\n",
     );
     let log = work.path("daemon.log");
     let child = start(&config, &log);
-    let state = work.out().join(".state").join("s.json");
-    let done = wait_for(Duration::from_secs(20), || {
-        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"cycles\": 1"))
-    })
-    .await;
+    let done = first_cycle_done(&work).await;
     stop(child).await;
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(done, "{log}");
