@@ -94,22 +94,37 @@ impl ClickHouse {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        if server == Server::Chdb {
-            let http = free_port().local_addr().unwrap().port();
-            let mut ch = ClickHouse {
-                server,
-                dir,
-                http,
-                child: None,
-            };
-            ch.spawn().await;
-            return Some(ch);
+        let mut ch = ClickHouse {
+            server,
+            dir,
+            http: 0,
+            child: None,
+        };
+        // The ports are free when picked, but another test can take one before the server
+        // binds it: then it exits with EADDRINUSE and is started again on new ports.
+        for attempt in 1.. {
+            ch.http = ch.configure();
+            match ch.try_spawn().await {
+                Ok(()) => break,
+                Err(logs) if attempt < 5 && logs.contains("Address already in use") => continue,
+                Err(logs) => panic!("{} exited:\n{logs}", server.name()),
+            }
+        }
+        Some(ch)
+    }
+
+    /// Picks free ports and, for Debian's server, writes its config for them into the data
+    /// directory (the chdb launcher takes the HTTP port as an argument); returns the HTTP port.
+    fn configure(&self) -> u16 {
+        if self.server == Server::Chdb {
+            return free_port().local_addr().unwrap().port();
         }
         let (a, b, c) = (free_port(), free_port(), free_port());
         let ports = [a, b, c].map(|l| l.local_addr().unwrap().port());
-        let d = dir.path().display().to_string();
+        let dir = self.dir.path();
+        let d = dir.display().to_string();
         std::fs::write(
-            dir.path().join("config.xml"),
+            dir.join("config.xml"),
             format!(
                 "<yandex>\n\
                  <logger><level>warning</level><log>{d}/log/server.log</log>\
@@ -129,7 +144,7 @@ impl ClickHouse {
         )
         .unwrap();
         std::fs::write(
-            dir.path().join("users.xml"),
+            dir.join("users.xml"),
             format!(
                 "<yandex><profiles><default></default></profiles><users>\
                  <default><password></password><networks><ip>127.0.0.1</ip></networks>\
@@ -140,18 +155,18 @@ impl ClickHouse {
             ),
         )
         .unwrap();
-        let mut ch = ClickHouse {
-            server,
-            dir,
-            http: ports[0],
-            child: None,
-        };
-        ch.spawn().await;
-        Some(ch)
+        ports[0]
     }
 
     /// Starts the server on this data directory and waits until it answers.
     pub async fn spawn(&mut self) {
+        if let Err(logs) = self.try_spawn().await {
+            panic!("{} exited:\n{logs}", self.server.name());
+        }
+    }
+
+    /// Starts the server and waits until it answers; `Err` with its logs if it exits first.
+    async fn try_spawn(&mut self) -> Result<(), String> {
         let out = std::fs::File::create(self.dir.path().join("console.log")).unwrap();
         let mut cmd = match self.server {
             Server::Debian => {
@@ -192,10 +207,11 @@ impl ClickHouse {
                     v.trim(),
                     started.elapsed().as_secs_f64()
                 );
-                return;
+                return Ok(());
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("{} exited ({status}):\n{}", self.server.name(), self.logs());
+                self.child = None;
+                return Err(format!("({status})\n{}", self.logs()));
             }
             assert!(
                 Instant::now() < deadline,
