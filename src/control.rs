@@ -372,6 +372,73 @@ mod tests {
         }
     }
 
+    /// Reads one HTTP request (headers and a Content-Length body) from `s`; false at EOF.
+    async fn read_request(s: &mut tokio::net::TcpStream) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    return true;
+                }
+            }
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// A control that closes its kept-alive connection as the next request arrives (a helper
+    /// evicting its oldest idle connection under a flood does that to the probe's pooled one):
+    /// nothing was answered, so the request is sent again on a new connection, never the
+    /// target's `control_failure`.
+    #[tokio::test]
+    async fn a_pooled_connection_closed_under_a_request_is_asked_again() {
+        use tokio::io::AsyncWriteExt;
+        let answer = r#"{"tcp_connect":{},"http_request":{"body_length":1,"failure":null,
+            "title":"","headers":{},"status_code":200},"dns":{"failure":null,"addrs":[]}}"#;
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            // The first connection: one answer, then the next request is read and dropped.
+            let (mut s, _) = listener.accept().await.unwrap();
+            assert!(read_request(&mut s).await);
+            s.write_all(response.as_bytes()).await.unwrap();
+            read_request(&mut s).await;
+            drop(s);
+            // Every later connection is answered.
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                while read_request(&mut s).await {
+                    s.write_all(response.as_bytes()).await.unwrap();
+                }
+            }
+        });
+        let tls = crate::probe::tls::TlsContext::new(None).unwrap();
+        let url = url::Url::parse(&format!("http://{addr}/")).unwrap();
+        let c = ControlClient::new(url, None, &tls).unwrap();
+        let request = ControlRequest {
+            http_request: "http://x.test/".into(),
+            ..ControlRequest::default()
+        };
+        for round in 0..2 {
+            let got = c.ask(&request).await;
+            assert!(got.is_ok(), "round {round}: {got:?}");
+        }
+    }
+
     #[test]
     fn the_limit_a_control_states_is_kept_within_bounds() {
         let tls = crate::probe::tls::TlsContext::new(None).unwrap();

@@ -24,6 +24,10 @@ pub(super) enum NoAnswer {
     Busy {
         retry_after: Option<std::time::Duration>,
     },
+    /// The connection closed before any answer began: a kept-alive connection the control
+    /// closed as the request went out (a helper evicting idle connections under a flood). Nothing
+    /// was answered, so asking again on a new connection may work.
+    Unanswered(String),
     /// Anything else, as the record's `control_failure` says it.
     Failed(String),
 }
@@ -33,7 +37,7 @@ impl NoAnswer {
     pub(super) fn failure(self) -> String {
         match self {
             NoAnswer::Busy { .. } => "http_request_failed: control answered 503".into(),
-            NoAnswer::Failed(f) => f,
+            NoAnswer::Unanswered(f) | NoAnswer::Failed(f) => f,
         }
     }
 }
@@ -48,7 +52,13 @@ impl From<String> for NoAnswer {
 pub(super) async fn fetch_json<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
 ) -> Result<T, NoAnswer> {
-    let mut response = request.send().await.map_err(super::describe)?;
+    let mut response = request.send().await.map_err(|e| {
+        if closed_unanswered(&e) {
+            NoAnswer::Unanswered(super::describe(e))
+        } else {
+            NoAnswer::Failed(super::describe(e))
+        }
+    })?;
     let status = response.status();
     if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
         return Err(NoAnswer::Busy {
@@ -85,6 +95,22 @@ pub(super) async fn fetch_json<T: DeserializeOwned>(
         body.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&body).map_err(|e| NoAnswer::Failed(format!("json_parse_error: {e}")))
+}
+
+/// Whether the connection closed before any of the answer came (hyper's "incomplete
+/// message" on a request that was sent).
+fn closed_unanswered(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// The `control_failure` prefix of a helper's refusal by its own policy.

@@ -2,7 +2,8 @@
 //! resources) says nothing about the site, so the request is sent again after an exponential
 //! backoff with jitter, a helper's `Retry-After` honoured up to `MAX_RETRY_AFTER`, at most
 //! `MAX_ATTEMPTS` times in all; a control still busy then is the record's `control_failure`
-//! (and the verdict `unknown`), never evidence.
+//! (and the verdict `unknown`), never evidence. A connection the control closed before any
+//! answer (a kept-alive one it evicted as the request went out) is asked again at once, once.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -31,6 +32,13 @@ where
         match attempt().await {
             Ok(t) => return Ok(t),
             Err(NoAnswer::Failed(failure)) => return Err(failure),
+            // Closed unanswered twice: the control itself ends the connections.
+            Err(NoAnswer::Unanswered(failure)) if made >= 2 || made >= MAX_ATTEMPTS => {
+                return Err(failure)
+            }
+            Err(NoAnswer::Unanswered(_)) => {
+                tracing::debug!("the control closed the connection unanswered: asking again");
+            }
             Err(NoAnswer::Busy { .. }) if made >= MAX_ATTEMPTS => {
                 return Err(format!(
                     "http_request_failed: control answered 503 to {made} attempts over {:.1} s \
