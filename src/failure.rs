@@ -191,11 +191,19 @@ pub fn quote(s: &str) -> String {
     if s.len() <= QUOTE_MAX {
         return s.to_string();
     }
-    let mut end = QUOTE_PREFIX;
+    format!("{}… ({} bytes)", prefix(s, QUOTE_PREFIX), s.len())
+}
+
+/// The longest start of `s` of at most `max` bytes that ends on a char boundary.
+pub fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… ({} bytes)", &s[..end], s.len())
+    &s[..end]
 }
 
 fn short(err: &dyn StdError) -> String {

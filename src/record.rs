@@ -33,11 +33,7 @@ pub struct RunInfo {
 /// `{"backend": {"address": URL, "type": "https"}}` (`type` is the URL's scheme). The URL
 /// keeps only scheme, host, port and path: never credentials or a query.
 pub fn test_helpers(control: &url::Url) -> serde_json::Value {
-    let mut address = control.clone();
-    let _ = address.set_username("");
-    let _ = address.set_password(None);
-    address.set_query(None);
-    address.set_fragment(None);
+    let address = crate::control::shown_url(control);
     serde_json::json!({"backend": {"address": address.as_str(), "type": control.scheme()}})
 }
 

@@ -146,10 +146,7 @@ pub fn cut(s: &mut String) {
         return;
     }
     let mark = format!("{CUT_MARK}{} bytes)", s.len());
-    let mut end = MAX_STRING - mark.len();
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = crate::failure::prefix(s, MAX_STRING - mark.len()).len();
     s.truncate(end);
     s.push_str(&mark);
 }

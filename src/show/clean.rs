@@ -31,11 +31,8 @@ pub fn line(s: &str) -> String {
     if s.len() <= LINE_MAX {
         return escape(s);
     }
-    let mut end = LINE_MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", escape(&s[..end]), s.len())
+    let kept = crate::failure::prefix(s, LINE_MAX);
+    format!("{}… ({} bytes)", escape(kept), s.len())
 }
 
 /// The most of one free value `line` prints.
