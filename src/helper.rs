@@ -319,11 +319,7 @@ async fn control_measurement(
 /// last hop reached was refused as a reserved or own address (`refuse_reserved`), e.g.
 /// `127.0.0.1 is a private or reserved address`.
 fn refusal(obs: &Observations) -> Option<String> {
-    let depth = |t: &crate::observation::TcpConnect| {
-        (t.tags.iter())
-            .find_map(|g| g.strip_prefix("depth=")?.parse::<usize>().ok())
-            .unwrap_or(0)
-    };
+    let depth = |t: &crate::observation::TcpConnect| crate::observation::depth_of(&t.tags);
     let last = obs.tcp_connect.iter().map(depth).max()?;
     let mut why: Vec<String> = Vec::new();
     for t in obs.tcp_connect.iter().filter(|t| depth(t) == last) {

@@ -58,6 +58,13 @@ impl MaybeBinary {
     }
 }
 
+/// The redirect depth an entry belongs to (`depth=N` tag; 0 when absent).
+pub fn depth_of(tags: &[String]) -> usize {
+    tags.iter()
+        .find_map(|t| t.strip_prefix("depth=").and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
 /// Bytes as a plain base64 string (standard alphabet, padded): df-002's `raw_response`.
 pub fn base64_string(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)

@@ -133,6 +133,11 @@ impl Progress {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
+    /// Measurements under way now (started, not yet ended).
+    pub fn in_flight(&self) -> u64 {
+        self.counts.in_flight.load(Ordering::Relaxed)
+    }
+
     /// A record was written.
     pub fn recorded(&self, blocked: bool) {
         self.counts.done.fetch_add(1, Ordering::Relaxed);

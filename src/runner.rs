@@ -88,8 +88,6 @@ pub struct Summary {
     pub blocked: Vec<(String, Vec<String>)>,
     /// Targets where the probe saw any network at all (a DNS datagram, a connection).
     pub with_network: u64,
-    /// Targets whose control answered.
-    pub with_control: u64,
     pub control_asked: bool,
     /// How the control fared, by target.
     pub control_health: ControlHealth,
@@ -107,7 +105,6 @@ struct Tally {
     status: Status,
     methods: Vec<String>,
     network: bool,
-    control: bool,
     /// The control's outcome (`None`: not asked, or not known): its failure, if any.
     control_outcome: Option<Option<String>>,
 }
@@ -145,7 +142,8 @@ impl Summary {
         // Only a finished pass can tell: an interrupted one abandoned work in flight whose DNS
         // answers and connections no record carries.
         let finished = !self.interrupted && !self.output_closed;
-        if finished && self.with_network == 0 && (!self.control_asked || self.with_control == 0) {
+        let answered = self.control_health.answered();
+        if finished && self.with_network == 0 && (!self.control_asked || answered == 0) {
             out.push(
                 "vantage: the probe seems to have no working network: no DNS answer arrived and no \
                  connection succeeded for any target; verdicts are unknown, not blocked"
@@ -556,7 +554,6 @@ pub async fn run_pass(
                 summary.blocked.push((tally.input, tally.methods));
             }
             summary.with_network += tally.network as u64;
-            summary.with_control += tally.control as u64;
             if let Some(outcome) = &tally.control_outcome {
                 summary.control_health.record(outcome.as_deref());
             }
@@ -607,7 +604,6 @@ pub async fn run_pass(
     ));
     let mut tasks = JoinSet::new();
     // Measurements past their waits (spacing, slots): what a stop's grace period waits for.
-    let measuring = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut stop = pass.stop.clone();
     let mut interrupted = false;
     loop {
@@ -669,7 +665,6 @@ pub async fn run_pass(
         let mut task_stop = pass.stop.clone();
         let in_flight = pass.in_flight.clone();
         let progress = progress.clone();
-        let measuring = measuring.clone();
         tasks.spawn(async move {
             // Spacing: hold this host:port's lock for the whole measurement.
             let mut spaced = None;
@@ -703,13 +698,11 @@ pub async fn run_pass(
                 let _ = tokio::task::spawn_blocking(mark).await;
             }
             progress.started();
-            measuring.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let (line, tally, serialising) =
                 record_for(&shared, &target, repeat, permit, spaced).await;
             // A closed channel means the writer failed; its error is reported below. The line
             // keeps its serialising permit until the channel holds it.
             let _ = record_tx.send((line, tally)).await;
-            measuring.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             progress.ended();
             drop(serialising);
             drop(listening);
@@ -732,7 +725,7 @@ pub async fn run_pass(
     }
     if interrupted {
         // Those still waiting on spacing or a slot return at the stop, measuring nothing.
-        let n = measuring.load(std::sync::atomic::Ordering::SeqCst);
+        let n = progress.in_flight();
         let finished = tokio::time::timeout(pass.grace, drain(&mut tasks)).await;
         if finished.is_err() {
             tracing::warn!(
@@ -820,7 +813,6 @@ async fn guarded(
                 status: Status::Unknown,
                 methods: vec![],
                 network: false,
-                control: false,
                 control_outcome: None,
             };
             // A small record (no observations): no permit needed.
@@ -879,7 +871,6 @@ async fn measure(
             .iter()
             .any(|q| q.raw_response.is_some())
             || observations.tcp_connect.iter().any(|t| t.status.success),
-        control: control_answer.is_some(),
         control_outcome: shared.control.as_ref().map(|_| control_failure.clone()),
     };
     let control = control_answer.map(|a| serde_json::to_value(a).expect("answers serialize"));

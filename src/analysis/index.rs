@@ -9,15 +9,9 @@ use url::Url;
 use super::Context;
 use crate::control::{ControlAnswer, ControlTcp, ControlTls, IP_FLAG_VALID_FOR_DOMAIN};
 use crate::failure::Failure;
+pub use crate::observation::depth_of;
 use crate::observation::{HttpTransaction, Observations, TcpConnect, TlsHandshake};
 use crate::probe::web::REDIRECTS;
-
-/// The redirect depth an entry belongs to (`depth=N` tag; 0 when absent).
-pub fn depth_of(tags: &[String]) -> usize {
-    tags.iter()
-        .find_map(|t| t.strip_prefix("depth=").and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
-}
 
 /// A URL's host as analysis compares it: lowercase, IPv6 without brackets.
 pub fn host_of(url: &Url) -> Option<String> {

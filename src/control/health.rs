@@ -18,6 +18,11 @@ pub struct ControlHealth {
 }
 
 impl ControlHealth {
+    /// Targets whose control answered.
+    pub fn answered(&self) -> u64 {
+        self.asked.saturating_sub(self.failed.values().sum::<u64>())
+    }
+
     /// Counts one target: `None` when the control answered, else its `control_failure`.
     pub fn record(&mut self, failure: Option<&str>) {
         self.asked += 1;
@@ -167,11 +172,10 @@ mod tests {
             ),
         ];
         for (outcomes, want) in cases {
-            assert_eq!(
-                tally(outcomes).failed_line().as_deref(),
-                want,
-                "{outcomes:?}"
-            );
+            let t = tally(outcomes);
+            assert_eq!(t.failed_line().as_deref(), want, "{outcomes:?}");
+            let answered = outcomes.iter().filter(|o| o.is_none()).count() as u64;
+            assert_eq!(t.answered(), answered, "{outcomes:?}");
         }
     }
 
