@@ -261,9 +261,7 @@ Interrupted by Ctrl\-C (\fBrun\fR prints the partial summary).
 "#;
 
 fn print_bytes(bytes: &[u8]) -> Result<(), Exit> {
-    let text = String::from_utf8_lossy(bytes);
-    vantage::stdout::print_lines(text.lines())
-        .map_err(|e| fatal(format!("cannot write to stdout: {e}")))
+    vantage::stdout::print_bytes(bytes).map_err(|e| fatal(format!("cannot write to stdout: {e}")))
 }
 
 fn serve_helper(args: HelperArgs) -> Result<(), Exit> {

@@ -16,3 +16,13 @@ pub fn print_lines<S: AsRef<str>>(lines: impl IntoIterator<Item = S>) -> std::io
         other => other,
     }
 }
+
+/// Writes `bytes` as they are (a page, a man page), with the same rule: a reader that went
+/// away is no error, any other write error is returned.
+pub fn print_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

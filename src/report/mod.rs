@@ -102,8 +102,7 @@ pub fn report_main(args: ReportArgs) -> Result<(), Exit> {
     let summary = collector.finish();
     let text = terminal::render(&summary, &source);
     let Some(path) = &args.html else {
-        print_out(&text);
-        return Ok(());
+        return print_out(&text);
     };
     let results = match &args.clickhouse {
         Some(_) => "RESULTS".to_string(),
@@ -113,20 +112,19 @@ pub fn report_main(args: ReportArgs) -> Result<(), Exit> {
     if path.as_os_str() == "-" {
         // stdout is the page alone (`> page.html`, a pipe); the person still reads the report.
         eprint!("{text}");
-        print_out(&page);
-        return Ok(());
+        return print_out(&page);
     }
-    print_out(&text);
+    print_out(&text)?;
     std::fs::write(path, page)
         .map_err(|e| fatal(format!("cannot write {}: {e}", path.display())))?;
-    print_out(&format!("\nHTML report written to {}\n", path.display()));
-    Ok(())
+    print_out(&format!("\nHTML report written to {}\n", path.display()))
 }
 
-/// Writes to stdout; a reader that went away (`| head`) is not an error.
-fn print_out(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+/// Writes to stdout; a reader that went away (`| head`) is not an error, a failed write (a
+/// full disk under `--html - > page.html`) is.
+fn print_out(text: &str) -> Result<(), Exit> {
+    crate::stdout::print_bytes(text.as_bytes())
+        .map_err(|e| fatal(format!("cannot write to stdout: {e}")))
 }
 
 /// Refuses measurements of several vantage points or networks (unless one was picked): a

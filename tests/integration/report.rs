@@ -1101,6 +1101,18 @@ fn html_to_a_dash_is_the_page_on_stdout_and_no_file() {
     assert!(stdout.trim_end().ends_with("</html>"), "{:.200}", stdout);
     check_terminal(&stderr);
     assert!(!stderr.contains("HTML report written"), "{stderr}");
+
+    // A page that cannot be written (`> page.html` on a full disk) is a failure, not exit 0
+    // with nothing written.
+    let full = Command::new(binary())
+        .args(["report", "--results", out.to_str().unwrap(), "--html", "-"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .env("VANTAGE_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write to stdout"), "{err}");
 }
 
 /// Streaks and changes compare runs of one vantage point: a results directory holding two
