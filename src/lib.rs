@@ -23,6 +23,7 @@ pub mod rate;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub(crate) mod screen;
 pub mod scrub;
 pub mod shed;
 pub mod ship;

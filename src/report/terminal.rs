@@ -24,7 +24,7 @@ pub fn count(n: usize, word: &str) -> String {
 /// A string from a record made safe for a terminal: control characters and bidi overrides
 /// escaped, as `vantage show` does (one rule for every command that prints record text).
 pub fn clean(s: &str) -> String {
-    crate::show::clean::escape(s)
+    crate::screen::escape(s)
 }
 
 /// `B B . d` over the last `HISTORY_RUNS` runs, oldest first.

@@ -9,8 +9,8 @@ use base64::Engine;
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
-use super::clean::{cell, line};
 use crate::observation::CertInfo;
+use crate::screen::{cell, line};
 
 /// A record's listing row: `[start time, uid, status, input]`.
 pub fn row(record: &Value) -> [String; 4] {
@@ -352,7 +352,7 @@ fn verdict(v: &Value) -> Vec<String> {
     out
 }
 
-/// A reason, escaped, whole unless past `clean::LINE_MAX`.
+/// A reason, escaped, whole unless past `screen::LINE_MAX`.
 fn reason(r: &Value) -> String {
     match r {
         Value::String(s) => line(s),
@@ -368,7 +368,7 @@ pub(super) fn array(v: &Value) -> &[Value] {
     v.as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
-/// A value as text: strings cut and escaped (`clean::cell`), `-` for null or missing, other
+/// A value as text: strings cut and escaped (`screen::cell`), `-` for null or missing, other
 /// JSON compactly (cut and escaped too).
 pub(super) fn text(v: &Value) -> String {
     match v {
@@ -391,7 +391,7 @@ fn seconds(v: &Value) -> String {
 }
 
 /// Rows as left-aligned columns two spaces apart (a header row first when given), trailing
-/// blanks trimmed. Every cell is cut and escaped (`clean::cell`) and padded by hand: no width
+/// blanks trimmed. Every cell is cut and escaped (`screen::cell`) and padded by hand: no width
 /// is too large.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
     if rows.is_empty() {

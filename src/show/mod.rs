@@ -4,7 +4,6 @@
 //! RESULTS is a results directory, one JSONL file or `-` for stdin (`read`). Output goes
 //! through `stdout` (`vantage show ... | head` ends quietly).
 
-pub(crate) mod clean;
 mod control;
 pub mod format;
 mod read;

@@ -96,7 +96,7 @@ impl Skips {
     fn skip(&mut self, name: &str, line: usize, why: &str) {
         self.count += 1;
         if self.count <= SKIPS_NAMED {
-            eprintln!("{}:{line}: skipped: {why}", super::clean::escape(name));
+            eprintln!("{}:{line}: skipped: {why}", crate::screen::escape(name));
         }
     }
 

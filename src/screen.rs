@@ -1,5 +1,6 @@
-//! Record text made safe to print: what a record holds came from the network (a blockpage's
-//! `<title>`, a `Location`, a resolver's answer), so before it reaches a terminal every control
+//! Record text made safe to print on a terminal (`vantage show`, `vantage report`): what a
+//! record holds came from the network (a blockpage's `<title>`, a `Location`, a resolver's
+//! answer), so before it reaches a terminal every control
 //! character (C0, DEL, C1) and every bidi override or isolate (U+202A-U+202E, U+2066-U+2069,
 //! and the marks U+200E, U+200F, U+061C) is written as a Rust escape (`\u{1b}`), and a cell is
 //! cut to a bounded length with its size named (`failure::quote`): one huge value can neither
