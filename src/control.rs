@@ -324,17 +324,6 @@ impl ControlClient {
     }
 }
 
-/// `url` as it may be printed or logged: scheme, host, port and path, never its userinfo,
-/// query or fragment (a password, an API key), as `record::test_helpers` writes it.
-pub fn shown_url(url: &url::Url) -> url::Url {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown
-}
-
 /// The `control_failure` for `e`. Its URL (with the control's credentials) is left out.
 fn describe(e: reqwest::Error) -> String {
     let e = e.without_url();

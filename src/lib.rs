@@ -21,6 +21,7 @@ pub mod probe;
 pub mod progress;
 pub mod rate;
 pub mod record;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub(crate) mod screen;

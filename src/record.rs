@@ -33,7 +33,7 @@ pub struct RunInfo {
 /// `{"backend": {"address": URL, "type": "https"}}` (`type` is the URL's scheme). The URL
 /// keeps only scheme, host, port and path: never credentials or a query.
 pub fn test_helpers(control: &url::Url) -> serde_json::Value {
-    let address = crate::control::shown_url(control);
+    let address = crate::redact::url(control);
     serde_json::json!({"backend": {"address": address.as_str(), "type": control.scheme()}})
 }
 

@@ -85,7 +85,7 @@ impl Preflight {
     /// What the researcher must hear before the first target, when anything is wrong or
     /// unchecked (without the `vantage: ` prefix).
     pub fn problem(&self) -> Option<String> {
-        let url = super::shown_url(&self.url);
+        let url = crate::redact::url(&self.url);
         const ANYWAY: &str = "measuring anyway; verdicts that need the control will be unknown";
         let said = match &self.finding {
             Finding::Ready(_) => return None,

@@ -213,7 +213,7 @@ async fn start_checks(config: &DaemonConfig) {
         let checked = crate::control::preflight::check(&client).await;
         match checked.problem() {
             Some(problem) => tracing::warn!("{problem}"),
-            None => tracing::info!("control {} ready", crate::control::shown_url(url)),
+            None => tracing::info!("control {} ready", crate::redact::url(url)),
         }
         // The first cycle takes this check rather than saying it again.
         crate::control::preflight::keep(checked, s.run.control_token.clone());

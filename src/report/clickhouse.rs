@@ -33,7 +33,7 @@ use crate::ship::clickhouse::Version;
 /// The URL without credentials, for messages (the shipper's rule).
 pub fn display_url(url: &str) -> String {
     url::Url::parse(url)
-        .map(|u| crate::ship::clickhouse::display_url(&u))
+        .map(|u| crate::redact::url(&u).to_string())
         .unwrap_or_else(|_| "(invalid URL)".into())
 }
 
@@ -206,7 +206,7 @@ pub fn load(src: &Source, into: &mut Collector, warn: &mut Warnings) -> Result<(
         .enable_all()
         .build()
         .map_err(|e| fatal(format!("cannot start the async runtime: {e}")))?;
-    let shown = crate::ship::clickhouse::display_url(&url);
+    let shown = crate::redact::url(&url).to_string();
     rt.block_on(async {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))

@@ -58,16 +58,6 @@ pub fn valid_identifier(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// The URL as it may be shown: scheme, host, port and path, never userinfo or query.
-pub fn display_url(url: &url::Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
-}
-
 impl Client {
     pub fn new(
         url: url::Url,
@@ -134,7 +124,7 @@ impl Client {
                 self.password.as_ref().map(|p| p.0.as_str()),
             );
         }
-        let shown = display_url(&self.url);
+        let shown = crate::redact::url(&self.url);
         let resp = req.send().await.map_err(|e| {
             let e = ShipError(format!(
                 "cannot reach ClickHouse at {shown}: {}",
@@ -207,10 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn shown_urls_carry_no_credentials() {
-        let u = url::Url::parse("https://u:pw@ch.example:8443/x?password=pw").unwrap();
-        let shown = display_url(&u);
-        assert_eq!(shown, "https://ch.example:8443/x");
+    fn secrets_print_hidden() {
         assert!(format!("{:?}", Secret("pw".into())).contains("hidden"));
     }
 }

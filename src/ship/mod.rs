@@ -47,7 +47,7 @@ use serde::Deserialize;
 
 use crate::exit::{fatal, usage, Exit};
 use batch::{Batch, Span};
-use clickhouse::{display_url, valid_identifier, Client, Secret};
+use clickhouse::{valid_identifier, Client, Secret};
 pub use row::{unix_time, Row};
 pub use state::STATE_FILE;
 use state::{SetAsideLine, State};
@@ -194,7 +194,7 @@ impl Shipper {
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(ShipError(format!(
                 "clickhouse url {}: only http:// and https:// URLs with a host",
-                display_url(&url)
+                crate::redact::url(&url)
             )));
         }
         for (what, name) in [("database", &config.database), ("table", &config.table)] {
@@ -217,7 +217,12 @@ impl Shipper {
         };
         let tls = crate::probe::tls::TlsContext::new(None)
             .map_err(|e| ShipError(format!("TLS setup: {e}")))?;
-        let destination = format!("{} {}.{}", display_url(&url), config.database, config.table);
+        let destination = format!(
+            "{} {}.{}",
+            crate::redact::url(&url),
+            config.database,
+            config.table
+        );
         let client = Client::new(url, config.user.clone(), password, &tls)?;
         Ok(Shipper {
             config,
